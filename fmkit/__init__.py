@@ -1,0 +1,54 @@
+"""fmkit: adapt a pretrained foundation model to your own data, measure it, and serve it.
+
+Public API::
+
+    import fmkit
+    result = fmkit.train(data="train.csv", output="runs/demo")
+    clf = fmkit.load("runs/demo/model")
+    clf.predict(["shares jump after earnings beat"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fmkit.errors import ConfigError, DataError, FmkitError, ModelError
+
+if TYPE_CHECKING:
+    from fmkit.inference.predictor import Predictor
+    from fmkit.workflows.classification import RunResult
+
+__version__ = "0.1.0"
+
+
+def load(path: str | Path) -> Predictor:
+    """Load a saved model (its folder, or the run directory holding it) for prediction."""
+    from fmkit.inference.predictor import Predictor
+
+    return Predictor.load(path)
+
+
+def train(config: str | Path | None = None, **overrides: Any) -> RunResult:
+    """Train from an optional YAML config plus dotted overrides.
+
+    Short names are accepted for the common options: ``data``, ``eval``, ``model``, ``epochs``,
+    ``seed``, ``output``; any other key is dotted, e.g. ``**{"train.batch_size": 16}``.
+    """
+    from fmkit.config import load_config
+    from fmkit.workflows.classification import train as run_training
+
+    short = {"data": "data.train", "eval": "data.eval", "model": "model.name", "epochs": "train.epochs",
+             "seed": "train.seed", "text_column": "data.text_column", "label_column": "data.label_column"}
+    dotted = {short.get(k, k): v for k, v in overrides.items()}
+    return run_training(load_config(config, dotted))
+
+
+def evaluate(model: str | Path, data: str | Path, **kwargs: Any) -> dict[str, Any]:
+    """Metrics of a saved model on a labelled file."""
+    from fmkit.workflows.classification import evaluate_saved
+
+    return evaluate_saved(Path(model), Path(data), **kwargs)
+
+
+__all__ = ["ConfigError", "DataError", "FmkitError", "ModelError", "__version__", "evaluate", "load", "train"]

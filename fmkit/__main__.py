@@ -1,0 +1,5 @@
+import sys
+
+from fmkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,199 @@
+"""`fmkit train | eval | predict | doctor | init-config`: text classification commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from fmkit.errors import FmkitError
+
+EXIT_USAGE = 2
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fmkit.config import load_config, parse_override
+    from fmkit.workflows.classification import resume_config, train
+
+    if args.resume:
+        cfg = resume_config(Path(args.resume))
+        result = train(cfg, resume_dir=Path(args.resume))
+    else:
+        overrides: dict[str, Any] = {
+            "data.train": args.data, "data.eval": args.eval, "data.text_column": args.text_column,
+            "data.label_column": args.label_column, "data.max_length": args.max_length,
+            "model.name": args.model, "train.epochs": args.epochs, "train.seed": args.seed,
+            "train.batch_size": args.batch_size, "train.learning_rate": args.learning_rate,
+            "task.class_weights": args.class_weights, "output": args.output,
+        }
+        if args.quiet:
+            overrides["train.progress"] = False
+        for text in args.set or []:
+            key, value = parse_override(text)
+            overrides[key] = value
+        cfg = load_config(args.config, overrides)
+        result = train(cfg, overwrite=args.overwrite)
+    if result.metrics:
+        m = result.metrics
+        print(f"run: {result.run_dir}")
+        print(f"accuracy {m['accuracy']:.4f}  macro_f1 {m['macro_f1']:.4f}  on {m['num_examples']} eval examples "
+              f"({m['train_seconds']:.0f}s, {m['train_examples_per_second']:.0f} examples/s)")
+        print(f"model saved to {result.run_dir / 'model'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from fmkit.evaluation.metrics import format_confusion, format_report, headline
+    from fmkit.workflows.classification import evaluate_saved
+
+    metrics = evaluate_saved(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
+                             args.batch_size)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(format_report(metrics))
+        print()
+        print(format_confusion(metrics))
+        print()
+        print("  ".join(f"{k}={v:.4f}" for k, v in headline(metrics).items() if k != "num_examples"))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from fmkit.data.readers import iter_texts
+    from fmkit.inference import Predictor
+
+    predictor = Predictor.load(Path(args.model_dir), batch_size=args.batch_size)
+    if args.input != "-" and not Path(args.input).exists():
+        raise FmkitError(f"{args.input}: file not found.")
+    records = predictor.predict_stream(iter_texts(args.input, args.text_column))
+    if args.output:
+        _write_jsonl_atomically(Path(args.output), records)
+    else:
+        out = sys.stdout
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+    return 0
+
+
+def _write_jsonl_atomically(path: Path, records: Any) -> None:
+    """Stream to a temporary file beside OUT and rename at the end: OUT is whole or untouched."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from fmkit.config import load_config
+    from fmkit.workflows.classification import doctor
+
+    cfg = load_config(args.config, {
+        "data.train": args.data, "data.eval": args.eval, "data.text_column": args.text_column,
+        "data.label_column": args.label_column, "model.name": args.model, "data.max_length": args.max_length,
+    })
+    facts = doctor(cfg)
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return 0
+    print(f"train: {facts['train']['source']}  {facts['train']['rows']} rows")
+    print(f"eval:  {facts['eval']['source']}  {facts['eval']['rows']} rows")
+    print("class counts (train):")
+    counts = facts["train"]["class_counts"]
+    top = max(counts.values())
+    for label, count in counts.items():
+        print(f"  {label[:30]:<30} {count:>7}  {'#' * max(1, round(30 * count / top))}")
+    if "tokens" in facts:
+        tok = facts["tokens"]
+        print(f"token lengths: mean {tok['mean']:.1f}, median {tok['p50']:.0f}, p95 {tok['p95']:.0f}, max {tok['max']}")
+        hist_top = max(1, max(h["count"] for h in tok["histogram"]))
+        for h in tok["histogram"]:
+            print(f"  {h['range']:<22} {h['count']:>7}  {'#' * round(30 * h['count'] / hist_top)}")
+        print(f"truncated at max_length={tok['max_length']}: {tok['truncated_share']:.1%} of texts")
+    model = facts["model"]
+    state = "all files present for offline use" if model["offline_ready"] else f"MISSING {', '.join(model['missing_files'])}"
+    print(f"model: {model['name']} -> {model['path']}: {state}")
+    for message in facts["warnings"]:
+        print(f"warning: {message}")
+    print("ok" if model["offline_ready"] else "not ready")
+    return 0 if model["offline_ready"] else EXIT_USAGE
+
+
+def cmd_init_config(args: argparse.Namespace) -> int:
+    from fmkit.config import documented_default_yaml
+
+    sys.stdout.write(documented_default_yaml())
+    return 0
+
+
+# --- registration -------------------------------------------------------------------------------------
+
+def register(sub: Any) -> None:
+
+    def data_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--text-column", help="column with the text (auto-detected if omitted)")
+        p.add_argument("--label-column", help="column with the label (auto-detected if omitted)")
+
+    p = sub.add_parser("train", help="fine-tune a model on a labelled file and write a run directory")
+    p.add_argument("--data", help="training file: CSV, TSV, JSONL or Parquet")
+    p.add_argument("--eval", help="evaluation file (default: a stratified split of --data)")
+    data_flags(p)
+    p.add_argument("--model", help="bundled name, local folder or hub id (default: all-MiniLM-L6-v2)")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate")
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--class-weights", choices=["none", "auto"])
+    p.add_argument("--output", help="run directory (default: runs/<timestamp>)")
+    p.add_argument("--config", help="YAML config (see `fmkit init-config`)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. train.warmup_ratio=0.1")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="metrics of a saved model on a labelled file")
+    p.add_argument("model_dir")
+    p.add_argument("--data", required=True)
+    data_flags(p)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--json", action="store_true", help="print all metrics as JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="one JSON line per input text: label and scores")
+    p.add_argument("model_dir")
+    p.add_argument("input", help="file of texts (txt: one per line; CSV/TSV/JSONL/Parquet: text column) or -")
+    p.add_argument("--output", help="write JSON lines here instead of stdout")
+    p.add_argument("--text-column")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("doctor", help="check data and model before training")
+    p.add_argument("--data", required=True)
+    p.add_argument("--eval")
+    data_flags(p)
+    p.add_argument("--model")
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--config")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("init-config", help="print a documented default config")
+    p.set_defaults(func=cmd_init_config)
+
+

@@ -1,0 +1,113 @@
+"""The typed run configuration: one section per layer, every field documented once.
+
+Layer 0: imports nothing from torch or the rest of fmkit. Each lower layer receives
+its own section (``cfg.train``, ``cfg.data``...), never the whole config or a dict.
+Unknown keys are rejected at load time (see ``fmkit.config.load``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    train: Path | None = Field(None, description="Labelled training file (CSV, TSV, JSONL or Parquet).")
+    eval: Path | None = Field(
+        None, description="Labelled evaluation file. Without it, a stratified split of `train` is held out."
+    )
+    text_column: str | None = Field(
+        None, description="Column holding the text. Auto-detected (text, sentence, content, review...) if unset."
+    )
+    label_column: str | None = Field(
+        None, description="Column holding the label. Auto-detected (label, category, target, class...) if unset."
+    )
+    eval_fraction: float = Field(
+        0.1, gt=0.0, lt=0.9, description="Share of `train` held out for evaluation when no `eval` file is given."
+    )
+    max_length: int = Field(
+        128, ge=8, le=8192, description="Maximum tokens per text; longer texts are truncated (doctor reports how many)."
+    )
+
+
+class ModelConfig(Section):
+    name: str = Field(
+        DEFAULT_MODEL,
+        description="Backbone: 'all-MiniLM-L6-v2' (bundled), a local Hugging Face folder, or a hub id when online.",
+    )
+    pooling: Literal["mean", "cls"] = Field(
+        "mean", description="How token vectors become one text vector for the head: mean of tokens or the [CLS] token."
+    )
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout before the classification head.")
+    trust_remote_code: bool = Field(
+        False, description="Allow a hub model to run its own Python code. Off: only enable for code you trust."
+    )
+
+
+class TaskConfig(Section):
+    type: Literal["classification"] = Field("classification", description="What the model learns to do.")
+    class_weights: Literal["none", "auto"] = Field(
+        "none", description="'auto' weights the loss by inverse class frequency, for imbalanced data."
+    )
+
+
+class StrategyConfig(Section):
+    name: Literal["full"] = Field("full", description="How the backbone is adapted: 'full' fine-tunes every weight.")
+
+
+class TrainConfig(Section):
+    epochs: float = Field(3, gt=0, description="Passes over the training data (fractions allowed).")
+    batch_size: int = Field(32, ge=1, description="Examples per optimizer step and process (before accumulation).")
+    grad_accum_steps: int = Field(1, ge=1, description="Batches whose gradients are summed before each step.")
+    learning_rate: float = Field(1e-4, gt=0, description="Peak learning rate of the backbone (AdamW).")
+    head_learning_rate: float | None = Field(
+        None, gt=0, description="Learning rate of the new head; defaults to 10x `learning_rate`."
+    )
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and norms).")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warmup before linear decay.")
+    max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm; 0 turns clipping off.")
+    seed: int = Field(42, description="Seed for splits, shuffling, dropout and head initialisation.")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
+        "no", description="Autocast precision (bf16 on recent CPUs/GPUs, fp16 on GPUs)."
+    )
+    eval_every_steps: int = Field(0, ge=0, description="Evaluate every N optimizer steps; 0 means once per epoch.")
+    early_stopping_patience: int = Field(
+        2, ge=0, description="Stop after this many evaluations without improvement; 0 never stops early."
+    )
+    checkpoint_every_steps: int = Field(
+        200, ge=0, description="Write a resumable checkpoint every N optimizer steps (and at each evaluation); 0: evaluations only."
+    )
+    group_by_length: bool = Field(
+        True, description="Batch texts of similar length together to cut padding (order is still shuffled)."
+    )
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 uses every core of this machine.")
+    progress: bool = Field(True, description="Show a progress bar with ETA, loss and examples/s.")
+
+
+class EvalConfig(Section):
+    batch_size: int = Field(64, ge=1, description="Texts per forward pass when evaluating and predicting.")
+    primary_metric: Literal["accuracy", "macro_f1"] = Field(
+        "macro_f1", description="Metric that picks the best checkpoint and drives early stopping."
+    )
+
+
+class RunConfig(Section):
+    """Everything one `fmkit train` run needs; written resolved into RUN_DIR/config.yaml."""
+
+    output: Path | None = Field(None, description="Run directory. Defaults to runs/<timestamp>.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)

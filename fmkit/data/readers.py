@@ -1,0 +1,255 @@
+"""Read tabular files into a DataFrame of strings, or stream their texts.
+
+Formats by suffix: .csv, .tsv, .jsonl/.json, .parquet; anything else is sniffed.
+Every problem becomes a `DataError` naming the file, the row and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from fmkit.errors import DataError
+
+# Column names that mark a header row; also used to auto-detect text and label columns.
+TEXT_COLUMN_NAMES = ("text", "sentence", "content", "review", "document", "utterance", "query", "question", "title")
+LABEL_COLUMN_NAMES = ("label", "labels", "category", "target", "class", "intent", "sentiment", "topic", "y")
+
+_SNIFF_BYTES = 64 * 1024
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    """Read a whole table as strings (no NA conversion: an empty cell stays '')."""
+    path = Path(path)
+    _check_readable(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _read_parquet(path)
+    raw = path.read_bytes()
+    text = _decode(raw, path)
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty. Give a table with a header row and one example per row.")
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return _read_jsonl(text, path)
+    delimiter = {".csv": ",", ".tsv": "\t"}.get(suffix) or _sniff_delimiter(text, path)
+    return _read_delimited(text, path, delimiter)
+
+
+def _check_readable(path: Path) -> None:
+    if str(path) == "-":
+        return
+    if not path.exists():
+        hint = ""
+        if path.parent.is_dir():
+            near = sorted(p.name for p in path.parent.iterdir() if p.suffix.lower() in (".csv", ".tsv", ".jsonl", ".parquet"))
+            if near:
+                hint = f" Files here: {', '.join(near[:8])}."
+        raise DataError(f"{path}: file not found.{hint}")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a data file (CSV, TSV, JSONL or Parquet).")
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    if b"\x00" in raw[:_SNIFF_BYTES]:
+        raise DataError(
+            f"{path}: this is a binary file, not a table. Give a CSV, TSV, JSONL or Parquet file "
+            "(a .parquet file needs the .parquet suffix)."
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        bad = raw[exc.start : exc.start + 4]
+        raise DataError(
+            f"{path}: line {line} is not valid UTF-8 (bytes {bad!r} at offset {exc.start}). "
+            "Re-save the file as UTF-8 (for example `iconv -f latin1 -t utf-8 in.csv > out.csv`)."
+        ) from None
+
+
+def _sniff_delimiter(text: str, path: Path) -> str:
+    sample = text[:_SNIFF_BYTES]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        if "\t" in first:
+            return "\t"
+        if "," in first:
+            return ","
+        raise DataError(
+            f"{path}: cannot tell how the columns are separated. Use .csv (comma), .tsv (tab), "
+            ".jsonl or .parquet, with one example per row."
+        ) from None
+
+
+def _has_header(text: str, delimiter: str) -> bool:
+    rows = list(csv.reader(io.StringIO(text[:_SNIFF_BYTES]), delimiter=delimiter))[:200]
+    if not rows:
+        return False
+    first = [cell.strip().lower() for cell in rows[0]]
+    known = set(TEXT_COLUMN_NAMES) | set(LABEL_COLUMN_NAMES)
+    if any(cell in known for cell in first):
+        return True
+    # A first-row value that repeats further down its column is data (a label), not a name.
+    for col, cell in enumerate(rows[0]):
+        if any(len(r) > col and r[col] == cell for r in rows[1:]):
+            return False
+    try:
+        return csv.Sniffer().has_header(text[:_SNIFF_BYTES])
+    except csv.Error:
+        return False
+
+
+def _read_delimited(text: str, path: Path, delimiter: str) -> pd.DataFrame:
+    header = 0 if _has_header(text, delimiter) else None
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            header=header,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
+            engine="c",
+        )
+    except pd.errors.ParserError as exc:
+        raise DataError(
+            f"{path}: not a well-formed table ({exc}). Check that every row has the same number of "
+            "columns and that quotes are closed."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file has no rows.") from None
+    if header is None:
+        # Headerless two-column files are "text, label" or "label, text": name them by content.
+        df.columns = [f"column_{i}" for i in range(df.shape[1])]
+        if df.shape[1] == 2:
+            lengths = [df[c].str.len().mean() for c in df.columns]
+            text_col = int(lengths[1] > lengths[0])
+            df.columns = ["label", "text"] if text_col == 1 else ["text", "label"]
+    df.columns = [str(c).strip() for c in df.columns]
+    if df.shape[1] < 1 or len(df) == 0:
+        raise DataError(f"{path}: the table has no data rows.")
+    return df
+
+
+def _read_jsonl(text: str, path: Path) -> pd.DataFrame:
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}.") from None
+    else:
+        records = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{path}: line {lineno} is not valid JSON ({exc.msg}). Each line must be one JSON object, "
+                    'like {"text": "...", "label": "..."}.'
+                ) from None
+    if not records:
+        raise DataError(f"{path}: the file has no records.")
+    for i, rec in enumerate(records, start=1):
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}: record {i} is {type(rec).__name__}, not a JSON object with named fields.")
+    df = pd.DataFrame.from_records(records)
+    return df.astype(object).where(df.notna(), "").astype(str).replace({"None": ""})
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a non-parquet file
+        raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
+    return df.astype(object).where(df.notna(), "").astype(str)
+
+
+def iter_texts(source: str | Path, text_column: str | None = None) -> Iterator[str]:
+    """Stream texts from a file or '-' (stdin) in constant memory.
+
+    Plain text and stdin: one text per line (a JSON object line uses its text field).
+    CSV/TSV/JSONL/Parquet: the text column, read in chunks.
+    """
+    if str(source) == "-":
+        yield from _iter_lines(sys.stdin, text_column)
+        return
+    path = Path(source)
+    _check_readable(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        column = text_column or _pick(list(pf.schema_arrow.names), TEXT_COLUMN_NAMES, path)
+        for batch in pf.iter_batches(columns=[column], batch_size=4096):
+            yield from (str(t) if t is not None else "" for t in batch.column(0).to_pylist())
+        return
+    if suffix in (".csv", ".tsv"):
+        sep = "," if suffix == ".csv" else "\t"
+        with open(path, encoding="utf-8-sig", errors="strict", newline="") as fh:
+            head = fh.read(_SNIFF_BYTES)
+        header = 0 if _has_header(head, sep) else None
+        try:
+            chunks = pd.read_csv(
+                path, sep=sep, header=header, dtype=str, keep_default_na=False, chunksize=4096,
+                quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE, encoding="utf-8-sig",
+            )
+            for chunk in chunks:
+                if header is None:
+                    column_index = int(chunk.apply(lambda c: c.str.len().mean()).to_numpy().argmax())
+                    yield from chunk.iloc[:, column_index].tolist()
+                else:
+                    names = [str(c).strip() for c in chunk.columns]
+                    col = text_column or _pick(names, TEXT_COLUMN_NAMES, path)
+                    if col not in names:
+                        raise DataError(f"{path}: no column '{col}'. Columns present: {', '.join(names)}.")
+                    yield from chunk.iloc[:, names.index(col)].tolist()
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not valid UTF-8. Re-save the file as UTF-8.") from None
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{path}: not a well-formed table ({exc}).") from None
+        return
+    with open(path, encoding="utf-8-sig") as fh:
+        try:
+            yield from _iter_lines(fh, text_column, path)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not valid UTF-8. Re-save the file as UTF-8.") from None
+
+
+def _iter_lines(stream: Iterable[str], text_column: str | None, path: Path | None = None) -> Iterator[str]:
+    for lineno, line in enumerate(stream, start=1):
+        line = line.rstrip("\r\n")
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                yield line
+                continue
+            names = list(record)
+            col = text_column or _pick(names, TEXT_COLUMN_NAMES, path or Path("<stdin>"), lineno)
+            yield str(record.get(col, ""))
+        else:
+            yield line
+
+
+def _pick(names: list[str], candidates: tuple[str, ...], path: Path, lineno: int | None = None) -> str:
+    lowered = {n.lower(): n for n in names}
+    for cand in candidates:
+        if cand in lowered:
+            return lowered[cand]
+    where = f" (line {lineno})" if lineno else ""
+    raise DataError(
+        f"{path}{where}: cannot tell which column holds the text; columns present: {', '.join(names)}. "
+        "Name it with --text-column."
+    )

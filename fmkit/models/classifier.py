@@ -1,0 +1,119 @@
+"""A text classifier is a body (pretrained encoder) plus a head (pooling + linear).
+
+Saved layout (a normal Hugging Face folder plus two small files):
+  config.json          encoder config with id2label / label2id
+  model.safetensors    encoder weights  -> AutoModel.from_pretrained(dir) loads the body
+  head.safetensors     the classification head
+  fmkit.json           task, pooling, labels, max_length: what fmkit.load() needs
+  tokenizer files
+`TextClassifier.from_pretrained(dir)` and `fmkit.load(dir)` load the whole model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from fmkit.errors import ModelError
+from fmkit.models.backbone import load_encoder, load_tokenizer
+from fmkit.models.heads import ClassificationHead, pool
+
+FMKIT_META = "fmkit.json"
+HEAD_FILE = "head.safetensors"
+
+
+class TextClassifier(nn.Module):
+    encoder: Any  # a transformers PreTrainedModel
+
+    def __init__(self, encoder: Any, labels: list[str], pooling: str = "mean", dropout: float = 0.1,
+                 max_length: int = 128) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.labels = list(labels)
+        self.pooling = pooling
+        self.max_length = max_length
+        hidden = int(encoder.config.hidden_size)
+        self.head = ClassificationHead(hidden, len(labels), dropout)
+
+    @classmethod
+    def from_backbone(cls, path: Path, labels: list[str], pooling: str = "mean", dropout: float = 0.1,
+                      max_length: int = 128, trust_remote_code: bool = False) -> TextClassifier:
+        return cls(load_encoder(path, trust_remote_code), labels, pooling, dropout, max_length)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled text vectors (before the head)."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return pool(hidden, attention_mask, self.pooling)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
+        return self.head(self.embed(input_ids, attention_mask))
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save_pretrained(self, directory: Path, tokenizer: Any | None = None) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = self.encoder.config
+        config.id2label = dict(enumerate(self.labels))
+        config.label2id = {label: i for i, label in enumerate(self.labels)}
+        self.encoder.save_pretrained(str(directory), safe_serialization=True)
+        head_state = {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}
+        save_file(head_state, str(directory / HEAD_FILE))
+        meta = {
+            "task": "classification",
+            "pooling": self.pooling,
+            "labels": self.labels,
+            "max_length": self.max_length,
+            "dropout": float(self.head.dropout.p),
+        }
+        (directory / FMKIT_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(directory))
+
+    @classmethod
+    def from_pretrained(cls, directory: Path | str, trust_remote_code: bool = False) -> TextClassifier:
+        directory = Path(directory)
+        meta = read_meta(directory)
+        if meta.get("task") != "classification":
+            raise ModelError(f"{directory}: holds a '{meta.get('task')}' model, not a text classifier.")
+        model = cls.from_backbone(directory, meta["labels"], meta.get("pooling", "mean"), meta.get("dropout", 0.1),
+                                  meta.get("max_length", 128), trust_remote_code)
+        model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+        model.eval()
+        return model
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    meta_path = Path(directory) / FMKIT_META
+    if not Path(directory).is_dir():
+        raise ModelError(f"Model folder not found: {directory}.")
+    if not meta_path.is_file():
+        hint = " (a run directory? use its model/ subfolder)" if (Path(directory) / "model").is_dir() else ""
+        raise ModelError(f"{directory}: no {FMKIT_META}, so this is not a model saved by fmkit{hint}.")
+    try:
+        meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{meta_path}: corrupt ({exc}).") from None
+    return meta
+
+
+def load_classifier_and_tokenizer(directory: Path | str) -> tuple[TextClassifier, Any]:
+    directory = Path(directory)
+    return TextClassifier.from_pretrained(directory), load_tokenizer(directory)
+
+
+@torch.inference_mode()
+def predict_logits(model: TextClassifier, loader: Any, num_examples: int) -> torch.Tensor:
+    """Logits for every example in input order, whatever order the loader's batches come in."""
+    was_training = model.training
+    model.eval()
+    out = torch.empty(num_examples, len(model.labels))
+    for batch in loader:
+        logits = model(batch["input_ids"], batch["attention_mask"])
+        out[batch["index"]] = logits.float().cpu()
+    model.train(was_training)
+    return out

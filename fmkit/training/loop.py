@@ -1,0 +1,207 @@
+"""The one training loop. Strategies and tasks plug in through `loss_fn` and `evaluate`; nothing forks it.
+
+Read top to bottom: set up -> (resume) -> for each epoch, for each batch: forward, loss,
+backward, step -> every so often evaluate, keep the best, checkpoint, maybe stop early.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from fmkit.config.schema import TrainConfig
+from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
+from fmkit.training.tracking import Tracker
+
+LossFn = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
+EvaluateFn = Callable[[nn.Module], dict[str, Any]]
+
+
+@dataclass
+class LoopResult:
+    steps: int
+    epochs_completed: float
+    best_step: int | None
+    best_metrics: dict[str, Any]
+    stopped_early: bool
+    train_seconds: float
+    examples_per_second: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def configure_threads(threads: int, num_processes: int = 1) -> None:
+    """Use every core by default; split them between data-parallel processes."""
+    cores = threads or max(1, (os.cpu_count() or 1) // max(1, num_processes))
+    torch.set_num_threads(cores)
+
+
+def train_loop(
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader[Any],
+    *,
+    cfg: TrainConfig,
+    loss_fn: LossFn,
+    evaluate: EvaluateFn,
+    primary_metric: str,
+    checkpoints: Checkpoints,
+    tracker: Tracker,
+    accelerator: Any,
+    resume: bool = False,
+) -> LoopResult:
+    # --- set up ---------------------------------------------------------------------------------
+    sampler: Any = loader.batch_sampler  # ours: deterministic in (seed, epoch), so resume can skip batches
+    batches_per_epoch = len(loader)
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum_steps))
+    total_steps = max(1, math.ceil(steps_per_epoch * cfg.epochs))
+    num_epochs = math.ceil(cfg.epochs)
+    eval_every = cfg.eval_every_steps or steps_per_epoch
+
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, total_steps, cfg.warmup_ratio)
+    model, optimizer, prepared_loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    unwrapped = accelerator.unwrap_model(model)
+
+    state = LoopState()
+    if resume:
+        restored = checkpoints.load_last(accelerator)
+        if restored is not None:
+            state = restored
+
+    history: list[dict[str, Any]] = []
+    stopped_early = False
+
+    progress = None
+    if cfg.progress and accelerator.is_main_process:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=total_steps, initial=state.step, desc="train", unit="step", dynamic_ncols=True)
+
+    def run_evaluation() -> bool:
+        """Evaluate, keep the best weights, checkpoint; return True when early stopping says stop."""
+        metrics = evaluate(unwrapped)
+        score = float(metrics[primary_metric])
+        improved = state.best_metric is None or score > state.best_metric
+        if improved:
+            state.best_metric, state.best_step = score, state.step
+            state.best_metrics = {**metrics, "epoch": round(state.step / steps_per_epoch, 3)}
+            state.evals_without_improvement = 0
+            if accelerator.is_main_process:
+                checkpoints.save_best(unwrapped, state)
+        else:
+            state.evals_without_improvement += 1
+        scalars = {f"eval_{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        record = {"epoch": round(state.step / steps_per_epoch, 3), **scalars}
+        history.append({"kind": "eval", "step": state.step, **record})
+        tracker.log(state.step, record, "eval")
+        if progress is not None:
+            progress.write(f"step {state.step}: {primary_metric}={score:.4f}" + (" (best)" if improved else ""))
+        checkpoints.save_last(accelerator, state)
+        patience = cfg.early_stopping_patience
+        return patience > 0 and state.evals_without_improvement >= patience
+
+    # --- train ----------------------------------------------------------------------------------
+    model.train()
+    window_loss, window_batches, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
+    run_start = time.perf_counter() - state.train_seconds
+    done = state.step >= total_steps
+    for epoch in range(state.epoch, num_epochs):
+        if done or stopped_early:
+            break
+        state.epoch = epoch
+        sampler.set_epoch(epoch)
+        epoch_loader = prepared_loader
+        if state.batches_in_epoch:
+            # Resuming mid-epoch: the order is the same as before the interruption; skip what was seen.
+            epoch_loader = accelerator.skip_first_batches(prepared_loader, state.batches_in_epoch)
+        for batch in epoch_loader:
+            with accelerator.accumulate(model):
+                logits = model(batch["input_ids"], batch["attention_mask"])
+                loss = loss_fn(logits, batch)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            state.batches_in_epoch += 1
+            n = int(batch["input_ids"].shape[0]) * accelerator.num_processes
+            state.examples_seen += n
+            window_examples += n
+            window_loss += float(loss.detach())
+            window_batches += 1
+            if not accelerator.sync_gradients:
+                continue
+
+            # One optimizer step done.
+            state.step += 1
+            state.train_seconds = time.perf_counter() - run_start
+            if state.step % 10 == 0 or state.step == total_steps:
+                elapsed = time.perf_counter() - window_start
+                record = {
+                    "loss": window_loss / max(1, window_batches),
+                    "learning_rate": scheduler.get_last_lr()[0],
+                    "examples_per_second": window_examples / max(elapsed, 1e-9),
+                    "epoch": round(state.step / steps_per_epoch, 3),
+                }
+                history.append({"kind": "train", "step": state.step, **record})
+                tracker.log(state.step, record, "train")
+                if progress is not None:
+                    progress.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_second']:.0f}")
+                window_loss, window_batches, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
+            if progress is not None:
+                progress.update(1)
+
+            end_of_epoch = state.batches_in_epoch >= batches_per_epoch
+            if state.step >= total_steps:
+                done = True
+            if done or state.step % eval_every == 0 or (end_of_epoch and not cfg.eval_every_steps):
+                if end_of_epoch:
+                    state.epoch, state.batches_in_epoch = epoch + 1, 0
+                if run_evaluation():
+                    stopped_early = True
+            elif cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
+                checkpoints.save_last(accelerator, state)
+            if done or stopped_early:
+                break
+        state.batches_in_epoch = 0
+
+    if progress is not None:
+        progress.close()
+    train_seconds = time.perf_counter() - run_start
+
+    # --- finish: the best evaluated weights become the model --------------------------------------
+    accelerator.wait_for_everyone()
+    if state.best_step is not None and state.best_step != state.step:
+        checkpoints.load_best_into(unwrapped)
+    return LoopResult(
+        steps=state.step,
+        epochs_completed=round(state.step / steps_per_epoch, 3),
+        best_step=state.best_step,
+        best_metrics=state.best_metrics,
+        stopped_early=stopped_early,
+        train_seconds=train_seconds,
+        examples_per_second=state.examples_seen / max(train_seconds, 1e-9),
+        history=history,
+    )
+
+
+def make_accelerator(cfg: TrainConfig, grad_accum_steps: int | None = None) -> Any:
+    from accelerate import Accelerator
+
+    return Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=grad_accum_steps or cfg.grad_accum_steps,
+        step_scheduler_with_optimizer=False,
+    )
+
+
+__all__ = ["LoopResult", "configure_threads", "make_accelerator", "train_loop"]
+
+

@@ -1,0 +1,49 @@
+"""Where the loop reports: a small Tracker protocol and the run's own history file."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Tracker(Protocol):
+    def log(self, step: int, metrics: dict[str, float], kind: str) -> None:
+        """Record metrics at an optimizer step; kind is 'train' or 'eval'."""
+
+    def close(self, status: str) -> None:
+        """Finish the run with a status: finished, failed or interrupted."""
+
+
+class HistoryFile:
+    """Appends one JSON line per log call to RUN_DIR/history.jsonl (flushed: survives a kill)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+
+    def log(self, step: int, metrics: dict[str, float], kind: str) -> None:
+        record: dict[str, Any] = {"kind": kind, "step": step, "time": round(time.time(), 3), **metrics}
+        self._fh.write(json.dumps(record) + "\n")
+        self._fh.flush()
+
+    def close(self, status: str) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+class Trackers:
+    """Fan out to several trackers."""
+
+    def __init__(self, *trackers: Tracker) -> None:
+        self.trackers = list(trackers)
+
+    def log(self, step: int, metrics: dict[str, float], kind: str) -> None:
+        for tracker in self.trackers:
+            tracker.log(step, metrics, kind)
+
+    def close(self, status: str) -> None:
+        for tracker in self.trackers:
+            tracker.close(status)

@@ -1,0 +1,229 @@
+"""Text classification runs: train, evaluate a saved model, and the pre-flight doctor."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fmkit.config import RunConfig, load_config, write_config
+from fmkit.data.fingerprint import fingerprint
+from fmkit.data.labeled import LabeledTexts, read_labeled
+from fmkit.data.tasks.classification import (
+    LabelMap,
+    class_weights,
+    encode_texts,
+    make_loader,
+    untruncated_lengths,
+)
+from fmkit.data.validate import stratified_split, validate_classification
+from fmkit.errors import DataError, FmkitError
+from fmkit.evaluation.artifacts import write_evaluation, write_predictions
+from fmkit.evaluation.metrics import classification_metrics, headline
+from fmkit.models.backbone import check_model_files, load_tokenizer, resolve_model_path
+from fmkit.models.classifier import TextClassifier, predict_logits
+from fmkit.models.losses import classification_loss
+from fmkit.training import Checkpoints, HistoryFile, Trackers, configure_threads, make_accelerator, train_loop
+from fmkit.utils.env import host_info, library_versions
+from fmkit.utils.io import atomic_directory, atomic_write_json
+from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    warnings: list[str]
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def load_datasets(cfg: RunConfig) -> tuple[LabeledTexts, LabeledTexts, list[str]]:
+    """Read, validate and (without an eval file) split the data. Raises DataError before anything is written."""
+    if cfg.data.train is None:
+        raise DataError("No training data: pass --data FILE (CSV, TSV, JSONL or Parquet with text and label columns).")
+    train = read_labeled(cfg.data.train, cfg.data.text_column, cfg.data.label_column)
+    evaluation = None
+    if cfg.data.eval is not None:
+        evaluation = read_labeled(cfg.data.eval, cfg.data.text_column, cfg.data.label_column)
+    report = validate_classification(train, evaluation)
+    if evaluation is None:
+        train, evaluation = stratified_split(train, cfg.data.eval_fraction, cfg.train.seed)
+    return train, evaluation, report.warnings
+
+
+def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
+    """Fine-tune a classifier as `cfg` says and write a complete run directory."""
+    resume = resume_dir is not None
+    train_data, eval_data, warnings = load_datasets(cfg)
+    for message in warnings:
+        warn(message)
+    model_path = resolve_model_path(cfg.model.name)
+    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
+    labels = LabelMap.from_labels(train_data.labels)
+    max_length = min(cfg.data.max_length, int(getattr(tokenizer, "model_max_length", 512) or 512))
+    train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source))
+    eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, labels.encode(eval_data.labels, eval_data.source))
+
+    accelerator = make_accelerator(cfg.train)
+    configure_threads(cfg.train.threads, accelerator.num_processes)
+    run_dir = Path(resume_dir or cfg.output or default_run_dir())
+    if accelerator.is_main_process and not resume:
+        prepare_run_dir(run_dir, overwrite)
+        cfg = cfg.model_copy(update={"output": run_dir})
+        write_config(cfg, run_dir / "config.yaml")
+        atomic_write_json(run_dir / "data.json", {
+            "train": fingerprint(train_data, cfg.data.train),
+            "eval": fingerprint(eval_data, cfg.data.eval),
+            "eval_is_split_of_train": cfg.data.eval is None,
+            "max_length": max_length,
+            "truncated_train_share": float(np.mean(train_enc.lengths >= max_length)),
+        })
+        atomic_write_json(run_dir / "env.json", {"versions": library_versions(), "host": host_info(),
+                                                 "model_path": str(model_path),
+                                                 "num_processes": accelerator.num_processes})
+    accelerator.wait_for_everyone()
+    status = RunStatus(run_dir, "train") if accelerator.is_main_process else None
+
+    try:
+        from accelerate.utils import set_seed
+
+        set_seed(cfg.train.seed)
+        model = TextClassifier.from_backbone(model_path, list(labels.labels), cfg.model.pooling, cfg.model.dropout,
+                                             max_length, cfg.model.trust_remote_code)
+        pad_id = tokenizer.pad_token_id or 0
+        train_loader = make_loader(train_enc, pad_id, cfg.train.batch_size, cfg.train.seed, shuffle=True,
+                                   group_by_length=cfg.train.group_by_length)
+        eval_loader = make_loader(eval_enc, pad_id, cfg.eval.batch_size, cfg.train.seed, shuffle=False)
+        weights = class_weights(train_enc.labels, len(labels)) if cfg.task.class_weights == "auto" else None  # type: ignore[arg-type]
+
+        def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return classification_loss(logits, batch, weights)
+
+        def evaluate(current: torch.nn.Module) -> dict[str, Any]:
+            logits = predict_logits(current, eval_loader, len(eval_enc))  # type: ignore[arg-type]
+            return headline(classification_metrics(eval_enc.labels, logits.argmax(-1).numpy(), labels.labels))  # type: ignore[arg-type]
+
+        tracker = Trackers(HistoryFile(run_dir / "history.jsonl")) if accelerator.is_main_process else Trackers()
+        result = train_loop(
+            model, train_loader, cfg=cfg.train, loss_fn=loss_fn, evaluate=evaluate,
+            primary_metric=cfg.eval.primary_metric, checkpoints=Checkpoints(run_dir / "checkpoints"),
+            tracker=tracker, accelerator=accelerator, resume=resume,
+        )
+        tracker.close("finished")
+
+        metrics: dict[str, Any] = {}
+        if accelerator.is_main_process:
+            # Final evaluation of the kept (best) weights, with everything a person needs to read it.
+            logits = predict_logits(model, eval_loader, len(eval_enc))
+            probs = torch.softmax(logits, dim=-1).numpy()
+            full = classification_metrics(eval_enc.labels, probs.argmax(1), labels.labels)  # type: ignore[arg-type]
+            metrics = {
+                **headline(full),
+                "per_class": full["per_class"],
+                "labels": full["labels"],
+                "confusion_matrix": full["confusion_matrix"],
+                "eval_source": eval_data.source,
+                "train_examples": len(train_data),
+                "best_step": result.best_step,
+                "steps": result.steps,
+                "epochs_completed": result.epochs_completed,
+                "stopped_early": result.stopped_early,
+                "train_seconds": round(result.train_seconds, 2),
+                "train_examples_per_second": round(result.examples_per_second, 2),
+                "peak_memory_mb": peak_memory_mb(),
+                "strategy": cfg.strategy.name,
+            }
+            with atomic_directory(run_dir / "model") as tmp:
+                model.save_pretrained(tmp, tokenizer)
+            write_evaluation(run_dir, full)
+            write_predictions(run_dir / "eval_predictions.jsonl", eval_data.texts, eval_data.labels, probs,
+                              labels.labels)
+            atomic_write_json(run_dir / "metrics.json", metrics)
+            if status is not None:
+                status.end("finished", metrics=headline(metrics))
+        accelerator.wait_for_everyone()
+        return RunResult(run_dir=run_dir, metrics=metrics, warnings=warnings)
+    except KeyboardInterrupt:
+        if status is not None:
+            status.end("interrupted")
+        raise
+    except BaseException as exc:
+        if status is not None:
+            status.end("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def resume_config(run_dir: Path) -> RunConfig:
+    if not (run_dir / "config.yaml").is_file():
+        raise FmkitError(f"{run_dir}: no config.yaml here, so there is no run to resume.")
+    if not (run_dir / "checkpoints" / "last").is_dir():
+        raise FmkitError(f"{run_dir}: no checkpoint to resume from (checkpoints/last is missing); start a new run.")
+    return load_config(run_dir / "config.yaml")
+
+
+def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, label_column: str | None = None,
+                   batch_size: int = 64) -> dict[str, Any]:
+    """Metrics of a saved model on any labelled file (labels must be ones the model knows)."""
+    from fmkit.inference.predictor import Predictor
+
+    predictor = Predictor.load(model_dir, batch_size=batch_size)
+    examples = read_labeled(data, text_column, label_column)
+    unknown = sorted(set(examples.labels) - set(predictor.labels))
+    if unknown:
+        raise DataError(
+            f"{data}: label(s) {', '.join(repr(u) for u in unknown[:10])} are not among the model's labels "
+            f"({', '.join(predictor.labels[:20])}). Evaluate on data with the same label set."
+        )
+    label_map = LabelMap(tuple(predictor.labels))
+    probs = predictor.predict_proba(examples.texts)
+    return classification_metrics(label_map.encode(examples.labels, str(data)), probs.argmax(1), predictor.labels)
+
+
+def peak_memory_mb() -> float:
+    import resource
+
+    # ru_maxrss is in kilobytes on Linux.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def doctor(cfg: RunConfig) -> dict[str, Any]:
+    """Everything a training run would check, without training. Raises on fatal problems."""
+    train_data, eval_data, warnings = load_datasets(cfg)
+    facts: dict[str, Any] = {
+        "train": {"source": train_data.source, "rows": len(train_data), "class_counts": train_data.class_counts()},
+        "eval": {"source": eval_data.source, "rows": len(eval_data), "class_counts": eval_data.class_counts()},
+        "eval_is_split_of_train": cfg.data.eval is None,
+        "warnings": warnings,
+    }
+    model_path = resolve_model_path(cfg.model.name)
+    missing = check_model_files(model_path)
+    facts["model"] = {"name": cfg.model.name, "path": str(model_path), "offline_ready": not missing,
+                      "missing_files": missing}
+    if not missing:
+        tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
+        lengths = untruncated_lengths(tokenizer, train_data.texts)
+        max_length = cfg.data.max_length
+        edges = [0, 16, 32, 64, 128, 256, 512, 1024]
+        edges = sorted({*(e for e in edges if e < max_length), max_length})
+        counts = []
+        for low, high in itertools.pairwise(edges):
+            counts.append({"range": f"{low + 1}-{high}", "count": int(((lengths > low) & (lengths <= high)).sum())})
+        counts.append({"range": f">{max_length} (truncated)", "count": int((lengths > max_length).sum())})
+        facts["tokens"] = {
+            "max_length": max_length,
+            "mean": float(lengths.mean()),
+            "p50": float(np.percentile(lengths, 50)),
+            "p95": float(np.percentile(lengths, 95)),
+            "max": int(lengths.max()),
+            "truncated_share": float((lengths > max_length).mean()),
+            "histogram": counts,
+        }
+    return facts

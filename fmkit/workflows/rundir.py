@@ -1,0 +1,52 @@
+"""The run directory: same shape for every run.
+
+RUN_DIR/config.yaml  metrics.json  history.jsonl  data.json  env.json  run.json  model/  checkpoints/
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fmkit.errors import FmkitError
+from fmkit.utils.io import atomic_write_json
+
+
+def default_run_dir(root: Path = Path("runs")) -> Path:
+    return root / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def prepare_run_dir(path: Path, overwrite: bool) -> Path:
+    """Refuse to mix a new run into an existing one unless asked; never delete the old model here."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FmkitError(f"--output {path} is a file; give a folder for the run.")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        if (path / "config.yaml").is_file():
+            raise FmkitError(
+                f"{path} already holds a run. Choose another --output, continue it with "
+                f"`fmkit train --resume {path}`, or replace it with --overwrite."
+            )
+        raise FmkitError(f"{path} is not empty. Choose an empty or new folder for --output (or pass --overwrite).")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class RunStatus:
+    """RUN_DIR/run.json: running -> finished | failed | interrupted, with times."""
+
+    def __init__(self, run_dir: Path, command: str) -> None:
+        self.path = Path(run_dir) / "run.json"
+        self.record: dict[str, Any] = {"command": command, "status": "running", "started": time.time(), "ended": None}
+        if self.path.is_file():
+            previous = json.loads(self.path.read_text(encoding="utf-8"))
+            self.record["started"] = previous.get("started", self.record["started"])
+            self.record["resumed"] = previous.get("resumed", 0) + 1
+        atomic_write_json(self.path, self.record)
+
+    def end(self, status: str, **extra: Any) -> None:
+        self.record.update(status=status, ended=time.time(), **extra)
+        atomic_write_json(self.path, self.record)
