@@ -16,17 +16,16 @@ from typing import TYPE_CHECKING, Any
 from fmkit.errors import ConfigError, DataError, FmkitError, ModelError
 
 if TYPE_CHECKING:
-    from fmkit.inference.predictor import Predictor
     from fmkit.workflows.classification import RunResult
 
 __version__ = "0.1.0"
 
 
-def load(path: str | Path) -> Predictor:
+def load(path: str | Path) -> Any:
     """Load a saved model (its folder, or the run directory holding it) for prediction."""
-    from fmkit.inference.predictor import Predictor
+    from fmkit.inference import load_predictor
 
-    return Predictor.load(path)
+    return load_predictor(path)
 
 
 def train(config: str | Path | None = None, **overrides: Any) -> RunResult:
@@ -36,12 +35,12 @@ def train(config: str | Path | None = None, **overrides: Any) -> RunResult:
     ``seed``, ``output``; any other key is dotted, e.g. ``**{"train.batch_size": 16}``.
     """
     from fmkit.config import load_config
-    from fmkit.workflows.classification import train as run_training
+    from fmkit.workflows import train_for_task
 
     short = {"data": "data.train", "eval": "data.eval", "model": "model.name", "epochs": "train.epochs",
              "seed": "train.seed", "text_column": "data.text_column", "label_column": "data.label_column"}
     dotted = {short.get(k, k): v for k, v in overrides.items()}
-    return run_training(load_config(config, dotted))
+    return train_for_task(load_config(config, dotted))
 
 
 def evaluate(model: str | Path, data: str | Path, **kwargs: Any) -> dict[str, Any]:

@@ -19,11 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 DEMO_CSV = REPO / "fmkit" / "resources" / "demo" / "financial_headlines.csv"
 
-WORDS = (
-    "good great excellent love wonderful best happy fine superb bad awful terrible hate worst poor sad boring "
-    "movie film plot actor story the a an is was it this that and but not very really so too quite "
-    "shares jump fall profit loss company market stock rise drop bank news report"
-).split()
+WORDS = ["good", "great", "excellent", "love", "wonderful", "best", "happy", "fine", "superb", "bad", "awful", "terrible", "hate", "worst", "poor", "sad", "boring", "movie", "film", "plot", "actor", "story", "the", "a", "an", "is", "was", "it", "this", "that", "and", "but", "not", "very", "really", "so", "too", "quite", "shares", "jump", "fall", "profit", "loss", "company", "market", "stock", "rise", "drop", "bank", "news", "report"]
 
 
 def build_tiny_bert(directory: Path, hidden: int = 32, layers: int = 2, heads: int = 2) -> Path:

@@ -18,18 +18,19 @@ EXIT_USAGE = 2
 
 def cmd_train(args: argparse.Namespace) -> int:
     from fmkit.config import load_config, parse_override
-    from fmkit.workflows.classification import resume_config, train
+    from fmkit.workflows import train_for_task
+    from fmkit.workflows.rundir import resume_config
 
     if args.resume:
         cfg = resume_config(Path(args.resume))
-        result = train(cfg, resume_dir=Path(args.resume))
+        result = train_for_task(cfg, resume_dir=Path(args.resume))
     else:
         overrides: dict[str, Any] = {
             "data.train": args.data, "data.eval": args.eval, "data.text_column": args.text_column,
             "data.label_column": args.label_column, "data.max_length": args.max_length,
             "model.name": args.model, "train.epochs": args.epochs, "train.seed": args.seed,
             "train.batch_size": args.batch_size, "train.learning_rate": args.learning_rate,
-            "task.class_weights": args.class_weights, "output": args.output,
+            "task.class_weights": args.class_weights, "output": args.output, "task.type": args.task,
         }
         if args.quiet:
             overrides["train.progress"] = False
@@ -37,8 +38,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             key, value = parse_override(text)
             overrides[key] = value
         cfg = load_config(args.config, overrides)
-        result = train(cfg, overwrite=args.overwrite)
-    if result.metrics:
+        result = train_for_task(cfg, overwrite=args.overwrite)
+    if result.metrics and "accuracy" in result.metrics:
         m = result.metrics
         print(f"run: {result.run_dir}")
         print(f"accuracy {m['accuracy']:.4f}  macro_f1 {m['macro_f1']:.4f}  on {m['num_examples']} eval examples "
@@ -66,9 +67,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from fmkit.data.readers import iter_texts
-    from fmkit.inference import Predictor
+    from fmkit.inference import load_predictor
 
-    predictor = Predictor.load(Path(args.model_dir), batch_size=args.batch_size)
+    predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size)
     if args.input != "-" and not Path(args.input).exists():
         raise FmkitError(f"{args.input}: file not found.")
     records = predictor.predict_stream(iter_texts(args.input, args.text_column))
@@ -153,6 +154,7 @@ def register(sub: Any) -> None:
     p.add_argument("--eval", help="evaluation file (default: a stratified split of --data)")
     data_flags(p)
     p.add_argument("--model", help="bundled name, local folder or hub id (default: all-MiniLM-L6-v2)")
+    p.add_argument("--task", help="what to learn: classification (default)")
     p.add_argument("--epochs", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int)

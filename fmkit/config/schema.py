@@ -85,7 +85,7 @@ class TrainConfig(Section):
         2, ge=0, description="Stop after this many evaluations without improvement; 0 never stops early."
     )
     checkpoint_every_steps: int = Field(
-        200, ge=0, description="Write a resumable checkpoint every N optimizer steps (and at each evaluation); 0: evaluations only."
+        200, ge=0, description="Write a resumable checkpoint every N optimizer steps (and at each eval); 0: at evals only."
     )
     group_by_length: bool = Field(
         True, description="Batch texts of similar length together to cut padding (order is still shuffled)."

@@ -1,5 +1,36 @@
-"""Layer 5: load a saved model and use it. No training dependencies."""
+"""Layer 5: load a saved model and use it. No training dependencies.
 
+`load_predictor(path)` reads the model's fmkit.json and returns the predictor for its task;
+PREDICTORS maps a task name to "module:Class" (each class has `load(path, batch_size)`,
+`predict(texts) -> list[dict]` and `predict_stream(iterable) -> iterator of dict`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from fmkit.errors import ModelError
 from fmkit.inference.predictor import Predictor, load
 
-__all__ = ["Predictor", "load"]
+PREDICTORS = {
+    "classification": "fmkit.inference.predictor:Predictor",
+}
+
+
+def load_predictor(path: Path | str, batch_size: int = 64) -> Any:
+    from fmkit.models.classifier import read_meta
+
+    path = Path(path)
+    if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
+        path = path / "model"
+    task = read_meta(path).get("task", "classification")
+    target = PREDICTORS.get(task)
+    if target is None:
+        raise ModelError(f"{path}: no predictor for task '{task}' in this version of fmkit.")
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name).load(path, batch_size=batch_size)
+
+
+__all__ = ["PREDICTORS", "Predictor", "load", "load_predictor"]

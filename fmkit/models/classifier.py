@@ -113,7 +113,7 @@ def predict_logits(model: TextClassifier, loader: Any, num_examples: int) -> tor
     model.eval()
     out = torch.empty(num_examples, len(model.labels))
     for batch in loader:
-        logits = model(batch["input_ids"], batch["attention_mask"])
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         out[batch["index"]] = logits.float().cpu()
     model.train(was_training)
     return out

@@ -20,7 +20,18 @@ from fmkit.config.schema import TrainConfig
 from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
 from fmkit.training.tracking import Tracker
 
-LossFn = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
+LossFn = Callable[[Any, dict[str, torch.Tensor]], torch.Tensor]  # (model outputs, batch) -> scalar
+# Batch keys that are targets or bookkeeping, never model inputs.
+NON_INPUT_KEYS = frozenset({"labels", "index"})
+
+
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """What the model's forward() receives: the batch minus labels and bookkeeping keys."""
+    return {k: v for k, v in batch.items() if k not in NON_INPUT_KEYS and not k.startswith("_")}
+
+
+def batch_size_of(batch: dict[str, Any]) -> int:
+    return int(batch["index"].shape[0]) if "index" in batch else int(next(iter(batch.values())).shape[0])
 EvaluateFn = Callable[[nn.Module], dict[str, Any]]
 
 
@@ -122,8 +133,8 @@ def train_loop(
             epoch_loader = accelerator.skip_first_batches(prepared_loader, state.batches_in_epoch)
         for batch in epoch_loader:
             with accelerator.accumulate(model):
-                logits = model(batch["input_ids"], batch["attention_mask"])
-                loss = loss_fn(logits, batch)
+                outputs = model(**model_inputs(batch))
+                loss = loss_fn(outputs, batch)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -131,7 +142,7 @@ def train_loop(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
             state.batches_in_epoch += 1
-            n = int(batch["input_ids"].shape[0]) * accelerator.num_processes
+            n = batch_size_of(batch) * accelerator.num_processes
             state.examples_seen += n
             window_examples += n
             window_loss += float(loss.detach())

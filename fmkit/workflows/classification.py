@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fmkit.config import RunConfig, load_config, write_config
+from fmkit.config import RunConfig, write_config
 from fmkit.data.fingerprint import fingerprint
 from fmkit.data.labeled import LabeledTexts, read_labeled
 from fmkit.data.tasks.classification import (
@@ -22,16 +22,16 @@ from fmkit.data.tasks.classification import (
     untruncated_lengths,
 )
 from fmkit.data.validate import stratified_split, validate_classification
-from fmkit.errors import DataError, FmkitError
+from fmkit.errors import DataError
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.backbone import check_model_files, load_tokenizer, resolve_model_path
 from fmkit.models.classifier import TextClassifier, predict_logits
 from fmkit.models.losses import classification_loss
-from fmkit.training import Checkpoints, HistoryFile, Trackers, configure_threads, make_accelerator, train_loop
+from fmkit.training import Checkpoints, Trackers, configure_threads, make_accelerator, train_loop
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
-from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir
+from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
 
 
 @dataclass
@@ -111,7 +111,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             logits = predict_logits(current, eval_loader, len(eval_enc))  # type: ignore[arg-type]
             return headline(classification_metrics(eval_enc.labels, logits.argmax(-1).numpy(), labels.labels))  # type: ignore[arg-type]
 
-        tracker = Trackers(HistoryFile(run_dir / "history.jsonl")) if accelerator.is_main_process else Trackers()
+        tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
         result = train_loop(
             model, train_loader, cfg=cfg.train, loss_fn=loss_fn, evaluate=evaluate,
             primary_metric=cfg.eval.primary_metric, checkpoints=Checkpoints(run_dir / "checkpoints"),
@@ -159,14 +159,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         if status is not None:
             status.end("failed", error=f"{type(exc).__name__}: {exc}")
         raise
-
-
-def resume_config(run_dir: Path) -> RunConfig:
-    if not (run_dir / "config.yaml").is_file():
-        raise FmkitError(f"{run_dir}: no config.yaml here, so there is no run to resume.")
-    if not (run_dir / "checkpoints" / "last").is_dir():
-        raise FmkitError(f"{run_dir}: no checkpoint to resume from (checkpoints/last is missing); start a new run.")
-    return load_config(run_dir / "config.yaml")
 
 
 def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, label_column: str | None = None,

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fmkit.config import RunConfig, load_config
 from fmkit.errors import FmkitError
 from fmkit.utils.io import atomic_write_json
 
@@ -50,3 +51,18 @@ class RunStatus:
     def end(self, status: str, **extra: Any) -> None:
         self.record.update(status=status, ended=time.time(), **extra)
         atomic_write_json(self.path, self.record)
+
+
+def resume_config(run_dir: Path) -> RunConfig:
+    if not (run_dir / "config.yaml").is_file():
+        raise FmkitError(f"{run_dir}: no config.yaml here, so there is no run to resume.")
+    if not (run_dir / "checkpoints" / "last").is_dir():
+        raise FmkitError(f"{run_dir}: no checkpoint to resume from (checkpoints/last is missing); start a new run.")
+    return load_config(run_dir / "config.yaml")
+
+
+def run_trackers(run_dir: Path, cfg: RunConfig) -> Any:
+    """Every place a run reports to. Workflows call this instead of building trackers themselves."""
+    from fmkit.training.tracking import HistoryFile, Trackers
+
+    return Trackers(HistoryFile(run_dir / "history.jsonl"))
