@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fmkit.config.media import GenerationConfig, ImageConfig
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -55,14 +57,20 @@ class ModelConfig(Section):
 
 
 class TaskConfig(Section):
-    type: Literal["classification"] = Field("classification", description="What the model learns to do.")
+    type: Literal["classification", "generation", "image"] = Field(
+        "classification", description="What the model learns to do: classify texts, generate text, classify images."
+    )
     class_weights: Literal["none", "auto"] = Field(
         "none", description="'auto' weights the loss by inverse class frequency, for imbalanced data."
     )
 
 
 class StrategyConfig(Section):
-    name: Literal["full"] = Field("full", description="How the backbone is adapted: 'full' fine-tunes every weight.")
+    name: Literal["full", "lora", "linear-probe"] = Field(
+        "full",
+        description="How the backbone is adapted: 'full' fine-tunes every weight; 'lora' trains low-rank adapters "
+        "(generation: the default when unset); 'linear-probe' freezes the backbone and trains the head only.",
+    )
 
 
 class TrainConfig(Section):
@@ -111,3 +119,5 @@ class RunConfig(Section):
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
