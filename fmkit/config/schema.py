@@ -109,6 +109,19 @@ class EvalConfig(Section):
     )
 
 
+class TrackConfig(Section):
+    registry: bool = Field(True, description="Record the run in the SQLite run registry (RUNS_ROOT/registry.db).")
+    runs_root: Path | None = Field(
+        None, description="Folder holding registry.db (what `fmkit runs` and `fmkit ui` read); default: the run's parent."
+    )
+    tensorboard: bool = Field(True, description="Write TensorBoard event files to RUN_DIR/tensorboard.")
+    backend: Literal["none", "mlflow"] = Field("none", description="Also log to this tracking backend ('mlflow').")
+    tracking_uri: str | None = Field(
+        None, description="Backend tracking URI; for MLflow the default is sqlite:///RUNS_ROOT/mlflow.db (local)."
+    )
+    experiment: str = Field("fmkit", description="Experiment name used by the tracking backend.")
+
+
 class RunConfig(Section):
     """Everything one `fmkit train` run needs; written resolved into RUN_DIR/config.yaml."""
 
@@ -121,3 +134,4 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    track: TrackConfig = Field(default_factory=TrackConfig)

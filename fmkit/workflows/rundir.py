@@ -47,10 +47,18 @@ class RunStatus:
             self.record["started"] = previous.get("started", self.record["started"])
             self.record["resumed"] = previous.get("resumed", 0) + 1
         atomic_write_json(self.path, self.record)
+        from fmkit.tracking import RunRecorder
+
+        # The registry row (pid, host, heartbeat) that `fmkit runs` and `fmkit ui` read; see fmkit/tracking.
+        self.recorder = RunRecorder(Path(run_dir), command, fresh="resumed" not in self.record)
 
     def end(self, status: str, **extra: Any) -> None:
         self.record.update(status=status, ended=time.time(), **extra)
         atomic_write_json(self.path, self.record)
+        from fmkit.tracking.recorder import close_open_trackers
+
+        close_open_trackers(self.path.parent, status)  # failures too: backends must not stay "running"
+        self.recorder.end(status, error=extra.get("error"))
 
 
 def resume_config(run_dir: Path) -> RunConfig:
@@ -63,6 +71,9 @@ def resume_config(run_dir: Path) -> RunConfig:
 
 def run_trackers(run_dir: Path, cfg: RunConfig) -> Any:
     """Every place a run reports to. Workflows call this instead of building trackers themselves."""
+    from fmkit.tracking.recorder import build_trackers, remember_trackers
     from fmkit.training.tracking import HistoryFile, Trackers
 
-    return Trackers(HistoryFile(run_dir / "history.jsonl"))
+    trackers = Trackers(HistoryFile(run_dir / "history.jsonl"),
+                        *build_trackers(run_dir, cfg.track, cfg.model_dump(mode="json")))
+    return remember_trackers(run_dir, trackers)
