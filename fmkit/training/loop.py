@@ -127,6 +127,10 @@ def train_loop(
             break
         state.epoch = epoch
         sampler.set_epoch(epoch)
+        if hasattr(prepared_loader, "set_epoch"):
+            # Accelerate's loader re-applies its own pass counter to the sampler at each iter(); after a resume that
+            # counter restarts at 0, so set it too or later epochs would replay epoch 0's order.
+            prepared_loader.set_epoch(epoch)
         epoch_loader = prepared_loader
         if state.batches_in_epoch:
             # Resuming mid-epoch: the order is the same as before the interruption; skip what was seen.

@@ -168,8 +168,11 @@ class IndexDataset(torch.utils.data.Dataset[int]):
 def make_loader(encoded: EncodedTexts, pad_token_id: int, batch_size: int, seed: int, shuffle: bool,
                 group_by_length: bool = True) -> torch.utils.data.DataLoader[int]:
     sampler = LengthGroupedBatches(encoded.lengths, batch_size, seed, shuffle=shuffle, group_by_length=group_by_length)
+    # Its own generator: otherwise every iter() draws a worker seed from the global torch RNG, which shifts the
+    # dropout stream and makes a resumed run diverge from an uninterrupted one.
     return torch.utils.data.DataLoader(
-        IndexDataset(len(encoded)), batch_sampler=sampler, collate_fn=PaddingCollator(encoded, pad_token_id)
+        IndexDataset(len(encoded)), batch_sampler=sampler, collate_fn=PaddingCollator(encoded, pad_token_id),
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
