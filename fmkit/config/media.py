@@ -54,10 +54,4 @@ class GenerationConfig(_Section):
         20, ge=0, description="Held-out examples generated at the end for exact match / ROUGE-L and samples."
     )
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="Sampling temperature; 0 means greedy decoding.")
-    lora_r: int = Field(8, ge=1, description="LoRA rank (strategy 'lora').")
-    lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (strategy 'lora').")
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA path (strategy 'lora').")
-    lora_target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
-        description="Linear layers that get LoRA adapters (strategy 'lora').",
-    )
+    # LoRA rank, alpha, dropout, learning rate and target modules come from the `strategy` section.

@@ -1,0 +1,60 @@
+"""`ImagePredictor`: a saved image classifier; image paths (a file or a folder) in, label records out."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fmkit.data.images import list_images
+from fmkit.data.tasks.image import make_image_loader
+from fmkit.models.image_classifier import ImageClassifier, image_logits
+
+Record = dict[str, Any]
+
+
+class ImagePredictor:
+    task = "image"
+
+    def __init__(self, model: ImageClassifier, batch_size: int = 64, path: Path | None = None) -> None:
+        self.model = model.eval()
+        self.batch_size = batch_size
+        self.path = path
+        self.labels: list[str] = list(model.labels)
+
+    @classmethod
+    def load(cls, path: Path | str, batch_size: int = 64) -> ImagePredictor:
+        path = Path(path)
+        if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
+            path = path / "model"
+        return cls(ImageClassifier.from_pretrained(path), batch_size=batch_size, path=path)
+
+    def predict_proba(self, paths: Sequence[Path | str]) -> np.ndarray:
+        if len(paths) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        files = [Path(p) for p in paths]
+        loader = make_image_loader(files, None, self.model.image_size, self.batch_size, 0, shuffle=False,
+                                   norm=self.model.norm)
+        return torch.softmax(image_logits(self.model, loader, len(files)), dim=-1).numpy()
+
+    def predict(self, paths: Sequence[Path | str]) -> list[Record]:
+        probs = self.predict_proba(paths)
+        return [self._record(str(p), row) for p, row in zip(paths, probs, strict=True)]
+
+    def predict_stream(self, paths: Iterable[Path | str], chunk_size: int = 512) -> Iterator[Record]:
+        iterator = iter(paths)
+        while chunk := list(itertools.islice(iterator, chunk_size)):
+            yield from self.predict(chunk)
+
+    def predict_source(self, source: Path) -> Iterator[Record]:
+        """`fmkit predict MODEL PATH`: one image, or every image under a folder."""
+        return self.predict_stream(list_images(source))
+
+    def _record(self, path: str, row: np.ndarray) -> Record:
+        best = int(row.argmax())
+        return {"path": path, "label": self.labels[best],
+                "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}}
