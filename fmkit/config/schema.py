@@ -66,11 +66,46 @@ class TaskConfig(Section):
 
 
 class StrategyConfig(Section):
-    name: Literal["full", "lora", "linear-probe"] = Field(
-        "full",
+    name: Literal["auto", "full", "lora", "linear-probe", "fewshot", "zeroshot"] = Field(
+        "auto",
         description="How the backbone is adapted: 'full' fine-tunes every weight; 'lora' trains low-rank adapters "
-        "(generation: the default when unset); 'linear-probe' freezes the backbone and trains the head only.",
+        "(generation: the default when unset); 'linear-probe' freezes the backbone and trains the head only; "
+        "'fewshot' is the SetFit recipe (contrastive pairs, then the head); 'zeroshot' trains nothing and scores "
+        "texts against label names or descriptions; 'auto' (classification default) picks from the examples per "
+        "class and `time_budget`, measured on this machine, and writes RUN_DIR/strategy.json.",
     )
+    time_budget: str | None = Field(
+        None, pattern=r"^\s*\d+(\.\d+)?\s*[smh]?\s*$",
+        description="Wall-time budget 'auto' must fit in, e.g. '90s', '10m', '1h' (plain number: seconds); unset: no limit.",
+    )
+    label_descriptions: Path | None = Field(
+        None, description="zeroshot: file mapping each label to a description (JSON object, or CSV/TSV label,description)."
+    )
+    zeroshot_temperature: float = Field(
+        30.0, gt=0, description="zeroshot: logits are this times the cosine between text and label embeddings."
+    )
+    probe_init: bool = Field(
+        True, description="full/lora: start the head from a quick linear probe (needed for many classes) not at random."
+    )
+    probe_epochs: int = Field(30, ge=1, description="linear-probe (and every head-only phase): epochs over cached embeddings.")
+    probe_learning_rate: float = Field(3e-3, gt=0, description="linear-probe: Adam learning rate of the head.")
+    probe_weight_decay: float = Field(1e-4, ge=0, description="linear-probe: AdamW weight decay of the head.")
+    lora_r: int = Field(8, ge=1, description="lora: adapter rank.")
+    lora_alpha: int = Field(16, ge=1, description="lora: scaling numerator (adapter output is scaled by alpha / r).")
+    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="lora: dropout on the adapter path.")
+    lora_target_modules: list[str] = Field(
+        default_factory=lambda: ["query", "value"],
+        description="lora: names of the linear layers that get adapters; ['all-linear'] adapts every linear layer.",
+    )
+    lora_learning_rate: float = Field(
+        1e-3, gt=0, description="lora: peak learning rate of the adapters (adapters need a higher rate than full weights)."
+    )
+    fewshot_pairs_per_example: int = Field(
+        10, ge=1, description="fewshot: contrastive pairs drawn per labelled example and epoch (half positive, half negative)."
+    )
+    fewshot_epochs: float = Field(1, gt=0, description="fewshot: epochs of contrastive fine-tuning over the pairs.")
+    fewshot_learning_rate: float = Field(2e-5, gt=0, description="fewshot: learning rate of the body during the pair phase.")
+    fewshot_batch_size: int = Field(16, ge=2, description="fewshot: pairs per optimizer step in the pair phase.")
 
 
 class TrainConfig(Section):

@@ -17,6 +17,9 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.
         return mean_pool(hidden, attention_mask)
     if how == "cls":
         return hidden[:, 0]
+    if how == "mean_norm":
+        # Unit-length mean vectors: what cosine-trained (fewshot) and zero-shot heads expect.
+        return torch.nn.functional.normalize(mean_pool(hidden, attention_mask), p=2, dim=-1)
     raise ValueError(f"unknown pooling '{how}'")
 
 

@@ -11,3 +11,15 @@ def classification_loss(
 ) -> torch.Tensor:
     weight = class_weights.to(logits.device) if class_weights is not None else None
     return F.cross_entropy(logits.float(), batch["labels"], weight=weight)
+
+
+def cosine_pair_loss(cosine: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """SetFit's CosineSimilarityLoss: squared error between cos(a, b) and 1 (same class) or 0 (different)."""
+    return F.mse_loss(cosine.float(), batch["labels"].float())
+
+
+def masked_lm_loss(outputs: object, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy on the masked positions only (labels are -100 elsewhere)."""
+    logits = outputs.logits if hasattr(outputs, "logits") else outputs
+    assert isinstance(logits, torch.Tensor)
+    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), batch["labels"].view(-1), ignore_index=-100)

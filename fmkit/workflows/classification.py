@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,13 @@ from fmkit.errors import DataError
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.backbone import check_model_files, load_tokenizer, resolve_model_path
-from fmkit.models.classifier import TextClassifier, predict_logits
-from fmkit.models.losses import classification_loss
-from fmkit.training import Checkpoints, Trackers, configure_threads, make_accelerator, train_loop
+from fmkit.models.classifier import predict_logits
+from fmkit.training import Trackers, configure_threads, make_accelerator
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
+from fmkit.workflows.auto import choice_record, choose_strategy
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
+from fmkit.workflows.strategy_runs import FitContext, fit
 
 
 @dataclass
@@ -62,6 +65,7 @@ def load_datasets(cfg: RunConfig) -> tuple[LabeledTexts, LabeledTexts, list[str]
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
     """Fine-tune a classifier as `cfg` says and write a complete run directory."""
     resume = resume_dir is not None
+    started = time.perf_counter()
     train_data, eval_data, warnings = load_datasets(cfg)
     for message in warnings:
         warn(message)
@@ -96,33 +100,26 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         from accelerate.utils import set_seed
 
         set_seed(cfg.train.seed)
-        model = TextClassifier.from_backbone(model_path, list(labels.labels), cfg.model.pooling, cfg.model.dropout,
-                                             max_length, cfg.model.trust_remote_code)
-        pad_id = tokenizer.pad_token_id or 0
-        train_loader = make_loader(train_enc, pad_id, cfg.train.batch_size, cfg.train.seed, shuffle=True,
-                                   group_by_length=cfg.train.group_by_length)
-        eval_loader = make_loader(eval_enc, pad_id, cfg.eval.batch_size, cfg.train.seed, shuffle=False)
-        weights = class_weights(train_enc.labels, len(labels)) if cfg.task.class_weights == "auto" else None  # type: ignore[arg-type]
-
-        def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-            return classification_loss(logits, batch, weights)
-
-        def evaluate(current: torch.nn.Module) -> dict[str, Any]:
-            logits = predict_logits(current, eval_loader, len(eval_enc))  # type: ignore[arg-type]
-            return headline(classification_metrics(eval_enc.labels, logits.argmax(-1).numpy(), labels.labels))  # type: ignore[arg-type]
-
         tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
-        result = train_loop(
-            model, train_loader, cfg=cfg.train, loss_fn=loss_fn, evaluate=evaluate,
-            primary_metric=cfg.eval.primary_metric, checkpoints=Checkpoints(run_dir / "checkpoints"),
-            tracker=tracker, accelerator=accelerator, resume=resume,
-        )
+        weights = class_weights(train_enc.labels, len(labels)) if cfg.task.class_weights == "auto" else None  # type: ignore[arg-type]
+        ctx = FitContext(cfg=cfg, model_path=model_path, tokenizer=tokenizer, labels=labels,
+                         train_texts=train_data.texts, eval_texts=eval_data.texts, train_enc=train_enc,
+                         eval_enc=eval_enc, max_length=max_length, run_dir=run_dir, tracker=tracker,
+                         class_weights=weights)
+        strategy_name = resolve_strategy(ctx, resume)
+        ctx.resume = resume and strategy_name in ("full", "lora")  # the others re-run in seconds
+        outcome = fit(ctx, strategy_name)
+        model, result = outcome.model, outcome.result
         tracker.close("finished")
 
         metrics: dict[str, Any] = {}
         if accelerator.is_main_process:
             # Final evaluation of the kept (best) weights, with everything a person needs to read it.
-            logits = predict_logits(model, eval_loader, len(eval_enc))
+            logits = outcome.eval_logits
+            if logits is None:
+                eval_loader = make_loader(eval_enc, tokenizer.pad_token_id or 0, cfg.eval.batch_size, cfg.train.seed,
+                                          shuffle=False)
+                logits = predict_logits(model, eval_loader, len(eval_enc))
             probs = torch.softmax(logits, dim=-1).numpy()
             full = classification_metrics(eval_enc.labels, probs.argmax(1), labels.labels)  # type: ignore[arg-type]
             metrics = {
@@ -132,15 +129,18 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                 "confusion_matrix": full["confusion_matrix"],
                 "eval_source": eval_data.source,
                 "train_examples": len(train_data),
-                "best_step": result.best_step,
-                "steps": result.steps,
-                "epochs_completed": result.epochs_completed,
-                "stopped_early": result.stopped_early,
-                "train_seconds": round(result.train_seconds, 2),
-                "train_examples_per_second": round(result.examples_per_second, 2),
+                "best_step": result.best_step if result else None,
+                "steps": result.steps if result else 0,
+                "epochs_completed": result.epochs_completed if result else 0,
+                "stopped_early": result.stopped_early if result else False,
+                "train_seconds": round(result.train_seconds, 2) if result else 0.0,
+                "train_examples_per_second": round(result.examples_per_second, 2) if result else 0.0,
+                "wall_seconds": round(time.perf_counter() - started, 2),
                 "peak_memory_mb": peak_memory_mb(),
-                "strategy": cfg.strategy.name,
+                "strategy": strategy_name,
+                "strategy_details": outcome.details,
             }
+            model = outcome.strategy.export(model, run_dir)  # e.g. LoRA: adapters to RUN_DIR/adapters, merged here
             with atomic_directory(run_dir / "model") as tmp:
                 model.save_pretrained(tmp, tokenizer)
             write_evaluation(run_dir, full)
@@ -149,6 +149,9 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             atomic_write_json(run_dir / "metrics.json", metrics)
             if status is not None:
                 status.end("finished", metrics=headline(metrics))
+            from fmkit.evaluation.report import write_report_safely
+
+            write_report_safely(run_dir)  # report.html + MODEL_CARD.md; `fmkit report RUN_DIR` rewrites them
         accelerator.wait_for_everyone()
         return RunResult(run_dir=run_dir, metrics=metrics, warnings=warnings)
     except KeyboardInterrupt:
@@ -159,6 +162,21 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         if status is not None:
             status.end("failed", error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def resolve_strategy(ctx: FitContext, resume: bool) -> str:
+    """The strategy this run uses; `auto` measures and decides, and RUN_DIR/strategy.json says why."""
+    record_path = ctx.run_dir / "strategy.json"
+    requested = ctx.cfg.strategy.name
+    if resume and record_path.is_file():
+        return str(json.loads(record_path.read_text(encoding="utf-8"))["strategy"])
+    if requested != "auto":
+        atomic_write_json(record_path, {"requested": requested, "strategy": requested, "reason": "requested explicitly"})
+        return requested
+    choice = choose_strategy(ctx)
+    atomic_write_json(record_path, choice_record(choice))
+    print(f"strategy: {choice.strategy} ({choice.reason})", file=sys.stderr)
+    return choice.strategy
 
 
 def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, label_column: str | None = None,

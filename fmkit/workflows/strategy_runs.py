@@ -1,0 +1,293 @@
+"""How each learning strategy trains a text classifier, every one through THE loop.
+
+`fit(ctx, name)` returns the trained TextClassifier (plus the loop's result); the caller
+(workflows/classification.py) evaluates and saves it the same way whatever the strategy.
+
+  full / lora    head initialised from a quick linear probe (strategy.probe_init), then the loop on texts
+  linear-probe   frozen encoder -> cached vectors -> the loop trains the head on them (seconds)
+  fewshot        phase 1: the loop tunes the body on contrastive pairs (cosine loss);
+                 phase 2: the loop trains the head on the tuned vectors
+  zeroshot       no loop: head rows = label (description) vectors x temperature
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fmkit.config import RunConfig
+from fmkit.config.schema import TrainConfig
+from fmkit.data.label_descriptions import label_prompts
+from fmkit.data.tasks.classification import EncodedTexts, LabelMap, encode_texts, make_loader
+from fmkit.data.tasks.pairs import make_pair_loader, make_vector_loader, sample_pairs
+from fmkit.evaluation.metrics import classification_metrics, headline
+from fmkit.models.classifier import TextClassifier, predict_logits
+from fmkit.models.embeddings import EmbeddingCache, cache_key, embed_batches
+from fmkit.models.heads import ClassificationHead
+from fmkit.models.losses import classification_loss, cosine_pair_loss
+from fmkit.models.strategies import EmbeddingHead, PairEncoder, Strategy, build_strategy, zeroshot_head_
+from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
+
+# A head needs a few hundred Adam steps whatever the data size: few examples -> more epochs.
+MIN_HEAD_STEPS = 300
+
+
+@dataclass
+class FitContext:
+    """Everything a strategy needs, already validated and tokenized by the workflow."""
+
+    cfg: RunConfig
+    model_path: Path
+    tokenizer: Any
+    labels: LabelMap
+    train_texts: Sequence[str]
+    eval_texts: Sequence[str]
+    train_enc: EncodedTexts
+    eval_enc: EncodedTexts
+    max_length: int
+    run_dir: Path
+    tracker: Any
+    resume: bool = False
+    class_weights: torch.Tensor | None = None
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.tokenizer.pad_token_id or 0)
+
+
+@dataclass
+class FitOutcome:
+    model: TextClassifier
+    strategy: Strategy
+    result: LoopResult | None
+    eval_logits: torch.Tensor | None = None  # already computed for the final weights: saves a pass
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class PhaseTracker:
+    """Tags every record with the phase, so history.jsonl tells the probe, pair and main phases apart."""
+
+    def __init__(self, tracker: Any, phase: str) -> None:
+        self.tracker, self.phase = tracker, phase
+
+    def log(self, step: int, metrics: dict[str, float], kind: str) -> None:
+        self.tracker.log(step, {**metrics, "phase": self.phase}, kind)
+
+    def close(self, status: str) -> None:
+        pass  # the run's tracker is closed by the workflow, once
+
+
+# --- shared pieces -----------------------------------------------------------------------------------
+
+def new_classifier(ctx: FitContext) -> TextClassifier:
+    cfg = ctx.cfg
+    return TextClassifier.from_backbone(ctx.model_path, list(ctx.labels.labels), cfg.model.pooling, cfg.model.dropout,
+                                        ctx.max_length, cfg.model.trust_remote_code)
+
+
+def text_vectors(ctx: FitContext, model: TextClassifier, enc: EncodedTexts, texts: Sequence[str],
+                 cacheable: bool) -> torch.Tensor:
+    """Pooled vectors of `texts` under `model`; cached on disk when the encoder is the untouched backbone."""
+    cache = EmbeddingCache(enabled=cacheable)
+    key = cache_key(ctx.model_path, texts, ctx.max_length, model.pooling)
+    cached = cache.get(key)
+    if cached is not None and cached.shape[0] == len(texts):
+        return cached
+    loader = make_loader(enc, ctx.pad_id, ctx.cfg.eval.batch_size, ctx.cfg.train.seed, shuffle=False)
+    vectors = embed_batches(model, loader, len(enc))
+    cache.put(key, vectors)
+    return vectors
+
+
+def accuracy_metrics(labels: LabelMap, y_true: np.ndarray, logits: torch.Tensor) -> dict[str, Any]:
+    return headline(classification_metrics(y_true, logits.argmax(-1).numpy(), labels.labels))
+
+
+def head_train_config(ctx: FitContext, n_train: int) -> TrainConfig:
+    """Adam on the head alone: big batches, enough steps for few examples, a handful of evaluations."""
+    s = ctx.cfg.strategy
+    batch = int(min(1024, max(16, 2 ** round(math.log2(max(1, n_train / 16))))))
+    steps_per_epoch = math.ceil(n_train / batch)
+    epochs = max(s.probe_epochs, math.ceil(MIN_HEAD_STEPS / steps_per_epoch))
+    total = steps_per_epoch * epochs
+    return ctx.cfg.train.model_copy(update={
+        "epochs": epochs, "batch_size": batch, "grad_accum_steps": 1, "learning_rate": s.probe_learning_rate,
+        "head_learning_rate": s.probe_learning_rate, "weight_decay": s.probe_weight_decay, "warmup_ratio": 0.0,
+        "max_grad_norm": 0.0, "eval_every_steps": max(1, total // 10), "early_stopping_patience": 0,
+        "checkpoint_every_steps": 0, "progress": False, "mixed_precision": "no",
+    })
+
+
+def train_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tensor, eval_vecs: torch.Tensor,
+               phase: str) -> LoopResult:
+    """Cross-entropy on cached vectors through the loop; `head` ends with the best evaluated weights."""
+    assert ctx.train_enc.labels is not None and ctx.eval_enc.labels is not None
+    train_cfg = head_train_config(ctx, len(train_vecs))
+    module = EmbeddingHead(head)
+    loader = make_vector_loader(train_vecs, ctx.train_enc.labels, train_cfg.batch_size, train_cfg.seed, shuffle=True)
+    eval_labels = ctx.eval_enc.labels
+    weights = ctx.class_weights
+
+    def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return classification_loss(logits, batch, weights)
+
+    def evaluate(current: torch.nn.Module) -> dict[str, Any]:
+        current.eval()
+        with torch.inference_mode():
+            logits = current(embeddings=eval_vecs)
+        current.train()
+        return accuracy_metrics(ctx.labels, eval_labels, logits)
+
+    checkpoints = Checkpoints(ctx.run_dir / "checkpoints" / phase)
+    result = train_loop(module, loader, cfg=train_cfg, loss_fn=loss_fn, evaluate=evaluate,
+                        primary_metric=ctx.cfg.eval.primary_metric, checkpoints=checkpoints,
+                        tracker=PhaseTracker(ctx.tracker, phase), accelerator=make_accelerator(train_cfg))
+    checkpoints.remove()  # the head is in `head` now; its checkpoints would only take disk
+    head.eval()
+    return result
+
+
+def text_evaluator(ctx: FitContext) -> Callable[[torch.nn.Module], dict[str, Any]]:
+    eval_loader = make_loader(ctx.eval_enc, ctx.pad_id, ctx.cfg.eval.batch_size, ctx.cfg.train.seed, shuffle=False)
+    assert ctx.eval_enc.labels is not None
+    eval_labels = ctx.eval_enc.labels
+
+    def evaluate(current: torch.nn.Module) -> dict[str, Any]:
+        logits = predict_logits(current, eval_loader, len(ctx.eval_enc))  # type: ignore[arg-type]
+        return accuracy_metrics(ctx.labels, eval_labels, logits)
+
+    return evaluate
+
+
+# --- the strategies -----------------------------------------------------------------------------------
+
+def fit_linear_probe(ctx: FitContext) -> FitOutcome:
+    strategy = build_strategy("linear-probe", ctx.cfg.strategy)
+    model = new_classifier(ctx)
+    strategy.prepare(model)
+    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True)
+    eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True)
+    result = train_head(ctx, model.head, train_vecs, eval_vecs, "probe")
+    with torch.inference_mode():
+        eval_logits = model.head(eval_vecs)
+    return FitOutcome(model, strategy, result, eval_logits=eval_logits)
+
+
+def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
+    """full and lora: optional probe-initialised head, then the loop over texts."""
+    cfg = ctx.cfg
+    strategy = build_strategy(name, cfg.strategy)
+    model = new_classifier(ctx)
+    details: dict[str, Any] = {}
+    if cfg.strategy.probe_init and not ctx.resume:
+        # A random head on 77 classes sends large, noisy gradients into the body for the first epoch;
+        # a head that already separates the classes on frozen vectors does not.
+        model.encoder.requires_grad_(False)
+        train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True)
+        eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True)
+        probe = train_head(ctx, model.head, train_vecs, eval_vecs, "probe")
+        details["probe_init"] = {k: v for k, v in probe.best_metrics.items() if isinstance(v, (int, float))}
+    strategy.prepare(model)
+    train_cfg = cfg.train
+    if name == "lora":
+        train_cfg = train_cfg.model_copy(update={
+            "learning_rate": cfg.strategy.lora_learning_rate,
+            "head_learning_rate": cfg.train.head_learning_rate or cfg.train.learning_rate * 10,
+        })
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        details["trainable_parameters"] = int(trainable)
+    loader = make_loader(ctx.train_enc, ctx.pad_id, train_cfg.batch_size, train_cfg.seed, shuffle=True,
+                         group_by_length=train_cfg.group_by_length)
+    weights = ctx.class_weights
+
+    def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return classification_loss(logits, batch, weights)
+
+    result = train_loop(model, loader, cfg=train_cfg, loss_fn=loss_fn, evaluate=text_evaluator(ctx),
+                        primary_metric=cfg.eval.primary_metric, checkpoints=Checkpoints(ctx.run_dir / "checkpoints"),
+                        tracker=ctx.tracker, accelerator=make_accelerator(train_cfg), resume=ctx.resume)
+    return FitOutcome(model, strategy, result, details=details)
+
+
+def fewshot_pair_config(ctx: FitContext) -> TrainConfig:
+    s = ctx.cfg.strategy
+    return ctx.cfg.train.model_copy(update={
+        "epochs": s.fewshot_epochs, "batch_size": s.fewshot_batch_size, "learning_rate": s.fewshot_learning_rate,
+        "grad_accum_steps": 1, "eval_every_steps": 0, "early_stopping_patience": 0, "checkpoint_every_steps": 0,
+        "warmup_ratio": 0.1,
+    })
+
+
+def fit_fewshot(ctx: FitContext) -> FitOutcome:
+    """SetFit in two phases: (1) contrastive pairs tune the body, (2) a head on the tuned vectors."""
+    assert ctx.train_enc.labels is not None
+    cfg = ctx.cfg
+    strategy = build_strategy("fewshot", cfg.strategy)
+    model = new_classifier(ctx)
+    strategy.prepare(model)
+
+    # Phase 1: pairs drawn from the few examples; cosine of each pair regressed to 1 (same class) / 0.
+    pairs = sample_pairs(ctx.train_enc.labels, cfg.strategy.fewshot_pairs_per_example, cfg.train.seed)
+    pair_cfg = fewshot_pair_config(ctx)
+    pair_loader = make_pair_loader(ctx.train_enc, pairs, ctx.pad_id, pair_cfg.batch_size, pair_cfg.seed)
+    body = PairEncoder(model.encoder, model.pooling)
+    # Held-out check of the pair phase: the cosine loss on a fixed sample of pairs (cheap, no eval texts).
+    probe_batch = next(iter(make_pair_loader(ctx.train_enc, pairs, ctx.pad_id, 64, pair_cfg.seed + 1)))
+
+    def evaluate_pairs(current: torch.nn.Module) -> dict[str, Any]:
+        current.eval()
+        with torch.inference_mode():
+            cos = current(input_ids=probe_batch["input_ids"], attention_mask=probe_batch["attention_mask"])
+        current.train()
+        return {"neg_pair_loss": -float(cosine_pair_loss(cos, probe_batch))}
+
+    checkpoints = Checkpoints(ctx.run_dir / "checkpoints" / "pairs")
+    pair_result = train_loop(body, pair_loader, cfg=pair_cfg, loss_fn=cosine_pair_loss, evaluate=evaluate_pairs,
+                             primary_metric="neg_pair_loss", checkpoints=checkpoints,
+                             tracker=PhaseTracker(ctx.tracker, "pairs"), accelerator=make_accelerator(pair_cfg))
+    checkpoints.remove()
+
+    # Phase 2: the head on vectors of the tuned body (not cached: these weights exist only in this run).
+    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=False)
+    eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=False)
+    head_result = train_head(ctx, model.head, train_vecs, eval_vecs, "head")
+    with torch.inference_mode():
+        eval_logits = model.head(eval_vecs)
+    details = {"pairs": len(pairs), "pair_steps": pair_result.steps,
+               "pair_seconds": round(pair_result.train_seconds, 2), "head_seconds": round(head_result.train_seconds, 2)}
+    merged = LoopResult(steps=pair_result.steps + head_result.steps, epochs_completed=pair_result.epochs_completed,
+                        best_step=head_result.best_step, best_metrics=head_result.best_metrics, stopped_early=False,
+                        train_seconds=pair_result.train_seconds + head_result.train_seconds,
+                        examples_per_second=pair_result.examples_per_second)
+    return FitOutcome(model, strategy, merged, eval_logits=eval_logits, details=details)
+
+
+def fit_zeroshot(ctx: FitContext) -> FitOutcome:
+    cfg = ctx.cfg
+    strategy = build_strategy("zeroshot", cfg.strategy)
+    model = new_classifier(ctx)
+    strategy.prepare(model)
+    prompts = label_prompts(list(ctx.labels.labels), cfg.strategy.label_descriptions)
+    label_vecs = text_vectors(ctx, model, encode_texts(ctx.tokenizer, prompts, ctx.max_length), prompts, cacheable=True)
+    zeroshot_head_(model.head, label_vecs, cfg.strategy.zeroshot_temperature)
+    model.eval()
+    return FitOutcome(model, strategy, None, details={"label_prompts": dict(zip(ctx.labels.labels, prompts, strict=True))})
+
+
+def fit(ctx: FitContext, name: str) -> FitOutcome:
+    if name == "linear-probe":
+        return fit_linear_probe(ctx)
+    if name == "fewshot":
+        return fit_fewshot(ctx)
+    if name == "zeroshot":
+        return fit_zeroshot(ctx)
+    return fit_text_loop(ctx, name)  # full, lora
+
+
+__all__ = ["FitContext", "FitOutcome", "fit", "new_classifier", "text_vectors"]
