@@ -16,6 +16,7 @@ from fmkit.errors import FmkitError
 
 COMMAND_MODULES = [
     "fmkit.cli.classify",
+    "fmkit.cli.runs",
 ]
 
 

@@ -31,6 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "model.name": args.model, "train.epochs": args.epochs, "train.seed": args.seed,
             "train.batch_size": args.batch_size, "train.learning_rate": args.learning_rate,
             "task.class_weights": args.class_weights, "output": args.output, "task.type": args.task,
+            "track.backend": args.tracking, "track.tracking_uri": args.tracking_uri,
         }
         if args.quiet:
             overrides["train.progress"] = False
@@ -54,6 +55,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     metrics = evaluate_saved(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
                              args.batch_size)
+    from fmkit.tracking import record_eval
+
+    record_eval(Path(args.model_dir), Path(args.data), metrics, Path(args.runs) if args.runs else None)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -167,6 +171,8 @@ def register(sub: Any) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --output")
     p.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+    p.add_argument("--tracking", choices=["none", "mlflow"], help="also log to MLflow (besides registry + TensorBoard)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///RUNS/mlflow.db, local)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="metrics of a saved model on a labelled file")
@@ -175,6 +181,7 @@ def register(sub: Any) -> None:
     data_flags(p)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--json", action="store_true", help="print all metrics as JSON")
+    p.add_argument("--runs", help="run registry folder to record this evaluation in (default: the model's runs folder)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", help="one JSON line per input text: label and scores")

@@ -429,4 +429,16 @@ def _load_task_sections(task: str) -> None:
             return
 
 
-__all__ = ["TASK_SECTIONS", "RunFiles", "Section", "calibration", "register_sections", "write_report"]
+__all__ = ["TASK_SECTIONS", "RunFiles", "Section", "calibration", "register_sections", "write_report", "write_report_safely"]
+
+
+def write_report_safely(run_dir: Path) -> Path | None:
+    """For the end of a training run: a report that cannot be written warns, it never fails the run."""
+    try:
+        return write_report(run_dir)[0]
+    except Exception as exc:
+        import sys
+
+        print(f"warning: could not write {Path(run_dir) / 'report.html'}: {type(exc).__name__}: {exc} "
+              f"(retry with `fmkit report {run_dir}`)", file=sys.stderr)
+        return None

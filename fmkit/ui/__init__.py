@@ -1,0 +1,1 @@
+"""The dashboard behind `fmkit ui`: a FastAPI back end (app.py) and a plain HTML/JS front end (static/)."""

@@ -1,0 +1,171 @@
+"""`fmkit ui`: list, compare and watch runs, open reports, try finished models. Works offline.
+
+The back end only reads the run registry and run directories; the playground loads models with
+fmkit.inference.load_predictor and keeps the last few in memory. Bound to 127.0.0.1 by default;
+on any other address every request needs the access token (query ?token=, then a cookie).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from fmkit.tracking import Registry, RunRecord
+
+STATIC = Path(__file__).parent / "static"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+MAX_TEXTS = 64
+MAX_CHARS = 20_000
+
+
+class PredictRequest(BaseModel):
+    run: str = Field(description="id of a finished run with a model/ folder")
+    texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS)
+
+
+class PredictorCache:
+    """The last `size` loaded models, so the playground answers at once after the first call."""
+
+    def __init__(self, size: int = 3) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model_dir: Path) -> Any:
+        key = str(Path(model_dir).resolve())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            from fmkit.inference import load_predictor
+
+            predictor = load_predictor(Path(key), batch_size=32)
+            self._items[key] = predictor
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return predictor
+
+
+def _summary(record: RunRecord) -> dict[str, Any]:
+    path = Path(record.path) if record.path else None
+    cfg = record.config or {}
+    return {
+        "id": record.id, "command": record.command, "status": record.status, "task": record.task,
+        "model": record.model, "strategy": record.strategy, "started": record.started, "ended": record.ended,
+        "heartbeat": record.heartbeat, "duration": record.duration, "path": record.path, "parent": record.parent,
+        "metrics": record.headline(), "error": record.error,
+        "epochs": (cfg.get("train") or {}).get("epochs"),
+        "primary_metric": (cfg.get("eval") or {}).get("primary_metric"),
+        "has_report": bool(path and (path / "report.html").is_file()),
+        "has_model": bool(path and (path / "model" / "fmkit.json").is_file()),
+    }
+
+
+def create_app(runs_root: Path, token: str | None = None) -> FastAPI:
+    registry = Registry(Path(runs_root))
+    cache = PredictorCache()
+    app = FastAPI(title="fmkit dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+
+    if token:
+        @app.middleware("http")
+        async def require_token(request: Request, call_next: Any) -> Response:
+            given = (request.query_params.get("token") or request.headers.get("x-fmkit-token")
+                     or request.cookies.get("fmkit_token") or "")
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"detail": "access token required: open the URL printed by `fmkit ui`"},
+                                    status_code=401)
+            response: Response = await call_next(request)
+            if request.query_params.get("token"):
+                response.set_cookie("fmkit_token", token, httponly=True, samesite="strict")
+            return response
+
+    def record_or_404(run_id: str) -> RunRecord:
+        record = registry.get(run_id)
+        if record is None:
+            raise HTTPException(404, f"no run '{run_id}'")
+        return record
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/static/{name}")
+    def static(name: str) -> FileResponse:
+        path = (STATIC / name).resolve()
+        if path.parent != STATIC.resolve() or not path.is_file():
+            raise HTTPException(404)
+        return FileResponse(path)
+
+    @app.get("/api/runs")
+    def runs(status: str | None = None, task: str | None = None, q: str | None = None) -> dict[str, Any]:
+        return {"root": str(registry.root), "runs": [_summary(r) for r in registry.runs(status=status, task=task, search=q)]}
+
+    @app.get("/api/run")
+    def run(id: str) -> dict[str, Any]:
+        record = record_or_404(id)
+        return {**_summary(record), "config": record.config, "data": record.data, "env": record.env,
+                "final_metrics": record.final_metrics, "artifacts": record.artifacts, "host": record.host,
+                "pid": record.pid, "curves": registry.curves(record.id)}
+
+    @app.get("/api/compare")
+    def compare(ids: str) -> dict[str, Any]:
+        records = [record_or_404(i) for i in ids.split(",") if i]
+        return {"runs": [{**_summary(r), "curves": registry.curves(r.id)} for r in records]}
+
+    @app.get("/report", response_class=HTMLResponse)
+    def report(id: str) -> Response:
+        record = record_or_404(id)
+        path = Path(record.path or "") / "report.html"
+        if not path.is_file() and record.path and record.status == "finished":
+            from fmkit.evaluation.report import write_report
+
+            write_report(Path(record.path))
+        if not path.is_file():
+            raise HTTPException(404, f"run '{id}' has no report.html (it is {record.status})")
+        return FileResponse(path, media_type="text/html")
+
+    @app.get("/api/models")
+    def models() -> dict[str, Any]:
+        return {"models": [_summary(r) for r in registry.runs(status="finished")
+                           if r.path and (Path(r.path) / "model" / "fmkit.json").is_file()]}
+
+    @app.post("/api/predict")
+    def predict(body: PredictRequest) -> dict[str, Any]:
+        record = record_or_404(body.run)
+        model_dir = Path(record.path or "") / "model"
+        if not (model_dir / "fmkit.json").is_file():
+            raise HTTPException(400, f"run '{body.run}' has no saved model")
+        texts = [t[:MAX_CHARS] for t in body.texts if t.strip()]
+        if not texts:
+            raise HTTPException(400, "type at least one text")
+        predictor = cache.get(model_dir)
+        return {"run": record.id, "predictions": [{"text": t, **p} for t, p in zip(texts, predictor.predict(texts),
+                                                                                       strict=True)]}
+
+    return app
+
+
+def serve(runs_root: Path, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
+    import uvicorn
+
+    from fmkit.errors import FmkitError
+
+    if not Path(runs_root).is_dir():
+        raise FmkitError(f"{runs_root}: no such folder. Pass --runs DIR, the folder your runs (and registry.db) are in.")
+    if host not in LOCAL_HOSTS and not token:
+        # Anyone on the network could load models and read data otherwise.
+        token = secrets.token_urlsafe(16)
+    suffix = f"/?token={token}" if token else "/"
+    shown = f"[{host}]" if ":" in host else host
+    print(f"fmkit dashboard for {Path(runs_root).resolve()}: http://{shown}:{port}{suffix}  (Ctrl+C stops it)",
+          file=sys.stderr, flush=True)
+    uvicorn.run(create_app(Path(runs_root), token), host=host, port=port, log_level="warning")
