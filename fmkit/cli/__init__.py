@@ -17,6 +17,7 @@ from fmkit.errors import FmkitError
 COMMAND_MODULES = [
     "fmkit.cli.classify",
     "fmkit.cli.runs",
+    "fmkit.cli.pretrain",
 ]
 
 

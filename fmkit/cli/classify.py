@@ -31,6 +31,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "model.name": args.model, "train.epochs": args.epochs, "train.seed": args.seed,
             "train.batch_size": args.batch_size, "train.learning_rate": args.learning_rate,
             "task.class_weights": args.class_weights, "output": args.output, "task.type": args.task,
+            "strategy.name": args.strategy, "strategy.time_budget": args.time_budget,
+            "strategy.label_descriptions": args.label_descriptions,
             "track.backend": args.tracking, "track.tracking_uri": args.tracking_uri,
         }
         if args.quiet:
@@ -165,6 +167,11 @@ def register(sub: Any) -> None:
     p.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate")
     p.add_argument("--max-length", type=int)
     p.add_argument("--class-weights", choices=["none", "auto"])
+    p.add_argument("--strategy", choices=["auto", "full", "linear-probe", "fewshot", "lora", "zeroshot"],
+                   help="how to adapt the model (default auto: chosen from examples per class and --time-budget)")
+    p.add_argument("--time-budget", metavar="DURATION", help="wall time auto must fit in, e.g. 90s, 10m, 1h")
+    p.add_argument("--label-descriptions", metavar="FILE",
+                   help="zeroshot: JSON {label: description} or CSV/TSV label,description")
     p.add_argument("--output", help="run directory (default: runs/<timestamp>)")
     p.add_argument("--config", help="YAML config (see `fmkit init-config`)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. train.warmup_ratio=0.1")

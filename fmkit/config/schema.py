@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmkit.config.media import GenerationConfig, ImageConfig
+from fmkit.config.pretrain import PretrainConfig
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -170,3 +171,4 @@ class RunConfig(Section):
     image: ImageConfig = Field(default_factory=ImageConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)

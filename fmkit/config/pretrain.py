@@ -1,0 +1,16 @@
+"""`fmkit pretrain`: continued masked-language-model pretraining on unlabelled text."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PretrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    mlm_probability: float = Field(
+        0.15, gt=0, lt=1, description="Share of tokens masked (BERT: 80% [MASK], 10% random, 10% kept)."
+    )
+    eval_texts: int = Field(
+        500, ge=1, description="Texts held out (at most 10% of the corpus) for the perplexity that picks the best checkpoint."
+    )
