@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from fmkit.data.tasks.classification import EncodedTexts, encode_texts, make_loader
+from fmkit.data.tasks.classification import EncodedTexts, encode_texts
+from fmkit.errors import ModelError
+from fmkit.inference.backends import Backend, BackendName, TorchBackend, load_backend
 from fmkit.models.backbone import load_tokenizer
-from fmkit.models.classifier import TextClassifier, predict_logits
+from fmkit.models.classifier import TextClassifier, read_meta
 
 Record = dict[str, Any]
 
@@ -20,21 +21,35 @@ Record = dict[str, Any]
 class Predictor:
     """A loaded text classifier: texts in, `{"label", "scores"}` records out, always in input order."""
 
-    def __init__(self, model: TextClassifier, tokenizer: Any, batch_size: int = 64, path: Path | None = None) -> None:
-        self.model = model.eval()
+    def __init__(self, model: TextClassifier | None, tokenizer: Any, batch_size: int = 64, path: Path | None = None,
+                 *, backend: Backend | None = None, labels: list[str] | None = None, max_length: int | None = None) -> None:
+        # A torch model, or any Backend (ONNX Runtime) plus the labels and max_length from fmkit.json.
+        if backend is None:
+            if model is None:
+                raise ValueError("Predictor needs a model or a backend")
+            backend = TorchBackend(model)
+        self.model = model.eval() if model is not None else None
+        self.backend = backend
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.path = path
-        self.labels: list[str] = list(model.labels)
-        self.max_length: int = model.max_length
+        self.labels: list[str] = list(labels if labels is not None else model.labels)  # type: ignore[union-attr]
+        self.max_length: int = int(max_length if max_length is not None else model.max_length)  # type: ignore[union-attr]
 
     @classmethod
-    def load(cls, path: Path | str, batch_size: int = 64) -> Predictor:
+    def load(cls, path: Path | str, batch_size: int = 64, backend: BackendName = "auto",
+             threads: int | None = None) -> Predictor:
+        """Load a model folder (or its run directory); an ONNX export runs on onnxruntime transparently."""
         path = Path(path)
         if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
             path = path / "model"  # accept a run directory too
-        model = TextClassifier.from_pretrained(path)
-        return cls(model, load_tokenizer(path), batch_size=batch_size, path=path)
+        meta = read_meta(path)
+        if meta.get("task", "classification") != "classification":
+            raise ModelError(f"{path}: holds a '{meta.get('task')}' model, not a text classifier.")
+        engine = load_backend(path, backend, threads)
+        model = engine.model if isinstance(engine, TorchBackend) else None
+        return cls(model, load_tokenizer(path), batch_size=batch_size, path=path, backend=engine,
+                   labels=list(meta["labels"]), max_length=int(meta.get("max_length", 128)))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape (len(texts), num_labels)."""
@@ -44,10 +59,32 @@ class Predictor:
         return self._proba(encoded)
 
     def _proba(self, encoded: EncodedTexts) -> np.ndarray:
+        logits = self._run(encoded, "logits")
+        logits = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def _run(self, encoded: EncodedTexts, want: str) -> np.ndarray:
         # Longest first, so padding is minimal and memory peaks early; outputs go back to input order.
-        loader = make_loader(encoded, self.tokenizer.pad_token_id or 0, self.batch_size, seed=0, shuffle=False)
-        logits = predict_logits(self.model, loader, len(encoded))
-        return torch.softmax(logits, dim=-1).numpy()
+        pad = self.tokenizer.pad_token_id or 0
+        order = np.argsort(-encoded.lengths, kind="stable")
+        out: np.ndarray | None = None
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            ids, mask = pad_batch([encoded.input_ids[i] for i in idx], pad)
+            values = self.backend.run(ids, mask, want)
+            if out is None:
+                out = np.empty((len(encoded), values.shape[1]), dtype=np.float32)
+            out[idx] = values
+        assert out is not None
+        return out
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Pooled text vectors from the fine-tuned encoder, L2-normalised (cosine = dot product)."""
+        if len(texts) == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = self._run(encode_texts(self.tokenizer, [str(t) for t in texts], self.max_length), "embedding")
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def predict(self, texts: Sequence[str]) -> list[Record]:
         probs = self.predict_proba(texts)
@@ -65,6 +102,17 @@ class Predictor:
                 "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}}
 
 
-def load(path: Path | str) -> Predictor:
-    """Load a model saved by fmkit (its folder or its run directory)."""
-    return Predictor.load(path)
+def pad_batch(seqs: list[list[int]], pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad to the batch's longest text: (input_ids, attention_mask), int64."""
+    width = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), width), pad_token_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
+def load(path: Path | str, backend: BackendName = "auto") -> Predictor:
+    """Load a model saved by fmkit (its folder or its run directory), or one exported by `fmkit export`."""
+    return Predictor.load(path, backend=backend)

@@ -1,0 +1,73 @@
+"""`fmkit serve MODEL_DIR [--host] [--port] [--workers] [--backend] [--api-key]`: the HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from fmkit.errors import ConfigError
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fmkit.config import load_config, parse_override
+
+    overrides: dict[str, Any] = {"serve.host": args.host, "serve.port": args.port, "serve.workers": args.workers,
+                                 "serve.backend": args.backend}
+    if args.no_batching:
+        overrides["serve.batching"] = False
+    for text in args.set or []:
+        key, value = parse_override(text)
+        if not key.startswith("serve."):
+            raise ConfigError(f"--set {text}: fmkit serve only takes serve.* keys (see `fmkit init-config`).")
+        overrides[key] = value
+    settings = load_config(args.config, overrides).serve
+    api_key = args.api_key or os.environ.get("FMKIT_API_KEY") or None
+    model_dir = Path(args.model_dir)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        print(f"warning: listening on {settings.host} without an API key (--api-key or FMKIT_API_KEY)", file=sys.stderr)
+    shutdown_s = int(settings.request_timeout_s) + 5  # in-flight requests may take up to the request timeout
+    if settings.workers > 1:
+        # Each worker process loads its own model; split the cores so they do not oversubscribe.
+        from fmkit.inference.backends import cpu_threads
+        from fmkit.models.classifier import read_meta
+
+        read_meta(model_dir / "model" if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file()
+                  else model_dir)  # fail here, with a clear message, not in every worker
+        os.environ["FMKIT_THREADS"] = str(max(1, cpu_threads() // settings.workers))
+        os.environ["FMKIT_SERVE_MODEL"] = str(model_dir)
+        os.environ["FMKIT_SERVE_SETTINGS"] = settings.model_dump_json()
+        if api_key:
+            os.environ["FMKIT_API_KEY"] = api_key
+        uvicorn.run("fmkit.inference.server:app_from_env", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.workers, timeout_graceful_shutdown=shutdown_s, log_level=args.log_level)
+        return 0
+    from fmkit.inference import load_predictor
+    from fmkit.inference.server import create_app
+
+    predictor = load_predictor(model_dir, batch_size=settings.max_batch_size, backend=settings.backend)
+    print(f"serving {model_dir} ({getattr(getattr(predictor, 'backend', None), 'name', 'torch')} backend) on "
+          f"http://{settings.host}:{settings.port}  docs: /docs", file=sys.stderr)
+    app = create_app(predictor, settings, api_key=api_key)
+    uvicorn.run(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=shutdown_s,
+                log_level=args.log_level)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve a saved or exported model over HTTP (FastAPI + uvicorn)")
+    p.add_argument("model_dir")
+    p.add_argument("--host", help="interface (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument("--workers", type=int, help="server processes (default 1)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], help="inference backend (default auto: fastest measured)")
+    p.add_argument("--api-key", help="require this key on every route but /health (or set FMKIT_API_KEY)")
+    p.add_argument("--no-batching", action="store_true", help="one forward pass per request (for comparison)")
+    p.add_argument("--config", help="YAML config; its serve section holds the limits")
+    p.add_argument("--set", action="append", metavar="serve.KEY=VALUE", help="e.g. serve.max_batch_size=32")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)

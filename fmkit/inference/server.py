@@ -1,0 +1,309 @@
+"""The HTTP server: a FastAPI app factory around one loaded predictor.
+
+    app = create_app(predictor, ServeConfig(), api_key="secret")   # then: uvicorn.run(app)
+
+Routes every model gets: GET /health (liveness, never needs the key), GET /ready (503 until warmed up
+and again while shutting down), GET /metrics (Prometheus text), /docs and /openapi.json.
+Task routes come from ROUTE_PROVIDERS, keyed by the model's task (fmkit.json "task"):
+
+    ROUTE_PROVIDERS["ner"] = "fmkit.inference.ner_server:routes"
+
+A provider is a function `routes(ctx: ServeContext) -> fastapi.APIRouter`. It registers its batched
+operations with `ctx.batcher.register(op, fn)` (fn: list[str] -> list[result], run in the single
+inference thread, so it may use the model freely) and in its handlers calls `await ctx.run(op, texts)`,
+which applies the limits, batching, timeout and backpressure; `ctx.clean_texts(texts)` applies the
+per-text limits alone. Classification provides POST /v1/predict and POST /v1/embed (below).
+
+Limits (ServeConfig): max texts per request and request body size (413), characters per text
+(truncate, or 413 when overlong_text=reject), request timeout (504), queue full (503 + Retry-After).
+Bad JSON or wrong types get 422 with a readable message; an exception inside a forward pass answers
+500 for that batch only. The API key (header `Authorization: Bearer KEY` or `X-API-Key: KEY`) guards
+every route but /health. Shutdown stops accepting, answers what is queued, then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import importlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from fmkit.config.schema import ServeConfig
+from fmkit.errors import ModelError
+from fmkit.inference.batching import DynamicBatcher, QueueFull
+from fmkit.inference.server_metrics import ServerMetrics
+
+ROUTE_PROVIDERS: dict[str, str] = {
+    "classification": "fmkit.inference.server:classification_routes",
+}
+PUBLIC_PATHS = {"/health"}
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+@dataclass
+class ServeContext:
+    """What a route provider needs: the predictor, the limits, the batcher, the metrics."""
+
+    predictor: Any
+    settings: ServeConfig
+    batcher: DynamicBatcher
+    metrics: ServerMetrics
+    task: str
+    model_name: str
+    backend: str
+    ready: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def clean_texts(self, texts: list[str]) -> list[str]:
+        s = self.settings
+        if len(texts) > s.max_texts_per_request:
+            raise HTTPException(413, f"{len(texts)} texts in one request; the limit is {s.max_texts_per_request} "
+                                     "(serve.max_texts_per_request). Split the request.")
+        limit = s.max_chars_per_text
+        if s.overlong_text == "reject":
+            for i, text in enumerate(texts):
+                if len(text) > limit:
+                    raise HTTPException(413, f"texts[{i}] has {len(text)} characters; the limit is {limit} "
+                                             "(serve.max_chars_per_text). Shorten it.")
+            return texts
+        return [t[:limit] for t in texts]
+
+    async def run(self, op: str, texts: list[str]) -> list[Any]:
+        """Limits -> batcher -> results, mapping overload to 503 and slowness to 504."""
+        texts = self.clean_texts(texts)
+        try:
+            return await asyncio.wait_for(self.batcher.submit(op, texts), self.settings.request_timeout_s)
+        except QueueFull:
+            raise HTTPException(503, f"server busy: {self.batcher.depth} requests queued (serve.max_queue). Retry shortly.",
+                                headers={"Retry-After": "1"}) from None
+        except TimeoutError:
+            raise HTTPException(504, f"not answered within {self.settings.request_timeout_s:g}s "
+                                     "(serve.request_timeout_s).") from None
+
+
+class TextsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"texts": ["Shares jump after earnings beat"]}]})
+
+    texts: list[StrictStr] = Field(min_length=1, description="Texts to process, in order.")
+
+
+def classification_routes(ctx: ServeContext) -> APIRouter:
+    predictor = ctx.predictor
+    ctx.batcher.register("predict", predictor.predict)
+    ctx.batcher.register("embed", lambda texts: list(predictor.embed(texts)))
+    router = APIRouter(prefix="/v1", tags=["classification"])
+
+    @router.post("/predict", summary="Label and class probabilities for each text")
+    async def predict(body: TextsIn) -> dict[str, Any]:
+        records = await ctx.run("predict", body.texts)
+        return {"model": ctx.model_name, "predictions": records}
+
+    @router.post("/embed", summary="L2-normalised text vectors from the fine-tuned encoder")
+    async def embed(body: TextsIn) -> dict[str, Any]:
+        vectors = await ctx.run("embed", body.texts)
+        return {"model": ctx.model_name, "dim": len(vectors[0]) if vectors else 0,
+                "embeddings": [[round(float(x), 6) for x in v] for v in vectors]}
+
+    return router
+
+
+def route_provider(task: str) -> Callable[[ServeContext], APIRouter]:
+    target = ROUTE_PROVIDERS.get(task)
+    if target is None:
+        raise ModelError(f"no server routes for task '{task}' in this version of fmkit (served tasks: "
+                         f"{', '.join(sorted(ROUTE_PROVIDERS))}).")
+    module_name, func_name = target.split(":")
+    provider: Callable[[ServeContext], APIRouter] = getattr(importlib.import_module(module_name), func_name)
+    return provider
+
+
+def create_app(predictor: Any, settings: ServeConfig | None = None, api_key: str | None = None,
+               task: str | None = None) -> FastAPI:
+    settings = settings or ServeConfig()
+    path = Path(getattr(predictor, "path", None) or ".")
+    task = task or _task_of(path)
+    batcher = DynamicBatcher({}, settings.max_batch_size, settings.max_wait_ms, settings.max_queue, settings.batching)
+    metrics = ServerMetrics(lambda: batcher.depth)
+    batcher.observer = metrics
+    backend = getattr(getattr(predictor, "backend", None), "name", "torch")
+    ctx = ServeContext(predictor, settings, batcher, metrics, task, path.parent.name if path.name == "model" else path.name,
+                       backend)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await batcher.start()
+        await _warm_up(ctx)
+        ctx.ready = True
+        yield
+        ctx.ready = False  # load balancers stop sending; uvicorn has already let in-flight requests finish
+        await batcher.stop()
+
+    app = FastAPI(title="fmkit model server", version="1", lifespan=lifespan,
+                  description=f"Serving a '{task}' model. Send the API key as `Authorization: Bearer KEY` or `X-API-Key`.")
+    app.state.ctx = ctx
+    router = route_provider(task)(ctx)
+    app.include_router(router)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    async def ready() -> JSONResponse:
+        body = {"ready": ctx.ready, "task": task, "model": ctx.model_name, "backend": ctx.backend}
+        return JSONResponse(body, status_code=200 if ctx.ready else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _explain(exc), "detail": _jsonable(exc.errors())}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+    # Metrics label requests by route; unknown paths share one label so scanners cannot blow up the series.
+    known = {getattr(r, "path", "") for r in (*app.routes, *router.routes)} - {""}
+    app.add_middleware(_Guard, api_key=api_key, max_bytes=settings.max_request_bytes, metrics=metrics, known=known)
+    return app
+
+
+async def _warm_up(ctx: ServeContext) -> None:
+    # The first forward pass allocates and (for ORT) finalises kernels: pay it before /ready says yes.
+    # A broken model shows on the first real request instead, with its message.
+    if "predict" in ctx.batcher.ops:
+        with contextlib.suppress(Exception):
+            await ctx.batcher.submit("predict", ["warm up"])
+
+
+def _task_of(path: Path) -> str:
+    try:
+        meta = json.loads((path / "fmkit.json").read_text(encoding="utf-8"))
+        return str(meta.get("task", "classification"))
+    except (OSError, ValueError):
+        return "classification"
+
+
+def _explain(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        if err.get("type") == "json_invalid":
+            parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')}); "
+                         'send {"texts": ["..."]}')
+        elif err.get("type") == "missing" and where == "body":
+            parts.append('the body is empty; send {"texts": ["..."]}')
+        else:
+            parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def _jsonable(errors: Any) -> Any:
+    return json.loads(json.dumps(errors, default=str))
+
+
+class _Guard:
+    """ASGI middleware: API key, body-size limit (also for chunked bodies), request metrics."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None, max_bytes: int, metrics: ServerMetrics, known: set[str]) -> None:
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+        self.max_bytes = max_bytes
+        self.metrics = metrics
+        self.known = known
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        route = path if path in self.known else "other"
+        start = time.perf_counter()
+        status = 500
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        self.metrics.inflight += 1
+        try:
+            if self.api_key is not None and path not in PUBLIC_PATHS and not self._authorised(headers):
+                await _send_json(send_wrapper, 401, {"error": "missing or wrong API key: send 'Authorization: Bearer KEY' "
+                                                              "or 'X-API-Key: KEY'."}, {"WWW-Authenticate": "Bearer"})
+                return
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                await _send_json(send_wrapper, 413, {"error": f"request body of {int(length)} bytes; the limit is "
+                                                              f"{self.max_bytes} (serve.max_request_bytes)."})
+                return
+            await self.app(scope, self._counting(receive), send_wrapper)
+        finally:
+            self.metrics.inflight -= 1
+            self.metrics.request_done(route, status, time.perf_counter() - start)
+
+    def _authorised(self, headers: dict[str, bytes]) -> bool:
+        assert self.api_key is not None
+        given = headers.get("x-api-key", b"")
+        auth = headers.get("authorization", b"")
+        if auth[:7].lower() == b"bearer ":
+            given = auth[7:].strip()
+        return hmac.compare_digest(given, self.api_key)
+
+    def _counting(self, receive: Callable[[], Awaitable[Message]]) -> Callable[[], Awaitable[Message]]:
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise HTTPException(413, f"request body over {self.max_bytes} bytes (serve.max_request_bytes).")
+            return message
+
+        return wrapped
+
+
+async def _send_json(send: Callable[[Message], Awaitable[None]], status: int, body: dict[str, Any],
+                     headers: dict[str, str] | None = None) -> None:
+    raw = json.dumps(body).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    head += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": raw})
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --workers N` (each worker process loads its own model copy)."""
+    from fmkit.inference import load_predictor
+
+    settings = ServeConfig.model_validate_json(os.environ.get("FMKIT_SERVE_SETTINGS", "{}"))
+    predictor = load_predictor(os.environ["FMKIT_SERVE_MODEL"], batch_size=settings.max_batch_size,
+                               backend=settings.backend)
+    return create_app(predictor, settings, api_key=os.environ.get("FMKIT_API_KEY") or None)
