@@ -121,8 +121,9 @@ class TrainConfig(Section):
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warmup before linear decay.")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm; 0 turns clipping off.")
     seed: int = Field(42, description="Seed for splits, shuffling, dropout and head initialisation.")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
-        "no", description="Autocast precision (bf16 on recent CPUs/GPUs, fp16 on GPUs)."
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
+        "auto",
+        description="Autocast precision. 'auto': bf16 where the hardware runs it natively (GPUs, CPUs with AMX/AVX512-BF16), else fp32.",
     )
     eval_every_steps: int = Field(0, ge=0, description="Evaluate every N optimizer steps; 0 means once per epoch.")
     early_stopping_patience: int = Field(
@@ -158,6 +159,30 @@ class TrackConfig(Section):
     experiment: str = Field("fmkit", description="Experiment name used by the tracking backend.")
 
 
+class ServeConfig(Section):
+    """`fmkit serve`: dynamic batching and request limits (the API key comes from --api-key / FMKIT_API_KEY only)."""
+
+    host: str = Field("127.0.0.1", description="Interface to listen on; 0.0.0.0 exposes the server to the network.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    workers: int = Field(1, ge=1, description="Server processes, each with its own model copy and a share of the cores.")
+    backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="Inference backend; 'auto' times those the model folder offers and keeps the fastest."
+    )
+    batching: bool = Field(True, description="Coalesce requests that arrive together into one forward pass.")
+    max_batch_size: int = Field(64, ge=1, description="Most texts in one coalesced forward pass.")
+    max_wait_ms: float = Field(
+        2.0, ge=0, description="How long the first request of a batch waits for others to join (while idle)."
+    )
+    max_queue: int = Field(512, ge=1, description="Requests waiting at most; beyond it the server answers 503 + Retry-After.")
+    max_texts_per_request: int = Field(256, ge=1, description="Texts in one request at most (413 beyond).")
+    max_chars_per_text: int = Field(10000, ge=1, description="Characters per text at most (see `overlong_text`).")
+    overlong_text: Literal["truncate", "reject"] = Field(
+        "truncate", description="A text over `max_chars_per_text`: cut it ('truncate') or answer 413 ('reject')."
+    )
+    max_request_bytes: int = Field(4_000_000, ge=1024, description="Largest request body accepted (413 beyond).")
+    request_timeout_s: float = Field(30.0, gt=0, description="A request not answered in this time gets 504.")
+
+
 class RunConfig(Section):
     """Everything one `fmkit train` run needs; written resolved into RUN_DIR/config.yaml."""
 
@@ -170,5 +195,6 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    track: TrackConfig = Field(default_factory=TrackConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    track: TrackConfig = Field(default_factory=TrackConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)

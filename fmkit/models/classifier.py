@@ -47,7 +47,9 @@ class TextClassifier(nn.Module):
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Pooled text vectors (before the head)."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        # A batch without padding needs no mask: attention then takes its faster unmasked kernel.
+        encoder_mask = None if bool(attention_mask.all()) else attention_mask
+        hidden = self.encoder(input_ids=input_ids, attention_mask=encoder_mask).last_hidden_state
         return pool(hidden, attention_mask, self.pooling)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from fmkit.config.schema import TrainConfig
+from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
 from fmkit.training.tracking import Tracker
 
@@ -68,7 +69,8 @@ def train_loop(
 ) -> LoopResult:
     # --- set up ---------------------------------------------------------------------------------
     sampler: Any = loader.batch_sampler  # ours: deterministic in (seed, epoch), so resume can skip batches
-    batches_per_epoch = len(loader)
+    # Per process: under data parallel each one sees its shard (accelerate evens out the last round).
+    batches_per_epoch = math.ceil(len(loader) / accelerator.num_processes)
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum_steps))
     total_steps = max(1, math.ceil(steps_per_epoch * cfg.epochs))
     num_epochs = math.ceil(cfg.epochs)
@@ -96,7 +98,12 @@ def train_loop(
 
     def run_evaluation() -> bool:
         """Evaluate, keep the best weights, checkpoint; return True when early stopping says stop."""
+        nonlocal window_start
+        eval_start = time.perf_counter()
         metrics = evaluate(unwrapped)
+        eval_time = time.perf_counter() - eval_start
+        state.eval_seconds += eval_time
+        window_start += eval_time  # the running examples/s measures training only
         score = float(metrics[primary_metric])
         improved = state.best_metric is None or score > state.best_metric
         if improved:
@@ -202,18 +209,32 @@ def train_loop(
         best_metrics=state.best_metrics,
         stopped_early=stopped_early,
         train_seconds=train_seconds,
-        examples_per_second=state.examples_seen / max(train_seconds, 1e-9),
+        examples_per_second=state.examples_seen / max(train_seconds - state.eval_seconds, 1e-9),
         history=history,
     )
 
 
 def make_accelerator(cfg: TrainConfig, grad_accum_steps: int | None = None) -> Any:
     from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
 
+    # Several processes (`accelerate launch --multi_gpu --num_processes 2`, torchrun) on a machine without a GPU:
+    # accelerate only forms a gloo process group on CPU when told cpu=True; otherwise each process trains alone.
+    cpu_data_parallel = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        # Accelerate keeps one global state per process; several loops in one process (a strategy's phases,
+        # tests) may each want their own precision, so start each single-process run from a clean state.
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()
     return Accelerator(
-        mixed_precision=cfg.mixed_precision,
+        mixed_precision=resolve_mixed_precision(cfg.mixed_precision),
         gradient_accumulation_steps=grad_accum_steps or cfg.grad_accum_steps,
         step_scheduler_with_optimizer=False,
+        cpu=cpu_data_parallel,
+        # Encoders carry weights a task never uses (BERT's pooler under mean pooling, frozen layers' neighbours):
+        # DDP must skip them instead of waiting forever for their gradients. No effect in a single process.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
 
 

@@ -1,0 +1,135 @@
+"""Fine-tuning speed and accuracy: fmkit against the Hugging Face Trainer, side by side in one run.
+
+Same model (bundled all-MiniLM-L6-v2), same fixed SST-2 train subset, 1 epoch, batch 32, lr 5e-5,
+max length 64, evaluated on SST-2 dev (872). Each configuration runs in a fresh process, one at a
+time, and reports its own training examples/s, wall time, peak memory and dev accuracy.
+
+    python bench/train_vs_trainer.py --rows 20000            # the issue's setting
+    python bench/train_vs_trainer.py --rows 20000 --write    # ... and update BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, machine, run_child, sst2_subset  # noqa: E402
+
+TRAINER_CHILD = r"""
+import json, sys, time, os
+import numpy as np, pandas as pd, torch
+sys.path.insert(0, "bench")
+from _common import peak_rss_mb
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments, DataCollatorWithPadding
+from fmkit.models.backbone import bundled_minilm_path
+train_path, dev_path, strategy, out = sys.argv[1:5]
+torch.set_num_threads(os.cpu_count())
+path = str(bundled_minilm_path())
+tok = AutoTokenizer.from_pretrained(path)
+def load(p):
+    df = pd.read_csv(p, sep="\t", quoting=3, dtype=str, keep_default_na=False)
+    text = "sentence" if "sentence" in df else "content"
+    enc = tok(df[text].tolist(), truncation=True, max_length=64)
+    return [{"input_ids": i, "attention_mask": m, "labels": int(l)} for i, m, l in zip(enc["input_ids"], enc["attention_mask"], df["label"])]
+train, dev = load(train_path), load(dev_path)
+model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+args = TrainingArguments(output_dir=out, num_train_epochs=1, per_device_train_batch_size=32, per_device_eval_batch_size=64,
+    learning_rate=5e-5, use_cpu=True, report_to="none", save_strategy="no", eval_strategy="no", disable_tqdm=True,
+    train_sampling_strategy=strategy, seed=42, logging_strategy="no")
+trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tok))
+start = time.perf_counter(); trainer.train(); seconds = time.perf_counter() - start
+pred = trainer.predict(dev)
+acc = float((pred.predictions.argmax(-1) == pred.label_ids).mean())
+print(json.dumps({"train_seconds": seconds, "examples_per_second": len(train) / seconds, "dev_accuracy": acc,
+                  "peak_rss_mb": peak_rss_mb()}))
+"""
+
+FMKIT_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, "bench")
+from _common import peak_rss_mb
+import fmkit
+train_path, dev_path, out, mode = sys.argv[1:5]
+same = {"train.epochs": 1, "train.batch_size": 32, "train.learning_rate": 5e-5, "data.max_length": 64}
+overrides = same if mode == "same-settings" else {}
+start = time.perf_counter()
+result = fmkit.train(data=train_path, eval=dev_path, output=out, **{"train.progress": False, **overrides})
+wall = time.perf_counter() - start
+m = result.metrics
+print(json.dumps({"train_seconds": m["train_seconds"], "examples_per_second": m["train_examples_per_second"],
+                  "dev_accuracy": m["accuracy"], "epochs": m["epochs_completed"], "run_wall_seconds": wall,
+                  "peak_rss_mb": peak_rss_mb()}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--repeats", type=int, default=1, help="runs per configuration (medians reported)")
+    parser.add_argument("--skip-defaults", action="store_true", help="skip fmkit's own-defaults run")
+    parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
+    args = parser.parse_args()
+    train_path, dev_path = sst2_subset(args.rows)
+    scratch = REPO / ".bench" / "train_vs_trainer"
+    configs = [
+        ("HF Trainer (random sampling)", TRAINER_CHILD, ["random"]),
+        ("HF Trainer (group_by_length)", TRAINER_CHILD, ["group_by_length"]),
+        ("fmkit (same settings)", FMKIT_CHILD, ["same-settings"]),
+    ]
+    if not args.skip_defaults:
+        configs.append(("fmkit (its own defaults)", FMKIT_CHILD, ["defaults"]))
+    results: dict[str, list[dict]] = {}
+    for repeat in range(args.repeats):
+        for name, code, extra in configs:
+            out = scratch / f"{name.split()[0]}-{extra[0]}-{repeat}"
+            if code is FMKIT_CHILD:
+                import shutil
+
+                shutil.rmtree(out, ignore_errors=True)
+                argv = [str(train_path), str(dev_path), str(out), extra[0]]
+            else:
+                argv = [str(train_path), str(dev_path), extra[0], str(out)]
+            print(f"running {name} (repeat {repeat + 1}/{args.repeats})...", flush=True)
+            result = run_child(code, *argv)
+            print("  ", json.dumps(result), flush=True)
+            results.setdefault(name, []).append(result)
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    fastest_trainer = max(med(n, "examples_per_second") for n in results if n.startswith("HF"))
+    rows = ["| configuration | train examples/s | speed vs faster Trainer | train time (s) | peak memory (MB) | SST-2 dev accuracy |",
+            "|---|---|---|---|---|---|"]
+    for name in results:
+        eps = med(name, "examples_per_second")
+        rows.append(f"| {name} | {eps:.1f} | {eps / fastest_trainer:.2f}x | {med(name, 'train_seconds'):.0f} | "
+                    f"{med(name, 'peak_rss_mb'):.0f} | {100 * med(name, 'dev_accuracy'):.1f}% |")
+    table = "\n".join(rows)
+    command = f"python bench/train_vs_trainer.py --rows {args.rows} --repeats {args.repeats}"
+    text = (f"SST-2 train subset of {args.rows:,} rows (fixed seed), 1 epoch, batch 32, lr 5e-5, max length 64 "
+            f"(fmkit's defaults row: its own config, 3 epochs max with early stopping); {machine()}; medians of "
+            f"{args.repeats} run(s).\n\n{table}\n\nCommand: `{command}`\n")
+    print(text)
+    if args.write:
+        bench_md = REPO / "BENCHMARKS.md"
+        content = bench_md.read_text()
+        start = content.index("## Core: fine-tuning against the Hugging Face Trainer (issue 2)")
+        end = content.index("\n## ", start + 5)
+        section = content[start:end]
+        marker = "### Trainer comparison"
+        new_block = f"{marker}\n\n{text}"
+        if marker in section:
+            s2 = section.index(marker)
+            e2 = section.find("\n### ", s2 + 5)
+            section = section[:s2] + new_block + ("" if e2 == -1 else section[e2:])
+        else:
+            section = section.replace("(pending)\n", "").rstrip() + "\n\n" + new_block
+        bench_md.write_text(content[:start] + section.rstrip() + "\n" + content[end:])
+
+
+if __name__ == "__main__":
+    main()
