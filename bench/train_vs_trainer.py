@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, run_child, sst2_subset  # noqa: E402
+from _common import REPO, machine, run_child, sst2_subset
 
 TRAINER_CHILD = r"""
 import json, sys, time, os

@@ -11,7 +11,8 @@ import torch
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with AMX or AVX512-BF16, where bf16 matmuls run ~1.7x faster than fp32 (measured on MiniLM)."""
     try:
-        flags = open("/proc/cpuinfo", encoding="utf-8").read()
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = fh.read()
     except OSError:
         return False
     return " amx_bf16" in flags or " avx512_bf16" in flags
