@@ -17,7 +17,11 @@ from fmkit.errors import FmkitError
 COMMAND_MODULES = [
     "fmkit.cli.classify",
     "fmkit.cli.runs",
+    "fmkit.cli.export",
+    "fmkit.cli.serve",
     "fmkit.cli.pretrain",
+    "fmkit.cli.media",
+    "fmkit.cli.embeddings",
 ]
 
 
