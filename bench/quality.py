@@ -3,8 +3,9 @@
     python bench/quality.py                       # all datasets
     python bench/quality.py --only sst2 --write   # one dataset, and update BENCHMARKS.md
 
-Each run is `fmkit train` with its defaults (full fine-tuning, auto precision) except where the
-table says otherwise; wall time includes tokenisation, evaluation and saving.
+Each run is `fmkit train --strategy full` (fine-tuning every weight, head started from a quick linear
+probe, auto precision) with its defaults except where the table says otherwise; wall time includes
+tokenisation, the probe, evaluation and saving.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from _common import peak_rss_mb
 import fmkit
 train, evaluation, out, extra = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 start = time.perf_counter()
-result = fmkit.train(data=train, eval=evaluation, output=out, **{"train.progress": False, **extra})
+result = fmkit.train(data=train, eval=evaluation, output=out, **{"train.progress": False, "strategy.name": "full", **extra})
 m = result.metrics
 print(json.dumps({"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "epochs": m["epochs_completed"],
                   "train_examples_per_second": m["train_examples_per_second"], "wall_seconds": time.perf_counter() - start,
