@@ -148,6 +148,7 @@ class SupportAssistant:
         self.settings = settings
         self.embedder = embedder
         self.intent_predictor = intent_predictor
+        self.path: Path | None = None  # the app folder, once saved (the server names the model after it)
         # Phrasings are stored grouped by entry so that "best phrasing per entry" is one reduceat.
         self.phrasings = [p for e in entries for p in e.phrasings]
         counts = np.array([len(e.phrasings) for e in entries])
@@ -184,7 +185,9 @@ class SupportAssistant:
             from fmkit.inference import load_predictor
 
             predictor = load_predictor(app_dir / "intent" / "model")
-        return cls(entries, vectors, embedder, settings, predictor)
+        assistant = cls(entries, vectors, embedder, settings, predictor)
+        assistant.path = app_dir
+        return assistant
 
     # ranking -------------------------------------------------------------------------------------
     def rank(self, queries: Sequence[str]) -> list[list[Candidate]]:

@@ -1,0 +1,210 @@
+"""Text-based recommender: items embedded from their text, users from their rated items.
+
+An item's text is "title. Genres: a, b" (or any description column); fmkit's Embedder turns it into a
+unit vector. A user vector is the sum of the vectors of the items they rated, each weighted by
+(rating - neutral) so disliked items push away, times a recency decay (half-life in days, measured
+from the user's latest rating). Candidates are ranked by cosine similarity, optionally blended with
+log-popularity, and items the user has seen are excluded. Because items are ranked by their text,
+items nobody has rated (cold start) are recommended like any other, and a new user with a few liked
+items gets recommendations at once (`recommend_for_items`).
+
+App folder: app.json (settings), items.jsonl (id, title, text), vectors.npy, popularity.npy,
+ratings.npz (the histories of known users).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fmkit.errors import DataError, FmkitError
+from fmkit.utils.io import atomic_directory, atomic_write_json
+
+APP_KIND = "recommend"
+
+
+@dataclass
+class RecSettings:
+    embedder: str
+    neutral_rating: float = 2.75
+    half_life_days: float = 365.0
+    popularity_weight: float = 0.0
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+def _read_csv(path: Path, names: list[str]) -> pd.DataFrame:
+    """CSV with or without a header row (the shared MovieLens copy has none)."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found.")
+    first = path.open(encoding="utf-8").readline().split(",")[0].strip().strip('"')
+    has_header = not first.replace(".", "").isdigit()
+    df = pd.read_csv(path, header=0 if has_header else None, dtype=str, keep_default_na=False)
+    if df.shape[1] < len(names):
+        raise DataError(f"{path}: expected columns {', '.join(names)}; found {df.shape[1]} column(s).")
+    df = df.iloc[:, :len(names)]
+    df.columns = names
+    return df
+
+
+def read_items(path: Path | str) -> pd.DataFrame:
+    """movies.csv-like: id, title, genres (pipe-separated) -> columns id, title, text."""
+    df = _read_csv(Path(path), ["id", "title", "genres"])
+    genres = df["genres"].str.replace("(no genres listed)", "", regex=False).str.replace("|", ", ", regex=False)
+    df["text"] = np.where(genres.str.len() > 0, df["title"] + ". Genres: " + genres, df["title"])
+    if df["id"].duplicated().any():
+        raise DataError(f"{path}: item id {df['id'][df['id'].duplicated()].iloc[0]} appears twice.")
+    return df[["id", "title", "text"]].reset_index(drop=True)
+
+
+def read_ratings(path: Path | str) -> pd.DataFrame:
+    """ratings.csv-like: user, item, rating, timestamp (epoch seconds)."""
+    path = Path(path)
+    df = _read_csv(path, ["user", "item", "rating", "ts"])
+    try:
+        df["rating"] = df["rating"].astype(float)
+        df["ts"] = df["ts"].astype(float)
+    except ValueError as exc:
+        raise DataError(f"{path}: rating and timestamp must be numbers ({exc}).") from None
+    return df
+
+
+# --- the model -----------------------------------------------------------------------------------------
+
+class Recommender:
+    def __init__(self, items: pd.DataFrame, vectors: np.ndarray, popularity: np.ndarray, settings: RecSettings,
+                 histories: pd.DataFrame | None = None) -> None:
+        self.items = items.reset_index(drop=True)
+        self.vectors = vectors.astype(np.float32)
+        self.popularity = popularity.astype(np.float32)
+        self.settings = settings
+        self.index = {str(i): k for k, i in enumerate(self.items["id"])}
+        self.histories = histories
+
+    @classmethod
+    def load(cls, app_dir: Path | str) -> Recommender:
+        app_dir = Path(app_dir)
+        meta_path = app_dir / "app.json"
+        if not meta_path.is_file():
+            raise FmkitError(f"{app_dir}: not a recommender app (no app.json); build one with `fmkit app recommend build`.")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("kind") != APP_KIND:
+            raise FmkitError(f"{app_dir}: app.json is a '{meta.get('kind')}' app, not a recommender.")
+        items = pd.read_json(app_dir / "items.jsonl", lines=True, dtype={"id": str})
+        hist = None
+        if (app_dir / "ratings.npz").is_file():
+            z = np.load(app_dir / "ratings.npz", allow_pickle=False)
+            hist = pd.DataFrame({"user": z["user"].astype(str), "item": z["item"].astype(str), "rating": z["rating"],
+                                 "ts": z["ts"]})
+        return cls(items, np.load(app_dir / "vectors.npy"), np.load(app_dir / "popularity.npy"),
+                   RecSettings(**meta["settings"]), hist)
+
+    def user_vectors(self, histories: Sequence[Sequence[tuple[int, float, float]]]) -> np.ndarray:
+        """One unit vector per history of (item index, rating, time); zero vector for an empty history."""
+        s = self.settings
+        out = np.zeros((len(histories), self.vectors.shape[1]), dtype=np.float32)
+        for u, hist in enumerate(histories):
+            if not hist:
+                continue
+            idx = np.array([h[0] for h in hist])
+            ratings = np.array([h[1] for h in hist], dtype=np.float64)
+            ts = np.array([h[2] for h in hist], dtype=np.float64)
+            weights = ratings - s.neutral_rating
+            if not np.any(weights > 0):
+                weights = np.ones_like(weights)  # only low ratings: they are still the best taste signal there is
+            age_days = (ts.max() - ts) / 86400.0
+            weights = weights * 0.5 ** (age_days / max(s.half_life_days, 1e-6))
+            vec = (weights[:, None] * self.vectors[idx]).sum(0)
+            norm = float(np.linalg.norm(vec))
+            out[u] = vec / norm if norm > 0 else vec
+        return out
+
+    def scores(self, histories: Sequence[Sequence[tuple[int, float, float]]]) -> np.ndarray:
+        """(users, items) scores with seen items at -inf."""
+        scores = self.user_vectors(histories) @ self.vectors.T
+        if self.settings.popularity_weight:
+            scores = scores + self.settings.popularity_weight * self.popularity[None, :]
+        for u, hist in enumerate(histories):
+            scores[u, [h[0] for h in hist]] = -np.inf
+        return scores
+
+    def top_k(self, histories: Sequence[Sequence[tuple[int, float, float]]], k: int = 10) -> np.ndarray:
+        return top_k(self.scores(histories), k)
+
+    def _records(self, row: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+        return [{"id": str(self.items["id"].iloc[i]), "title": str(self.items["title"].iloc[i]),
+                 "score": round(float(scores[i]), 4)} for i in row]
+
+    def recommend_for_items(self, liked: Sequence[str], k: int = 10) -> list[dict[str, Any]]:
+        """A new user: recommendations from a few liked item ids at once (no retraining)."""
+        unknown = [i for i in liked if str(i) not in self.index]
+        if unknown:
+            raise DataError(f"unknown item id(s): {', '.join(map(str, unknown[:5]))}.")
+        hist = [(self.index[str(i)], 5.0, 0.0) for i in liked]
+        scores = self.scores([hist])[0]
+        return self._records(top_k(scores[None, :], k)[0], scores)
+
+    def recommend_for_user(self, user: str, k: int = 10) -> list[dict[str, Any]]:
+        if self.histories is None:
+            raise FmkitError("this app was built without ratings; use --liked ITEM_ID ... instead of --user.")
+        rows = self.histories[self.histories["user"] == str(user)]
+        if rows.empty:
+            raise DataError(f"user {user} has no ratings in this app; use --liked ITEM_ID ... for a new user.")
+        hist = [(self.index[i], r, t) for i, r, t in zip(rows["item"], rows["rating"], rows["ts"], strict=True)
+                if i in self.index]
+        scores = self.scores([hist])[0]
+        return self._records(top_k(scores[None, :], k)[0], scores)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(scores, part, 1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(part, order, 1)
+
+
+def popularity_vector(items: pd.DataFrame, ratings: pd.DataFrame) -> np.ndarray:
+    """log(1 + number of ratings), scaled to [0, 1]."""
+    counts = ratings["item"].value_counts()
+    pop = np.log1p(items["id"].map(counts).fillna(0).to_numpy(dtype=np.float64))
+    return (pop / pop.max() if pop.max() > 0 else pop).astype(np.float32)
+
+
+def embed_items(items: pd.DataFrame, model: str, embedder: Any | None = None) -> np.ndarray:
+    if embedder is None:
+        from fmkit.inference.embedder import Embedder
+
+        embedder = Embedder.load(model)
+    vectors: np.ndarray = embedder.embed(list(items["text"]))
+    return vectors
+
+
+def build_recommender(items_path: Path | str, output: Path | str, ratings_path: Path | str | None = None, *,
+                      model: str = "all-MiniLM-L6-v2", embedder: Any | None = None, overwrite: bool = False,
+                      **settings: Any) -> dict[str, Any]:
+    output = Path(output)
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise FmkitError(f"{output} already exists; pass --overwrite to replace it.")
+    items = read_items(items_path)
+    ratings = read_ratings(ratings_path) if ratings_path else pd.DataFrame(columns=["user", "item", "rating", "ts"])
+    start = time.perf_counter()
+    vectors = embed_items(items, model, embedder)
+    seconds = time.perf_counter() - start
+    model_ref = str(Path(model).resolve()) if Path(model).exists() else model
+    with atomic_directory(output) as tmp:
+        np.save(tmp / "vectors.npy", vectors.astype(np.float32))
+        np.save(tmp / "popularity.npy", popularity_vector(items, ratings))
+        items.to_json(tmp / "items.jsonl", orient="records", lines=True, force_ascii=False)
+        if len(ratings):
+            np.savez(tmp / "ratings.npz", user=ratings["user"].to_numpy(dtype=str), item=ratings["item"].to_numpy(dtype=str),
+                     rating=ratings["rating"].to_numpy(dtype=np.float32), ts=ratings["ts"].to_numpy(dtype=np.float64))
+        atomic_write_json(tmp / "app.json", {"kind": APP_KIND, "settings": asdict(RecSettings(embedder=model_ref, **settings)),
+                                             "items": len(items), "ratings": len(ratings)})
+    return {"app_dir": str(output), "items": len(items), "ratings": len(ratings), "embed_seconds": round(seconds, 1)}
