@@ -149,12 +149,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             atomic_write_json(run_dir / "metrics.json", metrics)
             if status is not None:
                 status.end("finished", metrics=headline(metrics))
-            from fmkit.evaluation.report import write_report_safely
-
-            write_report_safely(run_dir)  # report.html + MODEL_CARD.md; `fmkit report RUN_DIR` rewrites them
-            from fmkit.evaluation.report import write_report_safely
-
-            write_report_safely(run_dir)  # report.html + MODEL_CARD.md; `fmkit report RUN_DIR` rewrites them
         accelerator.wait_for_everyone()
         return RunResult(run_dir=run_dir, metrics=metrics, warnings=warnings)
     except KeyboardInterrupt:
