@@ -194,6 +194,9 @@ class Registry:
     def log(self, run_id: str, step: int, metrics: dict[str, float], kind: str) -> None:
         now = time.time()
         epoch = metrics.get("epoch")
+        phase = metrics.get("phase")
+        if isinstance(phase, str) and phase:  # a strategy's phases restart step numbering: keep them apart
+            kind = f"{phase}:{kind}"
         rows = [(run_id, kind, int(step), name, float(value), epoch, now)
                 for name, value in metrics.items()
                 if name != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)]

@@ -49,9 +49,11 @@ class TensorBoardTracker:
         self.writer: Any = SummaryWriter(log_dir=str(log_dir))
 
     def log(self, step: int, metrics: dict[str, float], kind: str) -> None:
+        phase = metrics.get("phase")
+        prefix = f"{phase}_{kind}" if isinstance(phase, str) and phase else kind
         for name, value in metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.writer.add_scalar(f"{kind}/{name.removeprefix('eval_')}", float(value), step)
+                self.writer.add_scalar(f"{prefix}/{name.removeprefix('eval_')}", float(value), step)
         self.writer.flush()
 
     def close(self, status: str) -> None:
@@ -98,7 +100,9 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(f"{kind}_{name.removeprefix('eval_')}" if kind != "train" else name, float(value), now, step)
+        phase = metrics.get("phase")
+        prefix = f"{phase}_" if isinstance(phase, str) and phase else ""
+        batch = [Metric(prefix + (f"{kind}_{name.removeprefix('eval_')}" if kind != "train" else name), float(value), now, step)
                  for name, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
         self.client.log_batch(self.run_id, metrics=batch)
 

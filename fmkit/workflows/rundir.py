@@ -58,6 +58,11 @@ class RunStatus:
         from fmkit.tracking.recorder import close_open_trackers
 
         close_open_trackers(self.path.parent, status)  # failures too: backends must not stay "running"
+        if status == "finished":
+            from fmkit.evaluation.report import write_report_safely
+
+            # Every workflow ends here, so every finished run gets report.html + MODEL_CARD.md.
+            write_report_safely(self.path.parent)
         self.recorder.end(status, error=extra.get("error"))
 
 
