@@ -22,7 +22,6 @@ from fastapi.responses import HTMLResponse
 from fmkit.apps.monitor import OVERALL, Monitor
 from fmkit.errors import FmkitError
 
-
 ITEMS_BODY = Body(..., examples=[{"text": "$XYZ shares fall after guidance cut", "time": "2024-05-01T14:30:00Z",
                                   "ticker": "XYZ"}])
 
@@ -105,6 +104,7 @@ def render_dashboard(scope: str, series: list[dict[str, Any]], alerts: list[dict
     marks = {starts[int(a["window_start"])] for a in alerts
              if int(a["window_start"]) in starts and a["scope"] == scope}
     counts: list[float | None] = [float(s["count"]) for s in series]
+    top = max([c for c in counts if c is not None] or [1.0])
     neg = [s["negative_share"] for s in series]
     mean = [s["mean_sentiment"] for s in series]
     span = f"{_when(series[0]['start'])} to {_when(series[-1]['start'] + window_seconds)} UTC" if series else "no data yet"
@@ -118,7 +118,7 @@ td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13
 <h1>News sentiment: {"all tickers" if scope == OVERALL else html.escape(scope)}</h1>
 <p>{stats["items"]} items stored, {stats["alerts"]} alerts. Windows of {window_seconds}s, {span}.
 <form method="get">Ticker: <input name="scope" value="{html.escape(scope)}" size="8"> <button>show</button></form></p>
-{svg_chart(counts, "items per window", 0.0, max([c for c in counts if c is not None] or [1.0]), "#4a7bd0", bars=True, marks=marks)}
+{svg_chart(counts, "items per window", 0.0, top, "#4a7bd0", bars=True, marks=marks)}
 {svg_chart(neg, "share negative", 0.0, 1.0, "#c0392b", marks=marks)}
 {svg_chart(mean, "mean sentiment (P(pos) - P(neg))", -1.0, 1.0, "#27ae60", marks=marks)}
 <h2>Recent alerts</h2><table><tr><th>window</th><th>scope</th><th>kind</th><th>message</th></tr>{rows}</table>

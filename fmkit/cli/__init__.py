@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "fmkit.cli.pretrain",
     "fmkit.cli.media",
     "fmkit.cli.embeddings",
+    "fmkit.cli.apps",
 ]
 
 

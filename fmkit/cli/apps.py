@@ -1,0 +1,289 @@
+"""`fmkit app support | monitor | recommend ...`: the three applications (see fmkit/apps/)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fmkit.errors import FmkitError
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+# --- support -------------------------------------------------------------------------------------------
+
+def cmd_support_build(args: argparse.Namespace) -> int:
+    from fmkit.apps.support import build_support
+
+    result = build_support(args.faq, args.output, model=args.model, intents=args.intents, calibration=args.calibration,
+                           holdout=args.holdout, seed=args.seed, intent_epochs=args.intent_epochs, overwrite=args.overwrite)
+    cal = result.calibration
+    print(f"support app: {result.app_dir}  ({result.entries} answers, {result.phrasings} phrasings, "
+          f"intent classifier: {'yes' if result.intent_model else 'no'})")
+    print(f"hand-off threshold {cal['threshold']:.4f} calibrated on {cal['queries']} held-out queries "
+          f"(macro F1 {cal['macro_f1']}, top-1 accuracy in scope {cal.get('top1_accuracy_in_scope')})")
+    if cal.get("note"):
+        print(f"note: {cal['note']}")
+    return 0
+
+
+def _show(reply: Any) -> str:
+    if reply.handoff:
+        why = "out of scope" if reply.reason == "out_of_scope" else "not sure"
+        return f"[needs a human: {why}, confidence {reply.confidence:.2f}]"
+    return f"{reply.answer}\n  (confidence {reply.confidence:.2f})"
+
+
+def cmd_support_chat(args: argparse.Namespace) -> int:
+    from fmkit.apps.support import SupportAssistant, Transcript
+
+    assistant = SupportAssistant.load(args.app_dir)
+    transcript = Transcript(args.log or Path(args.app_dir) / "transcripts.jsonl")
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask a question (empty line or Ctrl-D to quit).")
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line or (interactive and not line.strip()):
+            break
+        if not line.strip():
+            continue
+        reply = assistant.answer(line.strip())
+        transcript.log(reply, session=args.session)
+        print(json.dumps(reply.to_dict(), ensure_ascii=False) if args.json else _show(reply), flush=True)
+    return 0
+
+
+def cmd_support_ask(args: argparse.Namespace) -> int:
+    from fmkit.apps.support import SupportAssistant, Transcript
+
+    assistant = SupportAssistant.load(args.app_dir)
+    replies = assistant.answer_many(args.query)
+    transcript = Transcript(args.log or Path(args.app_dir) / "transcripts.jsonl")
+    for reply in replies:
+        transcript.log(reply, session="ask")
+        print(json.dumps(reply.to_dict(), ensure_ascii=False) if args.json else _show(reply))
+    return 0
+
+
+def cmd_support_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fmkit.apps.support_http import create_support_app
+    from fmkit.config.schema import ServeConfig
+
+    app = create_support_app(args.app_dir, ServeConfig(host=args.host, port=args.port), api_key=args.api_key)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_support_eval(args: argparse.Namespace) -> int:
+    from fmkit.apps.support_eval import eval_clinc, eval_stackfaq
+
+    if not args.stackfaq and not args.clinc:
+        raise FmkitError("give --stackfaq FILE.xml and/or --clinc FILE.json")
+    results: dict[str, Any] = {}
+    if args.stackfaq:
+        results["stackfaq"] = eval_stackfaq(args.stackfaq, model=args.model, seed=args.seed)
+    if args.clinc:
+        results["clinc150"] = eval_clinc(args.clinc, model=args.model, per_intent=args.per_intent,
+                                         test_per_intent=args.test_per_intent, intent_epochs=args.intent_epochs,
+                                         seed=args.seed)
+    _print(results)
+    return 0
+
+
+# --- monitor -------------------------------------------------------------------------------------------
+
+def cmd_monitor_init(args: argparse.Namespace) -> int:
+    from fmkit.apps.monitor import init_monitor
+
+    settings = init_monitor(args.app_dir, args.model, db=args.db, overwrite=args.overwrite, topic_model=args.topic_model,
+                            negative_label=args.negative_label, positive_label=args.positive_label,
+                            window_seconds=args.window, min_count=args.min_count, neg_share_jump=args.neg_share_jump,
+                            neg_share_z=args.neg_share_z, volume_z=args.volume_z, webhook=args.webhook,
+                            batch_size=args.batch_size)
+    print(f"monitor: {args.app_dir}  negative label '{settings.negative_label}', positive '{settings.positive_label}', "
+          f"windows of {settings.window_seconds}s, database {settings.db}")
+    return 0
+
+
+def cmd_monitor_run(args: argparse.Namespace) -> int:
+    from fmkit.apps.monitor import Monitor, run_stream
+
+    monitor = Monitor.load(args.app_dir)
+    result = run_stream(monitor, args.input, follow=not args.once)
+    print(json.dumps({**result, **monitor.stats()}), file=sys.stderr)
+    return 0
+
+
+def cmd_monitor_serve(args: argparse.Namespace) -> int:
+    import threading
+
+    import uvicorn
+
+    from fmkit.apps.monitor import Monitor, run_stream
+    from fmkit.apps.monitor_web import create_monitor_app
+
+    monitor = Monitor.load(args.app_dir)
+    if args.follow:
+        threading.Thread(target=run_stream, args=(monitor, args.follow), daemon=True).start()
+    print(f"dashboard on http://{args.host}:{args.port}/  (POST items to /v1/items)", file=sys.stderr)
+    uvicorn.run(create_monitor_app(monitor), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_monitor_status(args: argparse.Namespace) -> int:
+    from fmkit.apps.monitor import Monitor
+
+    monitor = Monitor.load(args.app_dir)
+    _print({**monitor.stats(), "windows": monitor.window_series(args.scope)[-args.windows:], "alerts": monitor.alerts(20)})
+    return 0
+
+
+# --- recommend -----------------------------------------------------------------------------------------
+
+def cmd_recommend_build(args: argparse.Namespace) -> int:
+    from fmkit.apps.recommend import build_recommender
+
+    _print(build_recommender(args.items, args.output, args.ratings, model=args.model, overwrite=args.overwrite,
+                             half_life_days=args.half_life_days, popularity_weight=args.popularity_weight))
+    return 0
+
+
+def cmd_recommend_for(args: argparse.Namespace) -> int:
+    from fmkit.apps.recommend import Recommender
+
+    rec = Recommender.load(args.app_dir)
+    if bool(args.user) == bool(args.liked):
+        raise FmkitError("give either --user ID (a known user) or --liked ITEM_ID ... (a new user)")
+    records = rec.recommend_for_user(args.user, args.k) if args.user else rec.recommend_for_items(args.liked, args.k)
+    for r in records:
+        print(json.dumps(r, ensure_ascii=False) if args.json else f"{r['score']:.3f}  {r['id']:>8}  {r['title']}")
+    return 0
+
+
+def cmd_recommend_eval(args: argparse.Namespace) -> int:
+    from fmkit.apps.recommend_eval import evaluate_recommender
+
+    _print(evaluate_recommender(args.items, args.ratings, model=args.model, k=args.k, max_users=args.max_users,
+                                popularity_weights=args.popularity_weights, half_life_days=args.half_life_days))
+    return 0
+
+
+# --- registration --------------------------------------------------------------------------------------
+
+def register(sub: Any) -> None:
+    app = sub.add_parser("app", help="applications: support assistant, news sentiment monitor, recommender")
+    apps = app.add_subparsers(dest="app", required=True, metavar="APP")
+
+    support = apps.add_parser("support", help="customer-service assistant over an FAQ").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    p = support.add_parser("build", help="index an FAQ, train the optional intent model, calibrate the hand-off")
+    p.add_argument("--faq", required=True, help="CSV/TSV/JSONL/Parquet with question, answer (+ intent, id)")
+    p.add_argument("--output", required=True, help="app folder to write")
+    p.add_argument("--intents", help="intent-labelled utterances (text, label) to fine-tune the re-ranker")
+    p.add_argument("--calibration", help="held-out queries (query, expected answer/id/intent or 'oos')")
+    p.add_argument("--holdout", type=float, default=0.2, help="share of phrasings held out when no --calibration")
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--intent-epochs", type=float, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_support_build)
+    p = support.add_parser("chat", help="answer questions typed (or piped) on standard input")
+    p.add_argument("app_dir")
+    p.add_argument("--log", help="transcript JSONL (default APP_DIR/transcripts.jsonl)")
+    p.add_argument("--session", default="cli")
+    p.add_argument("--json", action="store_true", help="one JSON reply per line")
+    p.set_defaults(func=cmd_support_chat)
+    p = support.add_parser("ask", help="answer the queries given on the command line")
+    p.add_argument("app_dir")
+    p.add_argument("query", nargs="+")
+    p.add_argument("--log")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_support_ask)
+    p = support.add_parser("serve", help="HTTP: POST /v1/support/answer on the fmkit server")
+    p.add_argument("app_dir")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key")
+    p.set_defaults(func=cmd_support_serve)
+    p = support.add_parser("eval", help="accuracy@1/recall@5 on StackFAQ, intent accuracy and OOS P/R on CLINC150")
+    p.add_argument("--stackfaq", help="stackExchange-FAQ.xml")
+    p.add_argument("--clinc", help="clinc150 data_full.json")
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--per-intent", type=int, help="CLINC training utterances per intent (default: all 100)")
+    p.add_argument("--test-per-intent", type=int, help="CLINC val/test utterances per intent (default: all)")
+    p.add_argument("--intent-epochs", type=float, default=0, help="> 0 also fine-tunes the intent re-ranker")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_support_eval)
+
+    monitor = apps.add_parser("monitor", help="financial news sentiment monitor").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    p = monitor.add_parser("init", help="create a monitor folder for a trained sentiment model")
+    p.add_argument("app_dir")
+    p.add_argument("--model", required=True, help="a model trained with `fmkit train` (folder or run directory)")
+    p.add_argument("--topic-model", help="optional topic classifier")
+    p.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///APP_DIR/monitor.db)")
+    p.add_argument("--negative-label")
+    p.add_argument("--positive-label")
+    p.add_argument("--window", type=int, help="aggregation window in seconds (default 3600)")
+    p.add_argument("--min-count", type=int, help="fewest items in a window for an alert (default 10)")
+    p.add_argument("--neg-share-jump", type=float, help="alert when the negative share rises this much (default 0.25)")
+    p.add_argument("--neg-share-z", type=float, help="... or by this z-score against the baseline (default 3)")
+    p.add_argument("--volume-z", type=float, help="volume alert z-score (default 4)")
+    p.add_argument("--webhook", help="URL that receives each alert as a JSON POST")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_monitor_init)
+    p = monitor.add_parser("run", help="score a JSON-lines stream: a growing file (tail -f) or - for stdin")
+    p.add_argument("app_dir")
+    p.add_argument("input")
+    p.add_argument("--once", action="store_true", help="stop at the end of the file instead of following it")
+    p.set_defaults(func=cmd_monitor_run)
+    p = monitor.add_parser("serve", help="dashboard + POST /v1/items (optionally also follow a file)")
+    p.add_argument("app_dir")
+    p.add_argument("--follow", help="also tail this JSON-lines file")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8050)
+    p.set_defaults(func=cmd_monitor_serve)
+    p = monitor.add_parser("status", help="stored items, recent windows and alerts as JSON")
+    p.add_argument("app_dir")
+    p.add_argument("--scope", default="*", help="a ticker, or * for all")
+    p.add_argument("--windows", type=int, default=24)
+    p.set_defaults(func=cmd_monitor_status)
+
+    rec = apps.add_parser("recommend", help="text-based recommender").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    p = rec.add_parser("build", help="embed the items (and keep the ratings) into an app folder")
+    p.add_argument("--items", required=True, help="id, title, genres CSV (header optional)")
+    p.add_argument("--ratings", help="user, item, rating, timestamp CSV (header optional)")
+    p.add_argument("--output", required=True)
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--half-life-days", type=float, default=365.0)
+    p.add_argument("--popularity-weight", type=float, default=0.3)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_recommend_build)
+    p = rec.add_parser("for", help="top-k items for a known user or for a few liked items")
+    p.add_argument("app_dir")
+    p.add_argument("--user")
+    p.add_argument("--liked", nargs="+", help="item ids a new user likes")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_recommend_for)
+    p = rec.add_parser("eval", help="leave-last-out recall@k, nDCG@k, coverage vs popularity and item-kNN")
+    p.add_argument("--items", required=True)
+    p.add_argument("--ratings", required=True)
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--max-users", type=int)
+    p.add_argument("--half-life-days", type=float, default=365.0)
+    p.add_argument("--popularity-weights", type=float, nargs="+", default=[0.0, 0.3])
+    p.set_defaults(func=cmd_recommend_eval)
