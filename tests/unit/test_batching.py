@@ -1,0 +1,139 @@
+"""LabelMap, length-grouped batches (deterministic in seed+epoch, each index once) and padding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fmkit.data.tasks.classification import (
+    EncodedTexts,
+    LabelMap,
+    LengthGroupedBatches,
+    PaddingCollator,
+    class_weights,
+    make_loader,
+)
+from fmkit.errors import DataError
+
+# --- LabelMap ----------------------------------------------------------------------------------
+
+def test_label_map_orders_numeric_labels_numerically() -> None:
+    assert LabelMap.from_labels(["10", "2", "1", "2"]).labels == ("1", "2", "10")
+
+
+def test_label_map_orders_text_labels_alphabetically() -> None:
+    labels = LabelMap.from_labels(["neutral", "bearish", "bullish", "neutral"])
+    assert labels.labels == ("bearish", "bullish", "neutral")
+    assert labels.label2id == {"bearish": 0, "bullish": 1, "neutral": 2}
+    assert labels.id2label == {0: "bearish", 1: "bullish", 2: "neutral"}
+    assert len(labels) == 3
+
+
+def test_label_map_is_independent_of_input_order() -> None:
+    assert LabelMap.from_labels(["b", "a", "c"]) == LabelMap.from_labels(["c", "b", "a", "a"])
+
+
+def test_label_map_encode() -> None:
+    labels = LabelMap.from_labels(["pos", "neg"])
+    encoded = labels.encode(["pos", "neg", "pos"])
+    assert encoded.dtype == np.int64 and encoded.tolist() == [1, 0, 1]
+
+
+def test_label_map_encode_unknown_label() -> None:
+    with pytest.raises(DataError, match=r"eval\.csv: unknown label 'maybe'; known labels: neg, pos"):
+        LabelMap.from_labels(["pos", "neg"]).encode(["pos", "maybe"], source="eval.csv")
+
+
+# --- length-grouped batches --------------------------------------------------------------------
+
+def lengths(n: int = 1000, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(3, 120, size=n)
+
+
+@pytest.mark.parametrize("group_by_length", [True, False])
+@pytest.mark.parametrize(("n", "batch_size"), [(1000, 32), (97, 8), (5, 16), (1, 1)])
+def test_every_index_exactly_once(n: int, batch_size: int, group_by_length: bool) -> None:
+    sampler = LengthGroupedBatches(lengths(n), batch_size, seed=1, group_by_length=group_by_length)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(n))
+        assert len(batches) == len(sampler) == -(-n // batch_size)
+        assert all(1 <= len(b) <= batch_size for b in batches)
+        assert sum(len(b) < batch_size for b in batches) <= 1  # only one short batch
+
+
+def test_deterministic_in_seed_and_epoch() -> None:
+    a = LengthGroupedBatches(lengths(), 32, seed=5)
+    b = LengthGroupedBatches(lengths(), 32, seed=5)
+    a.set_epoch(2)
+    b.set_epoch(2)
+    assert a.batches() == b.batches()
+    assert a.batches() == a.batches()  # iterating twice in one epoch gives the same order (resume relies on it)
+    b.set_epoch(3)
+    assert a.batches() != b.batches()  # a new epoch reshuffles
+    c = LengthGroupedBatches(lengths(), 32, seed=6)
+    c.set_epoch(2)
+    assert a.batches() != c.batches()  # a new seed reshuffles
+
+
+def test_grouping_cuts_padding() -> None:
+    lens = lengths(4096)
+
+    def padded_tokens(group_by_length: bool) -> int:
+        sampler = LengthGroupedBatches(lens, 32, seed=0, group_by_length=group_by_length)
+        return sum(int(lens[b].max()) * len(b) for b in sampler)
+
+    real = int(lens.sum())
+    assert padded_tokens(True) - real < 0.1 * real  # a few percent of padding
+    assert padded_tokens(False) - real > 0.5 * real  # random batches pad a lot on this spread of lengths
+
+
+def test_grouped_batches_are_still_shuffled() -> None:
+    sampler = LengthGroupedBatches(lengths(4096), 32, seed=0)
+    firsts = [b[0] for b in sampler]
+    maxima = [int(lengths(4096)[b].max()) for b in sampler]
+    assert firsts != sorted(firsts)
+    assert maxima != sorted(maxima, reverse=True)  # batch order is not longest-first
+
+
+def test_unshuffled_is_longest_first_and_stable() -> None:
+    lens = np.array([3, 9, 9, 1, 5])
+    sampler = LengthGroupedBatches(lens, 2, seed=0, shuffle=False)
+    assert sampler.batches() == [[1, 2], [4, 0], [3]]
+    plain = LengthGroupedBatches(lens, 2, seed=0, shuffle=False, group_by_length=False)
+    assert plain.batches() == [[0, 1], [2, 3], [4]]
+
+
+# --- padding and loaders -----------------------------------------------------------------------
+
+def test_collator_pads_to_the_longest_text_of_the_batch() -> None:
+    encoded = EncodedTexts(input_ids=[[5, 6, 7], [8], [9, 10]], labels=np.array([1, 0, 1]))
+    batch = PaddingCollator(encoded, pad_token_id=0)([2, 1])
+    assert batch["input_ids"].tolist() == [[9, 10], [8, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1], [1, 0]]
+    assert batch["labels"].tolist() == [1, 0]
+    assert batch["index"].tolist() == [2, 1]
+
+
+def test_collator_without_labels() -> None:
+    batch = PaddingCollator(EncodedTexts(input_ids=[[1, 2]]), pad_token_id=0)([0])
+    assert "labels" not in batch
+
+
+def test_loader_covers_everything_and_does_not_touch_the_global_rng() -> None:
+    encoded = EncodedTexts(input_ids=[[1] * (i % 7 + 1) for i in range(50)], labels=np.zeros(50, dtype=np.int64))
+    loader = make_loader(encoded, pad_token_id=0, batch_size=8, seed=0, shuffle=True)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    seen = sorted(int(i) for batch in loader for i in batch["index"])
+    assert seen == list(range(50))
+    assert torch.equal(before, torch.get_rng_state())  # dropout's random stream is the same with or without resume
+
+
+def test_class_weights_inverse_frequency() -> None:
+    weights = class_weights(np.array([0, 0, 0, 1]), num_labels=3)
+    # n / (k * count): the absent class gets the weight of a class seen once instead of infinity.
+    assert weights.tolist() == pytest.approx([4 / 9, 4 / 3, 4 / 3])
