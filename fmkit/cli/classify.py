@@ -48,6 +48,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"accuracy {m['accuracy']:.4f}  macro_f1 {m['macro_f1']:.4f}  on {m['num_examples']} eval examples "
               f"({m['train_seconds']:.0f}s, {m['train_examples_per_second']:.0f} examples/s)")
         print(f"model saved to {result.run_dir / 'model'}")
+    elif result.metrics and "perplexity" in result.metrics:
+        from fmkit.cli.media import print_generation_result
+
+        print_generation_result(result)
     return 0
 
 
@@ -78,7 +82,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size)
     if args.input != "-" and not Path(args.input).exists():
         raise FmkitError(f"{args.input}: file not found.")
-    records = predictor.predict_stream(iter_texts(args.input, args.text_column))
+    if getattr(args, "audio", False):
+        from fmkit.cli.media import transcribed_records
+
+        records = transcribed_records(predictor, Path(args.input))  # speech -> text -> this model
+    elif hasattr(predictor, "predict_source"):
+        records = predictor.predict_source(Path(args.input))  # images: one file or a folder
+    else:
+        records = predictor.predict_stream(iter_texts(args.input, args.text_column))
     if args.output:
         _write_jsonl_atomically(Path(args.output), records)
     else:
@@ -197,6 +208,8 @@ def register(sub: Any) -> None:
     p.add_argument("--output", help="write JSON lines here instead of stdout")
     p.add_argument("--text-column")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--audio", action="store_true",
+                   help="INPUT is speech (an audio file or folder): transcribe it with Whisper, then predict on the text")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("doctor", help="check data and model before training")

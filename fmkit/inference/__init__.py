@@ -16,6 +16,8 @@ from fmkit.inference.predictor import Predictor, load
 
 PREDICTORS = {
     "classification": "fmkit.inference.predictor:Predictor",
+    "generation": "fmkit.inference.generation:GenerationPredictor",
+    "image": "fmkit.inference.image:ImagePredictor",
 }
 
 

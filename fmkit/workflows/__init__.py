@@ -16,6 +16,8 @@ from fmkit.errors import ConfigError
 
 TASK_WORKFLOWS = {
     "classification": "fmkit.workflows.classification",
+    "generation": "fmkit.workflows.generation",
+    "image": "fmkit.workflows.image",
 }
 
 

@@ -1,0 +1,223 @@
+"""Generative fine-tuning runs (`fmkit train --task generation`): LoRA (default) or full, through the one loop.
+
+Evaluation each epoch: perplexity of the held-out answers (the loop keeps the best by mean
+log-likelihood, which is -log perplexity). At the end: greedy generations for up to
+`generation.eval_generations` held-out prompts, exact match and ROUGE-L against their references,
+and RUN_DIR/samples.jsonl with the base model's answer beside the fine-tuned one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmkit.config import RunConfig, write_config
+from fmkit.config.schema import DEFAULT_MODEL
+from fmkit.data.tasks.generation import (
+    GenerationExample,
+    encode_generation,
+    make_lm_loader,
+    pack,
+    prompt_text,
+    read_generation_jsonl,
+    split_examples,
+)
+from fmkit.errors import ConfigError, DataError
+from fmkit.evaluation.generation import exact_match, mean_rouge_l, perplexity
+from fmkit.models.causal_lm import (
+    SMOLLM_NAME,
+    LMForTraining,
+    add_lora,
+    causal_lm_loss,
+    completion_nll,
+    generate_texts,
+    load_causal_lm,
+    load_lm_tokenizer,
+    merged,
+    resolve_causal_lm,
+    save_generator,
+)
+from fmkit.training import Checkpoints, Trackers, configure_threads, make_accelerator, train_loop
+from fmkit.utils.env import host_info, library_versions
+from fmkit.utils.io import atomic_directory, atomic_write_json, atomic_write_text
+from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
+
+PRIMARY = "mean_log_likelihood"  # higher is better, as the loop expects; perplexity = exp(-this)
+CAUSAL_LM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    warnings: list[str]
+
+
+def resolve_generation_defaults(cfg: RunConfig) -> RunConfig:
+    """Text-classifier defaults mean nothing here: SmolLM2, LoRA, attention-projection targets.
+
+    Resolved before config.yaml is written, so a resumed run makes the same choices."""
+    update: dict[str, Any] = {}
+    if cfg.model.name == DEFAULT_MODEL:
+        update["model"] = cfg.model.model_copy(update={"name": SMOLLM_NAME})
+    strategy = cfg.strategy
+    if strategy.name == "auto":
+        strategy = strategy.model_copy(update={"name": "lora"})
+    if strategy.name not in ("lora", "full"):
+        raise ConfigError(f"strategy '{strategy.name}' is not available for generation; use 'lora' or 'full'.")
+    if "lora_target_modules" not in strategy.model_fields_set and strategy.lora_target_modules == ["query", "value"]:
+        strategy = strategy.model_copy(update={"lora_target_modules": CAUSAL_LM_LORA_TARGETS})
+    update["strategy"] = strategy
+    return cfg.model_copy(update=update)
+
+
+def load_generation_data(cfg: RunConfig) -> tuple[list[GenerationExample], list[GenerationExample]]:
+    if cfg.data.train is None:
+        raise DataError("No training data: pass --data FILE.jsonl with prompt/completion (or messages) per line.")
+    train = read_generation_jsonl(cfg.data.train)
+    if cfg.data.eval is not None:
+        return train, read_generation_jsonl(cfg.data.eval)
+    return split_examples(train, cfg.data.eval_fraction, cfg.train.seed)
+
+
+def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
+    resume = resume_dir is not None
+    cfg = resolve_generation_defaults(cfg)
+    gen = cfg.generation
+    train_examples, eval_examples = load_generation_data(cfg)
+    model_path = resolve_causal_lm(cfg.model.name)
+    tokenizer = load_lm_tokenizer(model_path)
+    train_enc = encode_generation(tokenizer, train_examples, gen.max_length)
+    eval_enc = encode_generation(tokenizer, eval_examples, gen.max_length)
+    train_rows = pack(train_enc, gen.max_length) if gen.packing else train_enc
+
+    accelerator = make_accelerator(cfg.train)
+    configure_threads(cfg.train.threads, accelerator.num_processes)
+    run_dir = Path(resume_dir or cfg.output or default_run_dir())
+    if accelerator.is_main_process and not resume:
+        prepare_run_dir(run_dir, overwrite)
+        cfg = cfg.model_copy(update={"output": run_dir})
+        write_config(cfg, run_dir / "config.yaml")
+        atomic_write_json(run_dir / "data.json", {
+            "train": {"source": str(cfg.data.train), "examples": len(train_examples), "rows": len(train_rows),
+                      "completion_tokens": train_enc.completion_tokens()},
+            "eval": {"source": str(cfg.data.eval or f"{cfg.data.train} (held-out split)"), "examples": len(eval_examples),
+                     "completion_tokens": eval_enc.completion_tokens()},
+            "max_length": gen.max_length, "packing": gen.packing,
+        })
+        atomic_write_json(run_dir / "env.json", {"versions": library_versions(), "host": host_info(),
+                                                 "model_path": str(model_path), "num_processes": accelerator.num_processes})
+    accelerator.wait_for_everyone()
+    status = RunStatus(run_dir, "train") if accelerator.is_main_process else None
+
+    try:
+        from accelerate.utils import set_seed
+
+        set_seed(cfg.train.seed)
+        lm = load_causal_lm(model_path)
+        pad_id = int(tokenizer.pad_token_id)
+        eval_loader = make_lm_loader(eval_enc, pad_id, cfg.eval.batch_size, cfg.train.seed, shuffle=False)
+        sample = eval_examples[: gen.eval_generations]
+        prompts = [prompt_text(tokenizer, e.messages) for e in sample]
+        references = [e.completion or "" for e in sample]
+        base: dict[str, Any] = {}
+        before: list[str] = []
+        if not resume:  # the base model's numbers, for the before/after comparison
+            base_nll, base_tokens = completion_nll(LMForTraining(lm), eval_loader)
+            base["base_perplexity"] = perplexity(base_nll, base_tokens)
+            before = generate_texts(lm, tokenizer, prompts, gen.max_new_tokens, gen.temperature) if prompts else []
+
+        lora = cfg.strategy.name == "lora"
+        train_cfg = cfg.train
+        if lora:
+            s = cfg.strategy
+            lm = add_lora(lm, s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules)
+            train_cfg = train_cfg.model_copy(update={"learning_rate": s.lora_learning_rate})
+        model = LMForTraining(lm, trainable_only=lora)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        train_loader = make_lm_loader(train_rows, pad_id, train_cfg.batch_size, train_cfg.seed, shuffle=True,
+                                      group_by_length=train_cfg.group_by_length)
+
+        def evaluate(current: torch.nn.Module) -> dict[str, Any]:
+            nll, tokens = completion_nll(current, eval_loader)
+            return {PRIMARY: -nll / max(1, tokens), "perplexity": perplexity(nll, tokens), "eval_tokens": tokens}
+
+        tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
+        result = train_loop(
+            model, train_loader, cfg=train_cfg, loss_fn=causal_lm_loss, evaluate=evaluate, primary_metric=PRIMARY,
+            checkpoints=Checkpoints(run_dir / "checkpoints"), tracker=tracker, accelerator=accelerator, resume=resume,
+        )
+        tracker.close("finished")
+
+        metrics: dict[str, Any] = {}
+        if accelerator.is_main_process:
+            model = accelerator.unwrap_model(model)
+            final = evaluate(model)
+            after = generate_texts(model.lm, tokenizer, prompts, gen.max_new_tokens, gen.temperature) if prompts else []
+            metrics = {
+                "perplexity": final["perplexity"], PRIMARY: final[PRIMARY], "eval_tokens": final["eval_tokens"],
+                "num_examples": len(eval_examples), "train_examples": len(train_examples),
+                "generated_examples": len(after),
+                "exact_match": exact_match(after, references) if after else None,
+                "rouge_l": mean_rouge_l(after, references) if after else None,
+                "strategy": cfg.strategy.name, "trainable_parameters": int(trainable),
+                "best_step": result.best_step, "steps": result.steps, "epochs_completed": result.epochs_completed,
+                "stopped_early": result.stopped_early, "train_seconds": round(result.train_seconds, 2),
+                "train_examples_per_second": round(result.examples_per_second, 2),
+            }
+            metrics.update(base)
+            if before:
+                metrics["base_exact_match"] = exact_match(before, references)
+                metrics["base_rouge_l"] = mean_rouge_l(before, references)
+            write_samples(run_dir, prompts, references, before, after)
+            final_lm = merged(model.lm, run_dir / "adapters" if lora else None)
+            with atomic_directory(run_dir / "model") as tmp:
+                save_generator(final_lm, tokenizer, tmp, {
+                    "base_model": cfg.model.name, "strategy": cfg.strategy.name,
+                    "max_new_tokens": gen.max_new_tokens, "temperature": gen.temperature,
+                })
+            atomic_write_json(run_dir / "metrics.json", metrics)
+            if status is not None:
+                status.end("finished", metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+        accelerator.wait_for_everyone()
+        return RunResult(run_dir=run_dir, metrics=metrics, warnings=[])
+    except KeyboardInterrupt:
+        if status is not None:
+            status.end("interrupted")
+        raise
+    except BaseException as exc:
+        if status is not None:
+            status.end("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def write_samples(run_dir: Path, prompts: list[str], references: list[str], before: list[str], after: list[str]) -> None:
+    """samples.jsonl (every generated eval example) and samples.txt (readable before/after)."""
+    import json
+
+    lines, text = [], []
+    for i, (prompt, ref) in enumerate(zip(prompts, references, strict=True)):
+        record = {"prompt": prompt, "reference": ref, "generated": after[i] if i < len(after) else None}
+        if before:
+            record["base_model"] = before[i]
+        lines.append(json.dumps(record, ensure_ascii=False))
+        text.append(f"--- example {i + 1}\nprompt:    {prompt.strip()[-300:]}\nreference: {ref}\n"
+                    + (f"before:    {before[i]}\n" if before else "") + f"after:     {record['generated']}\n")
+    atomic_write_text(run_dir / "samples.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+    atomic_write_text(run_dir / "samples.txt", "\n".join(text))
+
+
+def describe(metrics: dict[str, Any]) -> str:
+    """One line for the terminal."""
+    parts = [f"perplexity {metrics['perplexity']:.3f}"
+             + (f" (base {metrics['base_perplexity']:.3f})" if "base_perplexity" in metrics else "")]
+    if metrics.get("rouge_l") is not None:
+        base = f" (base {metrics['base_rouge_l']:.3f})" if "base_rouge_l" in metrics else ""
+        parts.append(f"ROUGE-L {metrics['rouge_l']:.3f}{base}")
+        base = f" (base {metrics['base_exact_match']:.3f})" if "base_exact_match" in metrics else ""
+        parts.append(f"exact match {metrics['exact_match']:.3f}{base}")
+    return "  ".join(parts) + f"  ({metrics['train_seconds']:.0f}s)"
+
