@@ -58,8 +58,9 @@ class ModelConfig(Section):
 
 
 class TaskConfig(Section):
-    type: Literal["classification", "generation", "image"] = Field(
-        "classification", description="What the model learns to do: classify texts, generate text, classify images."
+    type: Literal["classification", "generation", "image", "ner", "embedding"] = Field(
+        "classification", description="What the model learns to do: classify texts, generate text, classify images, "
+        "tag named entities (ner: CoNLL or JSONL spans), or embed texts for search (embedding: query/positive pairs)."
     )
     class_weights: Literal["none", "auto"] = Field(
         "none", description="'auto' weights the loss by inverse class frequency, for imbalanced data."

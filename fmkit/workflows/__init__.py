@@ -18,6 +18,8 @@ TASK_WORKFLOWS = {
     "classification": "fmkit.workflows.classification",
     "generation": "fmkit.workflows.generation",
     "image": "fmkit.workflows.image",
+    "ner": "fmkit.workflows.ner",
+    "embedding": "fmkit.workflows.embedding",
 }
 
 

@@ -1,0 +1,65 @@
+"""The run-directory frame shared by the NER and embedding workflows (same shape as classification's).
+
+    with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
+        ... train through the loop with run.tracker, write run.dir / "model" ...
+        run.finish(metrics)
+
+writes config.yaml, data.json, env.json, run.json (running -> finished | failed | interrupted),
+history.jsonl and the registry row, exactly as a classification run does.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from fmkit.config import RunConfig, write_config
+from fmkit.utils.env import host_info, library_versions
+from fmkit.utils.io import atomic_write_json
+from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class TaskRun:
+    def __init__(self, cfg: RunConfig, data_info: dict[str, Any], model_path: Path, resume_dir: Path | None,
+                 overwrite: bool) -> None:
+        self.started = time.perf_counter()
+        self.resume = resume_dir is not None
+        self.dir = Path(resume_dir or cfg.output or default_run_dir())
+        if not self.resume:
+            prepare_run_dir(self.dir, overwrite)
+            cfg = cfg.model_copy(update={"output": self.dir})
+            write_config(cfg, self.dir / "config.yaml")
+            atomic_write_json(self.dir / "data.json", data_info)
+            atomic_write_json(self.dir / "env.json", {"versions": library_versions(), "host": host_info(),
+                                                      "model_path": str(model_path), "num_processes": 1})
+        self.cfg = cfg
+        self.status = RunStatus(self.dir, "train")
+        self.tracker: Any = None
+
+    def __enter__(self) -> TaskRun:
+        try:
+            self.tracker = run_trackers(self.dir, self.cfg)
+        except BaseException as exc:
+            self.status.end("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        return self
+
+    def finish(self, metrics: dict[str, Any], headline: dict[str, Any]) -> None:
+        metrics["wall_seconds"] = round(time.perf_counter() - self.started, 2)
+        atomic_write_json(self.dir / "metrics.json", metrics)
+        self.tracker.close("finished")
+        self.status.end("finished", metrics=headline)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            return
+        state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        self.status.end(state, error=None if state == "interrupted" else f"{type(exc).__name__}: {exc}")
