@@ -45,21 +45,24 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    old: Path | None = None
     try:
         yield tmp
         _fsync_tree(tmp)
-        old = None
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             if old.exists():
                 shutil.rmtree(old)
             os.replace(final, old)
         os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        # The previous folder was moved aside but the new one never landed: put the previous one back.
+        if old is not None and old.exists() and not final.exists():
+            os.replace(old, final)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _fsync_tree(root: Path) -> None:
