@@ -94,6 +94,8 @@ class ServeContext:
         except TimeoutError:
             raise HTTPException(504, f"not answered within {self.settings.request_timeout_s:g}s "
                                      "(serve.request_timeout_s).") from None
+        except Exception as exc:  # the forward pass failed: this request fails, the server does not
+            raise HTTPException(500, f"inference failed: {type(exc).__name__}: {exc}") from None
 
 
 class TextsIn(BaseModel):
