@@ -33,6 +33,7 @@ from fmkit.models.heads import ClassificationHead
 from fmkit.models.losses import classification_loss, cosine_pair_loss
 from fmkit.models.strategies import EmbeddingHead, PairEncoder, Strategy, build_strategy, zeroshot_head_
 from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
+from fmkit.training.memory_checkpoints import MemoryCheckpoints
 
 # A head needs a few hundred Adam steps whatever the data size: few examples -> more epochs.
 MIN_HEAD_STEPS = 300
@@ -144,11 +145,10 @@ def train_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tens
         current.train()
         return accuracy_metrics(ctx.labels, eval_labels, logits)
 
-    checkpoints = Checkpoints(ctx.run_dir / "checkpoints" / phase)
+    # Seconds of work: best weights are kept in memory, nothing resumable is written.
     result = train_loop(module, loader, cfg=train_cfg, loss_fn=loss_fn, evaluate=evaluate,
-                        primary_metric=ctx.cfg.eval.primary_metric, checkpoints=checkpoints,
+                        primary_metric=ctx.cfg.eval.primary_metric, checkpoints=MemoryCheckpoints(),
                         tracker=PhaseTracker(ctx.tracker, phase), accelerator=make_accelerator(train_cfg))
-    checkpoints.remove()  # the head is in `head` now; its checkpoints would only take disk
     head.eval()
     return result
 
@@ -247,11 +247,10 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
         current.train()
         return {"neg_pair_loss": -float(cosine_pair_loss(cos, probe_batch))}
 
-    checkpoints = Checkpoints(ctx.run_dir / "checkpoints" / "pairs")
+    # The pair phase is short (tens of steps); a disk checkpoint of body + optimizer would cost more than it.
     pair_result = train_loop(body, pair_loader, cfg=pair_cfg, loss_fn=cosine_pair_loss, evaluate=evaluate_pairs,
-                             primary_metric="neg_pair_loss", checkpoints=checkpoints,
+                             primary_metric="neg_pair_loss", checkpoints=MemoryCheckpoints(),
                              tracker=PhaseTracker(ctx.tracker, "pairs"), accelerator=make_accelerator(pair_cfg))
-    checkpoints.remove()
 
     # Phase 2: the head on vectors of the tuned body (not cached: these weights exist only in this run).
     train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=False)
