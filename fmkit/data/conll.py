@@ -101,7 +101,7 @@ def _strip_language_prefix(tokens: list[list[str]]) -> list[list[str]]:
     prefixes = {m.group(1) if (m := _LANG_PREFIX.match(w)) else None for w in flat}
     if len(prefixes) != 1 or None in prefixes:
         return tokens
-    cut = len(next(iter(prefixes)) or "") + 1  # type: ignore[arg-type]
+    cut = len(next(iter(prefixes)) or "") + 1
     return [[w[cut:] if _LANG_PREFIX.match(w) else w for w in sent] for sent in tokens]
 
 
@@ -167,13 +167,14 @@ def _read_jsonl(path: Path) -> NerData:
 
 def _record_to_words(obj: dict[str, Any], path: Path, lineno: int) -> tuple[list[str], list[str]]:
     if "tokens" in obj:
-        words, word_tags = [str(w) for w in obj["tokens"]], [str(t) for t in obj.get("tags", obj.get("ner_tags", []))]
-        if len(words) != len(word_tags):
-            raise DataError(f"{path} line {lineno}: {len(words)} tokens but {len(word_tags)} tags.")
-        bad = [t for t in word_tags if t != "O" and not _TAG.match(t)]
+        tokens = [str(w) for w in obj["tokens"]]
+        given = [str(t) for t in obj.get("tags", obj.get("ner_tags", []))]
+        if len(tokens) != len(given):
+            raise DataError(f"{path} line {lineno}: {len(tokens)} tokens but {len(given)} tags.")
+        bad = [t for t in given if t != "O" and not _TAG.match(t)]
         if bad:
             raise DataError(f"{path} line {lineno}: tag {bad[0]!r} is not O or B-/I-/E-/S-TYPE.")
-        return words, word_tags
+        return tokens, given
     text = obj.get("text")
     if not isinstance(text, str):
         raise DataError(f"{path} line {lineno}: no 'text' string (or 'tokens' + 'tags').")

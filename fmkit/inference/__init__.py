@@ -18,10 +18,13 @@ PREDICTORS = {
     "classification": "fmkit.inference.predictor:Predictor",
     "generation": "fmkit.inference.generation:GenerationPredictor",
     "image": "fmkit.inference.image:ImagePredictor",
+    "ner": "fmkit.inference.ner:NerPredictor",
+    "embedding": "fmkit.inference.embedder:Embedder",
 }
 
 
-def load_predictor(path: Path | str, batch_size: int = 64) -> Any:
+def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None = None) -> Any:
+    """`backend` (torch|onnx) is passed on only when not "auto": predictors of other tasks need not take it."""
     from fmkit.models.classifier import read_meta
 
     path = Path(path)
@@ -32,7 +35,8 @@ def load_predictor(path: Path | str, batch_size: int = 64) -> Any:
     if target is None:
         raise ModelError(f"{path}: no predictor for task '{task}' in this version of fmkit.")
     module_name, class_name = target.split(":")
-    return getattr(importlib.import_module(module_name), class_name).load(path, batch_size=batch_size)
+    extra = {"backend": backend} if backend and backend != "auto" else {}  # "auto" is every predictor's default
+    return getattr(importlib.import_module(module_name), class_name).load(path, batch_size=batch_size, **extra)
 
 
 __all__ = ["PREDICTORS", "Predictor", "load", "load_predictor"]

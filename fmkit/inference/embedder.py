@@ -84,6 +84,14 @@ class Embedder:
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    # The Predictor protocol (`fmkit predict`, the server): one {"embedding": [...]} record per text.
+    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        return [{"embedding": [round(float(x), 7) for x in row]} for row in self.embed(texts)]
+
+    def predict_stream(self, texts: Iterable[str], chunk_size: int = 4096) -> Iterator[dict[str, Any]]:
+        for block in self.embed_stream(texts, chunk=chunk_size):
+            yield from ({"embedding": [round(float(x), 7) for x in row]} for row in block)
+
 
 def model_folder(name_or_dir: str | Path) -> Path:
     """The folder holding the encoder weights for a name, model folder or run directory."""
