@@ -52,13 +52,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         from fmkit.cli.media import print_generation_result
 
         print_generation_result(result)
+    elif result.metrics and ("per_type" in result.metrics or "mrr" in result.metrics):
+        from fmkit.cli.embeddings import print_task_result
+
+        print_task_result(result)  # ner / embedding runs
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from fmkit.cli.embeddings import eval_ner_model
     from fmkit.evaluation.metrics import format_confusion, format_report, headline
     from fmkit.workflows.classification import evaluate_saved
 
+    if eval_ner_model(args):  # an NER model: entity metrics on a CoNLL/JSONL file
+        return 0
     metrics = evaluate_saved(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
                              args.batch_size)
     from fmkit.tracking import record_eval
@@ -79,7 +86,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fmkit.data.readers import iter_texts
     from fmkit.inference import load_predictor
 
-    predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size)
+    predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size, backend=args.backend)
     if args.input != "-" and not Path(args.input).exists():
         raise FmkitError(f"{args.input}: file not found.")
     if getattr(args, "audio", False):
@@ -171,7 +178,8 @@ def register(sub: Any) -> None:
     p.add_argument("--eval", help="evaluation file (default: a stratified split of --data)")
     data_flags(p)
     p.add_argument("--model", help="bundled name, local folder or hub id (default: all-MiniLM-L6-v2)")
-    p.add_argument("--task", help="what to learn: classification (default)")
+    p.add_argument("--task", help="what to learn: classification (default), ner (CoNLL or JSONL spans), "
+                   "embedding (query/positive pairs), ...")
     p.add_argument("--epochs", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int)
@@ -208,6 +216,8 @@ def register(sub: Any) -> None:
     p.add_argument("--output", help="write JSON lines here instead of stdout")
     p.add_argument("--text-column")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                   help="inference backend; auto: the fastest measured on this machine (cached beside the model)")
     p.add_argument("--audio", action="store_true",
                    help="INPUT is speech (an audio file or folder): transcribe it with Whisper, then predict on the text")
     p.set_defaults(func=cmd_predict)
