@@ -19,7 +19,7 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
     Overrides win over the file; ``None`` values mean "not given" and are skipped.
     """
     raw: dict[str, Any] = {}
-    source = "defaults"
+    source = "command-line options"
     if path is not None:
         path = Path(path)
         source = str(path)
@@ -68,16 +68,18 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, source: str) -> No
 
 
 def _explain(exc: ValidationError, source: str) -> str:
-    lines = [f"Invalid configuration ({source}):"]
+    problems = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             hint = _closest_key(err["loc"])
-            lines.append(f"  unknown key '{loc}'" + (f": did you mean '{hint}'?" if hint else "."))
+            problems.append(f"unknown key '{loc}'" + (f": did you mean '{hint}'?" if hint else "."))
         else:
-            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
-    lines.append("Run `fmkit init-config` to see every valid key with its documentation.")
-    return "\n".join(lines)
+            problems.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+    advice = "Run `fmkit init-config` to see every valid key with its documentation."
+    if len(problems) == 1:  # the common case stays one line on stderr
+        return f"Invalid configuration ({source}): {problems[0]} {advice}"
+    return "\n".join([f"Invalid configuration ({source}):", *(f"  {p}" for p in problems), advice])
 
 
 def _closest_key(loc: tuple[int | str, ...]) -> str | None:
