@@ -308,8 +308,11 @@ def classification_sections(run: RunFiles) -> list[Section]:
         rows = [[label, v.get("precision"), v.get("recall"), v.get("f1"), v.get("support")] for label, v in per_class.items()]
         rows.sort(key=lambda r: r[3] if isinstance(r[3], (int, float)) else 0)
         header = ["class", "precision", "recall", "F1", "support"]
+        table = html_table(header, rows)
+        if len(rows) > 30:  # long label sets scroll inside the section instead of pushing everything down
+            table = f'<div class="scroll" style="max-height:520px">{table}</div>'
         sections.append(Section("Per-class precision, recall and F1",
-                                "<p class='muted'>Worst F1 first.</p>" + html_table(header, rows),
+                                "<p class='muted'>Worst F1 first.</p>" + table,
                                 md_table(header, rows)))
     if m.get("confusion_matrix") and m.get("labels"):
         labels = m["labels"]

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,30 +135,44 @@ class Registry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.path = self.root / REGISTRY_FILE
+        self._local = threading.local()
 
     # --- plumbing -------------------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        """One connection per thread and process (a forked child opens its own), set up once."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, nor it them
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, no fsync per commit
+        conn.executescript(_SCHEMA)
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
     @contextmanager
     def _connect(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        if write:
-            self.root.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        """A short transaction: BEGIN IMMEDIATE takes the write lock up front, so busy waits happen here."""
+        if not write and not self.exists():
+            raise FileNotFoundError(self.path)
+        self.root.mkdir(parents=True, exist_ok=True)
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.row_factory = sqlite3.Row
-            if write:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.executescript(_SCHEMA)
-                conn.execute("BEGIN IMMEDIATE")
             yield conn
-            if write:
-                conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        finally:
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             conn.close()
+        self._local.conn = None
 
     def exists(self) -> bool:
         return self.path.is_file()
