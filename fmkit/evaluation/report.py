@@ -137,7 +137,8 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 # --- sections every run has ----------------------------------------------------------------------
 
-_HEADLINE_KEYS = ("accuracy", "macro_f1", "weighted_f1", "micro_f1", "f1", "precision", "recall", "recall@1",
+_HEADLINE_KEYS = ("accuracy", "macro_f1", "weighted_f1", "micro_f1", "f1", "precision", "recall", "token_accuracy",
+                  "recall@1",
                   "recall@10", "mrr", "mrr@10", "ndcg@10", "map", "perplexity", "num_examples")
 
 
@@ -213,6 +214,12 @@ def data_statistics(run: RunFiles) -> Section:
                   f"{share:.1%} longer than max_length={max_length}")
     if "truncated_train_share" in run.data:
         md.append(f"Training texts truncated at max_length={max_length}: {run.data['truncated_train_share']:.1%}")
+    if not parts:  # tasks without class counts (NER, retrieval): show what data.json records
+        for split in ("train", "eval"):
+            info = run.data.get(split) or {}
+            facts = [[k, v] for k, v in info.items() if isinstance(v, (int, float, str, bool)) and v is not None]
+            if facts:
+                md.append(f"**{split}**: " + ", ".join(f"{k} {fmt(v)}" for k, v in facts))
     if not parts and not md:
         return Section("Data", "<p>No data statistics recorded (data.json is missing).</p>", "No data statistics.")
     html = '<div class="charts">' + "".join(parts) + "</div>" + "".join(f"<p>{escape(line).replace('**', '')}</p>" for line in md)
@@ -418,7 +425,8 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
 
 
 # Modules of other tasks that add report sections when imported (they call register_sections).
-TASK_REPORT_MODULES: dict[str, str] = {}
+TASK_REPORT_MODULES: dict[str, str] = {"ner": "fmkit.evaluation.report_tasks",
+                                     "embedding": "fmkit.evaluation.report_tasks"}
 
 
 def _load_task_sections(task: str) -> None:

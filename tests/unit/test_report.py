@@ -135,3 +135,30 @@ def test_real_77_class_tiny_run_gets_a_report(tiny_model: Path, tmp_path: Path) 
     assert "Eval token lengths" in html  # the run's tokenizer was found and used
     card = (tmp_path / "run" / "MODEL_CARD.md").read_text()
     assert sum(line.startswith("| intent_") for line in card.splitlines()) == 77  # one per-class row each
+
+
+def test_ner_run_report_shows_entity_sections(tiny_model: Path, tmp_path: Path) -> None:
+    from fmkit.cli import main
+    from tests.unit.test_ner_training import write_conll
+
+    train, dev = write_conll(tmp_path / "train.conll", 60, 0), write_conll(tmp_path / "dev.conll", 20, 1)
+    assert main(["train", "--task", "ner", "--data", str(train), "--eval", str(dev), "--model", str(tiny_model),
+                 "--output", str(tmp_path / "ner"), "--epochs", "1", "--quiet", "--set", "strategy.name=full",
+                 "--set", "train.batch_size=16", "--set", "data.max_length=16"]) == 0
+    html = (tmp_path / "ner" / "report.html").read_text()
+    assert ">Entities by type</h2>" in html and ">Confusion matrix</h2>" not in html
+    metrics = json.loads((tmp_path / "ner" / "metrics.json").read_text())
+    table = html[html.index(">Entities by type</h2>"):]
+    assert f"{metrics['per_type']['ORG']['f1']:.4f}" in table and "overall (micro)" in table
+    card = (tmp_path / "ner" / "MODEL_CARD.md").read_text()
+    assert "| ORG |" in card and "| PER |" in card
+
+
+def test_embedding_report_compares_before_and_after(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "emb", ["x"], task="embedding")
+    (run / "metrics.json").write_text(json.dumps({"recall@1": 0.5, "recall@10": 0.9, "mrr": 0.6, "ndcg@10": 0.7,
+                                                  "baseline": {"recall@1": 0.25, "recall@10": 0.8, "mrr": 0.4,
+                                                               "ndcg@10": 0.5}}))
+    html = write_report(run)[0].read_text()
+    section = html[html.index(">Retrieval quality</h2>"):]
+    assert "<td class=\"num\">0.2500</td><td class=\"num\">0.5000</td><td class=\"num\">0.2500</td>" in section
