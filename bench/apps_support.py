@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench._common import SHARED, machine  # noqa: E402
-from fmkit.apps.support_eval import eval_clinc, eval_stackfaq  # noqa: E402
-from fmkit.inference.embedder import Embedder  # noqa: E402
+from bench._common import SHARED, machine
+from fmkit.apps.support_eval import eval_clinc, eval_stackfaq
+from fmkit.inference.embedder import Embedder
 
 
 def main() -> None:
