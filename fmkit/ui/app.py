@@ -135,8 +135,9 @@ def create_app(runs_root: Path, token: str | None = None) -> FastAPI:
 
     @app.get("/api/models")
     def models() -> dict[str, Any]:
+        # The playground takes typed text: image models are tried with `fmkit predict` instead.
         return {"models": [_summary(r) for r in registry.runs(status="finished")
-                           if r.path and (Path(r.path) / "model" / "fmkit.json").is_file()]}
+                           if r.path and r.task != "image" and (Path(r.path) / "model" / "fmkit.json").is_file()]}
 
     @app.post("/api/predict")
     def predict(body: PredictRequest) -> dict[str, Any]:

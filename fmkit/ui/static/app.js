@@ -175,10 +175,11 @@ async function showCompare() {
   $("#compare-charts").innerHTML = curveCharts(body.runs);
   const keys = [...new Set(body.runs.flatMap((r) => Object.keys(r.metrics || {})))];
   const lowerBetter = new Set(["perplexity", "train_seconds", "peak_memory_mb", "wall_seconds"]);
+  const notScores = new Set(["num_examples", "train_examples", "best_step", "steps", "epochs_completed", "num_entities", "num_predicted", "num_sentences"]);
   const rows = keys.map((k) => {
     const vals = body.runs.map((r) => (r.metrics || {})[k]);
     const finite = vals.filter((v) => v != null);
-    const best = lowerBetter.has(k) ? Math.min(...finite) : Math.max(...finite);
+    const best = notScores.has(k) ? NaN : lowerBetter.has(k) ? Math.min(...finite) : Math.max(...finite);
     return `<tr><td>${esc(k)}</td>${vals.map((v) => `<td class="num${v === best && finite.length > 1 ? " best" : ""}">${v === best && finite.length > 1 ? "<b>" + fmtNum(v) + "</b>" : fmtNum(v)}</td>`).join("")}</tr>`;
   });
   $("#compare-table").innerHTML = `<h3>Final metrics (best in bold)</h3><table id="compare-metrics"><thead><tr><th>metric</th>${body.runs.map((r) => `<th>${esc(r.id)}</th>`).join("")}</tr></thead><tbody>
@@ -203,6 +204,14 @@ async function predict() {
   try {
     const body = await api("api/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ run: $("#model-select").value, texts }) });
     $("#predictions").innerHTML = body.predictions.map((p) => {
+      if (Array.isArray(p.entities)) {  // NER models: entities with types and scores
+        const ents = p.entities.map((e) => `<tr><td>${esc(e.text)}</td><td class="label">${esc(e.type)}</td><td><span class="bar" style="width:${Math.round((e.score || 0) * 200)}px"></span>${((e.score || 0) * 100).toFixed(1)}%</td></tr>`).join("");
+        return `<div class="pred"><div>${esc(p.text)}</div>${ents ? `<table class="scores"><tbody>${ents}</tbody></table>` : '<p class="muted">no entities</p>'}</div>`;
+      }
+      if (typeof p.generated === "string") return `<div class="pred"><div class="muted">${esc(p.text)}</div><div>${esc(p.generated)}</div></div>`;
+      if (Array.isArray(p.embedding)) {
+        return `<div class="pred"><div>${esc(p.text)}</div><div class="muted">${p.embedding.length}-dim embedding: [${p.embedding.slice(0, 6).map((x) => x.toFixed(3)).join(", ")}, …]</div></div>`;
+      }
       const scores = Object.entries(p.scores || {}).sort((a, b) => b[1] - a[1]).slice(0, 5);
       return `<div class="pred"><div>${esc(p.text)}</div><div>→ <span class="label">${esc(p.label)}</span></div>
         <table class="scores"><tbody>${scores.map(([lab, s]) => `<tr><td>${esc(lab)}</td><td><span class="bar" style="width:${Math.round(s * 200)}px"></span>${(s * 100).toFixed(1)}%</td></tr>`).join("")}</tbody></table></div>`;
