@@ -81,8 +81,12 @@ class MlflowTracker:
 
     def __init__(self, tracking_uri: str, experiment: str, run_name: str, config: dict[str, Any],
                  tags: dict[str, str]) -> None:
+        import logging
+
         from mlflow.tracking import MlflowClient
 
+        for name in ("mlflow", "alembic"):  # schema-migration chatter would drown the progress output
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
