@@ -24,8 +24,8 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/fmkit doctor --data $(DEMO)/financial_headlines.csv
-	$(BIN)/fmkit train --data $(DEMO)/financial_headlines.csv --output runs/demo --overwrite --epochs 4 --quiet
-	$(BIN)/fmkit eval runs/demo/model --data $(DEMO)/financial_headlines.csv
+	$(BIN)/fmkit train --data $(DEMO)/financial_headlines.csv --output runs/demo --overwrite --quiet
+	$(BIN)/fmkit eval runs/demo/model --data $(DEMO)/financial_headlines_test.csv
 	$(BIN)/fmkit predict runs/demo/model $(DEMO)/new_headlines.txt
 
 test: setup

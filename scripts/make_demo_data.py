@@ -68,20 +68,30 @@ NEUTRAL = [
 ]
 
 
-def main(out: Path = Path(__file__).resolve().parents[1] / "fmkit/resources/demo/financial_headlines.csv") -> None:
-    rng = random.Random(7)
-    rows = []
-    for label, templates in (("positive", POSITIVE), ("negative", NEGATIVE), ("neutral", NEUTRAL)):
-        for template in templates:
-            for company in rng.sample(COMPANIES, 7):
-                rows.append((template.format(c=company), label))
-    rng.shuffle(rows)
+HELD_OUT_COMPANIES = ["Bluth Company", "Prestige Worldwide", "Sterling Cooper", "Wonka Industries"]
+
+
+def write(rows: list[tuple[str, str]], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "label"])
         writer.writerows(rows)
     print(f"wrote {len(rows)} rows to {out}")
+
+
+def main(folder: Path = Path(__file__).resolve().parents[1] / "fmkit/resources/demo") -> None:
+    """Train on 20 companies; test on 4 companies the model never saw, so the test is not a lookup."""
+    rng = random.Random(7)
+    train, test = [], []
+    for label, templates in (("positive", POSITIVE), ("negative", NEGATIVE), ("neutral", NEUTRAL)):
+        for template in templates:
+            train.extend((template.format(c=company), label) for company in rng.sample(COMPANIES, 7))
+            test.extend((template.format(c=company), label) for company in rng.sample(HELD_OUT_COMPANIES, 2))
+    rng.shuffle(train)
+    rng.shuffle(test)
+    write(train, folder / "financial_headlines.csv")
+    write(test, folder / "financial_headlines_test.csv")
 
 
 if __name__ == "__main__":
