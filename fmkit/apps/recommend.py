@@ -14,6 +14,7 @@ ratings.npz (the histories of known users).
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -186,19 +187,59 @@ def embed_items(items: pd.DataFrame, model: str, embedder: Any | None = None) ->
     return vectors
 
 
+def co_liked_pairs(items: pd.DataFrame, ratings: pd.DataFrame, like_threshold: float = 4.0, max_pairs: int = 4000,
+                   seed: int = 0) -> list[tuple[str, str]]:
+    """(text, text) pairs of items one user liked one after the other: what "liked together" means here."""
+    text = dict(zip(items["id"].astype(str), items["text"], strict=True))
+    liked = ratings[(ratings["rating"] >= like_threshold) & ratings["item"].isin(text)].sort_values(["user", "ts"])
+    pairs: set[tuple[str, str]] = set()
+    for _, group in liked.groupby("user"):
+        ids = list(group["item"])
+        pairs.update((a, b) for a, b in itertools.pairwise(ids) if a != b)
+    ordered = sorted(pairs)
+    rng = np.random.default_rng(seed)
+    chosen = rng.permutation(len(ordered))[:max_pairs]
+    return [(text[ordered[i][0]], text[ordered[i][1]]) for i in sorted(chosen)]
+
+
+def finetune_item_encoder(items: pd.DataFrame, ratings: pd.DataFrame, model: str, run_dir: Path, epochs: float = 1,
+                          max_pairs: int = 4000, seed: int = 0, overrides: dict[str, Any] | None = None) -> Path:
+    """Fine-tune the encoder on co-liked item pairs with fmkit's embedding workflow; returns its model folder."""
+    import fmkit
+
+    pairs = co_liked_pairs(items, ratings, max_pairs=max_pairs, seed=seed)
+    if len(pairs) < 10:
+        raise DataError(f"only {len(pairs)} co-liked item pairs (ratings >= 4 by one user): too few to fine-tune on.")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    data = run_dir.parent / f"{run_dir.name}-pairs.jsonl"
+    data.write_text("".join(json.dumps({"query": a, "positive": b}, ensure_ascii=False) + "\n" for a, b in pairs),
+                    encoding="utf-8")
+    fmkit.train(data=str(data), model=model, epochs=epochs, seed=seed, output=str(run_dir),
+                **{"task.type": "embedding", "train.progress": False, **(overrides or {})})
+    return run_dir / "model"
+
+
 def build_recommender(items_path: Path | str, output: Path | str, ratings_path: Path | str | None = None, *,
                       model: str = "all-MiniLM-L6-v2", embedder: Any | None = None, overwrite: bool = False,
-                      **settings: Any) -> dict[str, Any]:
+                      finetune_epochs: float = 0, **settings: Any) -> dict[str, Any]:
+    """Embed the items and save the app; finetune_epochs > 0 first adapts the encoder to co-liked pairs."""
     output = Path(output)
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise FmkitError(f"{output} already exists; pass --overwrite to replace it.")
     items = read_items(items_path)
     ratings = read_ratings(ratings_path) if ratings_path else pd.DataFrame(columns=["user", "item", "rating", "ts"])
-    start = time.perf_counter()
-    vectors = embed_items(items, model, embedder)
-    seconds = time.perf_counter() - start
-    model_ref = str(Path(model).resolve()) if Path(model).exists() else model
     with atomic_directory(output) as tmp:
+        if finetune_epochs > 0:
+            if not len(ratings):
+                raise FmkitError("fine-tuning the item encoder needs --ratings.")
+            model = str(finetune_item_encoder(items, ratings, model, tmp / "encoder", finetune_epochs))
+            embedder = None
+        start = time.perf_counter()
+        vectors = embed_items(items, model, embedder)
+        seconds = time.perf_counter() - start
+        # The fine-tuned encoder lives inside the app; its path is recorded relative to survive the final rename.
+        model_ref = ("encoder/model" if finetune_epochs > 0
+                     else str(Path(model).resolve()) if Path(model).exists() else model)
         np.save(tmp / "vectors.npy", vectors.astype(np.float32))
         np.save(tmp / "popularity.npy", popularity_vector(items, ratings))
         items.to_json(tmp / "items.jsonl", orient="records", lines=True, force_ascii=False)

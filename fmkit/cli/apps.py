@@ -154,7 +154,8 @@ def cmd_recommend_build(args: argparse.Namespace) -> int:
     from fmkit.apps.recommend import build_recommender
 
     _print(build_recommender(args.items, args.output, args.ratings, model=args.model, overwrite=args.overwrite,
-                             half_life_days=args.half_life_days, popularity_weight=args.popularity_weight))
+                             half_life_days=args.half_life_days, popularity_weight=args.popularity_weight,
+                             finetune_epochs=args.finetune_epochs))
     return 0
 
 
@@ -174,7 +175,8 @@ def cmd_recommend_eval(args: argparse.Namespace) -> int:
     from fmkit.apps.recommend_eval import evaluate_recommender
 
     _print(evaluate_recommender(args.items, args.ratings, model=args.model, k=args.k, max_users=args.max_users,
-                                popularity_weights=args.popularity_weights, half_life_days=args.half_life_days))
+                                popularity_weights=args.popularity_weights, half_life_days=args.half_life_days,
+                                finetune_epochs=args.finetune_epochs, finetune_pairs=args.finetune_pairs))
     return 0
 
 
@@ -269,6 +271,8 @@ def register(sub: Any) -> None:
     p.add_argument("--model", default="all-MiniLM-L6-v2")
     p.add_argument("--half-life-days", type=float, default=365.0)
     p.add_argument("--popularity-weight", type=float, default=0.3)
+    p.add_argument("--finetune-epochs", type=float, default=0,
+                   help="> 0: first fine-tune the item encoder on items users liked one after the other")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_recommend_build)
     p = rec.add_parser("for", help="top-k items for a known user or for a few liked items")
@@ -286,4 +290,6 @@ def register(sub: Any) -> None:
     p.add_argument("--max-users", type=int)
     p.add_argument("--half-life-days", type=float, default=365.0)
     p.add_argument("--popularity-weights", type=float, nargs="+", default=[0.0, 0.3])
+    p.add_argument("--finetune-epochs", type=float, default=0, help="> 0: also evaluate a fine-tuned item encoder")
+    p.add_argument("--finetune-pairs", type=int, default=4000, help="co-liked pairs to fine-tune on at most")
     p.set_defaults(func=cmd_recommend_eval)

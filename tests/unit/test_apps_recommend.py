@@ -84,3 +84,26 @@ def test_leave_last_out_and_evaluation_with_baselines(data: tuple[Path, Path]) -
     result = evaluate_recommender(*data, embedder=BagOfWordsEmbedder(), k=2)
     assert set(result) >= {"popularity", "item_knn", "content", "content+popularity(0.3)"}
     assert result["users"] == 2 and result["content"]["recall@2"] == 1.0  # Space Battle II / More Laughs by their text
+
+
+def test_co_liked_pairs_follow_each_users_order(data: tuple[Path, Path]) -> None:
+    from fmkit.apps.recommend import co_liked_pairs
+
+    pairs = co_liked_pairs(read_items(data[0]), read_ratings(data[1]))
+    assert pairs == [("Space Battle (1990). Genres: Sci-Fi, Action", "Space Battle II (1992). Genres: Sci-Fi, Action"),
+                     ("Laugh Riot (1995). Genres: Comedy", "More Laughs (1997). Genres: Comedy")]
+
+
+def test_build_with_a_fine_tuned_item_encoder(tiny_model: Path, tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(0)
+    words = ["good", "great", "bad", "awful", "movie", "film", "plot", "story", "actor", "happy", "sad", "boring"]
+    (tmp_path / "movies.csv").write_text("".join(f"{i},{' '.join(rng.sample(words, 3))} ({1990 + i}),Drama\n" for i in range(30)))
+    (tmp_path / "ratings.csv").write_text("".join(f"{u},{(u + j) % 30},4.5,{100 * j}\n" for u in range(10) for j in range(4)))
+    result = build_recommender(tmp_path / "movies.csv", tmp_path / "app", tmp_path / "ratings.csv", model=str(tiny_model),
+                               finetune_epochs=1)
+    assert result["items"] == 30
+    assert (tmp_path / "app" / "encoder" / "model" / "model.safetensors").is_file()
+    rec = Recommender.load(tmp_path / "app")
+    assert rec.settings.embedder == "encoder/model" and len(rec.recommend_for_user("3", k=5)) == 5
