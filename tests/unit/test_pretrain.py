@@ -1,0 +1,69 @@
+"""Continued masked-LM pretraining on the tiny random BERT: masking, the loop, a reusable backbone folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmkit.cli import build_parser, main
+from fmkit.data.tasks.classification import encode_texts
+from fmkit.data.tasks.mlm import IGNORE_INDEX, MaskingCollator
+from fmkit.models.backbone import load_tokenizer
+from tests.conftest import write_sentiment_csv
+
+
+def test_masking_touches_only_real_tokens(tiny_model: Path) -> None:
+    tok = load_tokenizer(tiny_model)
+    texts = ["the movie was really very good and the plot is great"] * 40 + ["bad"]
+    enc = encode_texts(tok, texts, 32)
+    batch = MaskingCollator(enc, tok, probability=0.3, seed=0)(list(range(len(texts))))
+    labels, mask = batch["labels"].numpy(), batch["attention_mask"].numpy()
+    chosen = labels != IGNORE_INDEX
+    special = np.isin(np.asarray(enc.input_ids[0]), tok.all_special_ids)
+    assert not chosen[:, 0].any() and not chosen[mask == 0].any()  # never [CLS] or padding
+    assert not chosen[0][: len(special)][special].any()
+    share = chosen.sum() / ((mask == 1).sum() - 2 * len(texts))
+    assert 0.2 < share < 0.4
+    masked = batch["input_ids"].numpy()[chosen] == tok.mask_token_id
+    assert 0.65 < masked.mean() < 0.95  # ~80% become [MASK], the rest random or unchanged
+    again = MaskingCollator(enc, tok, probability=0.3, seed=0)(list(range(len(texts))))
+    assert np.array_equal(again["labels"].numpy(), labels)  # same masks for the same batch: stable perplexity
+
+
+def test_pretrain_cli_writes_a_backbone_any_strategy_accepts(tiny_model: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = tmp_path / "corpus.txt"
+    csv_path = write_sentiment_csv(tmp_path / "train.csv", n=60)
+    corpus.write_text("\n".join(line.split(",")[0] for line in csv_path.read_text().splitlines()[1:]) + "\n")
+    out = tmp_path / "pre"
+    code = main(["pretrain", "--data", str(corpus), "--model", str(tiny_model), "--output", str(out), "--epochs", "2",
+                 "--batch-size", "8", "--lr", "1e-3", "--quiet", "--set", "train.threads=1"])
+    assert code == 0
+    assert "no masked-LM head" in capsys.readouterr().err  # the new head is announced
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["perplexity"] < metrics["perplexity_before"]
+    assert "cls.predictions.transform.dense.weight" in metrics["new_weights"]
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(str(out / "model"))  # the body loads as a plain encoder
+    code = main(["train", "--data", str(csv_path), "--model", str(out / "model"), "--strategy", "linear-probe",
+                 "--output", str(tmp_path / "clf"), "--quiet", "--set", "train.threads=1"])
+    assert code == 0
+
+
+def test_pretrain_rejects_a_tiny_corpus(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("one line\ntwo lines\n")
+    code = main(["pretrain", "--data", str(corpus), "--model", str(tiny_model), "--output", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert code == 2 and "at least" in err and "Traceback" not in err
+    assert not (tmp_path / "p").exists()  # nothing written before the data is accepted
+
+
+def test_train_help_lists_strategy_flags() -> None:
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()  # type: ignore[union-attr]
+    for flag in ("--strategy", "--time-budget", "--label-descriptions"):
+        assert flag in text

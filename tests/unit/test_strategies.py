@@ -1,0 +1,194 @@
+"""Each learning strategy on the tiny random BERT: trains through the loop, saves the common layout, reloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import fmkit
+from fmkit.data.label_descriptions import label_prompts
+from fmkit.data.tasks.pairs import sample_pairs
+from fmkit.errors import ConfigError, DataError
+from fmkit.workflows.auto import decide, parse_duration
+
+FAST = {"train.progress": False, "train.batch_size": 8, "train.learning_rate": 1e-3, "train.threads": 1}
+TEXTS = ["a great wonderful film", "an awful terrible movie"]
+
+
+def run(tmp_path: Path, tiny_model: Path, train_csv: Path, eval_csv: Path, strategy: str, **extra: Any) -> dict[str, Any]:
+    out = tmp_path / f"run-{strategy}"
+    fmkit.train(data=str(train_csv), eval=str(eval_csv), model=str(tiny_model), output=str(out),
+                **{**FAST, "strategy.name": strategy, **extra})
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FMKIT_CACHE_DIR", str(cache))
+    return cache
+
+
+def test_linear_probe_freezes_encoder_and_caches_vectors(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
+                                                         tmp_path: Path, private_cache: Path) -> None:
+    from safetensors.torch import load_file
+
+    metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "linear-probe")
+    assert metrics["strategy"] == "linear-probe"
+    assert metrics["accuracy"] >= 0.75, metrics  # random tiny encoder: the bag of word vectors still separates
+    before = load_file(str(tiny_model / "model.safetensors"))
+    after = load_file(str(tmp_path / "run-linear-probe/model/model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before if k in after)
+    cached = sorted(p.name for p in (private_cache / "embeddings").glob("*.npy"))
+    assert len(cached) == 2  # train and eval vectors
+    mtimes = [p.stat().st_mtime_ns for p in sorted((private_cache / "embeddings").glob("*.npy"))]
+    fmkit.train(data=str(sentiment_csv), eval=str(sentiment_eval_csv), model=str(tiny_model),
+                output=str(tmp_path / "again"), **{**FAST, "strategy.name": "linear-probe"})
+    assert [p.stat().st_mtime_ns for p in sorted((private_cache / "embeddings").glob("*.npy"))] == mtimes  # reused
+    assert [r["label"] for r in fmkit.load(tmp_path / "run-linear-probe/model").predict(TEXTS)] == ["pos", "neg"]
+
+
+def test_full_starts_from_a_probe_head(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path, tmp_path: Path) -> None:
+    metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "full", **{"train.epochs": 2})
+    assert metrics["accuracy"] >= 0.9, metrics
+    assert "probe_init" in metrics["strategy_details"]
+    phases = {json.loads(line).get("phase") for line in (tmp_path / "run-full/history.jsonl").read_text().splitlines()}
+    assert {"probe", None} <= phases  # the probe's records are tagged; the main loop's are not
+    assert json.loads((tmp_path / "run-full/strategy.json").read_text())["strategy"] == "full"
+
+
+def test_lora_saves_adapters_and_a_merged_model(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
+                                                tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "lora",
+                  **{"train.epochs": 2, "strategy.lora_target_modules": ["query", "value", "dense"]})
+    run_dir = tmp_path / "run-lora"
+    assert (run_dir / "adapters/adapter_config.json").is_file()
+    adapter = load_file(str(next((run_dir / "adapters").glob("adapter_model.safetensors"))))
+    assert any("lora_A" in k for k in adapter)
+    merged = load_file(str(run_dir / "model/model.safetensors"))
+    assert not any("lora" in k for k in merged)  # predict needs no peft
+    base = load_file(str(tiny_model / "model.safetensors"))
+    changed = [k for k in base if k in merged and not torch.equal(base[k], merged[k])]
+    assert changed and all(("query" in k or "value" in k or "dense" in k) and k.endswith("weight") for k in changed)
+    assert not any("embeddings" in k for k in changed)
+    assert 0 < metrics["strategy_details"]["trainable_parameters"] < sum(v.numel() for v in base.values())
+    assert metrics["accuracy"] >= 0.8, metrics
+    reloaded = fmkit.load(run_dir / "model").predict_proba(TEXTS)
+    assert reloaded.shape == (2, 2)
+
+
+def test_lora_unknown_target_module_is_a_config_error(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
+                                                      tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="lora_target_modules"):
+        run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "lora", **{"strategy.lora_target_modules": ["nope"]})
+
+
+def test_fewshot_two_phases(tiny_model: Path, tmp_path: Path, sentiment_eval_csv: Path) -> None:
+    from tests.conftest import write_sentiment_csv
+
+    train = write_sentiment_csv(tmp_path / "few.csv", n=40, seed=3)  # 20 per class
+    # A random tiny encoder needs a high rate to learn from pairs; the real MiniLM uses the default 2e-5.
+    metrics = run(tmp_path, tiny_model, train, sentiment_eval_csv, "fewshot",
+                  **{"strategy.fewshot_learning_rate": 3e-3, "strategy.fewshot_pairs_per_example": 8,
+                     "strategy.fewshot_epochs": 2})
+    details = metrics["strategy_details"]
+    assert details["pairs"] == 40 * 8 and details["pair_steps"] == 40  # 320 pairs / 16 per step x 2 epochs
+    assert metrics["accuracy"] >= 0.85, metrics
+    meta = json.loads((tmp_path / "run-fewshot/model/fmkit.json").read_text())
+    assert meta["pooling"] == "mean_norm"
+    phases = [json.loads(line).get("phase") for line in (tmp_path / "run-fewshot/history.jsonl").read_text().splitlines()]
+    assert "pairs" in phases and "head" in phases
+    assert not (tmp_path / "run-fewshot/checkpoints/pairs").exists()  # short phases checkpoint in memory
+
+
+def test_pairs_are_balanced_for_many_classes() -> None:
+    labels = np.repeat(np.arange(150), 2)  # 150 classes, 2 examples each
+    pairs = sample_pairs(labels, pairs_per_example=4, seed=0)
+    assert len(pairs) == 300 * 4
+    positive = pairs.target == 1
+    assert positive.mean() == 0.5
+    assert np.all(labels[pairs.first[positive]] == labels[pairs.second[positive]])
+    assert np.all(pairs.first[positive] != pairs.second[positive])
+    assert np.all(labels[pairs.first[~positive]] != labels[pairs.second[~positive]])
+    assert len(np.unique(labels[pairs.second[~positive]])) > 140  # negatives spread over the classes
+    again = sample_pairs(labels, pairs_per_example=4, seed=0)
+    assert np.array_equal(pairs.second, again.second)
+
+
+def test_zeroshot_head_is_label_vectors_times_temperature(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
+                                                          tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from fmkit.inference.predictor import Predictor
+
+    descriptions = tmp_path / "labels.json"
+    descriptions.write_text(json.dumps({"pos": "great wonderful excellent", "neg": "awful terrible bad"}))
+    metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "zeroshot",
+                  **{"strategy.label_descriptions": str(descriptions), "strategy.zeroshot_temperature": 10.0})
+    assert metrics["steps"] == 0 and metrics["train_seconds"] == 0.0
+    model_dir = tmp_path / "run-zeroshot/model"
+    head = load_file(str(model_dir / "head.safetensors"))
+    norms = head["linear.weight"].norm(dim=-1)
+    assert torch.allclose(norms, torch.full_like(norms, 10.0), atol=1e-4)
+    predictor = Predictor.load(model_dir)
+    vectors = predictor.model.embed(*_encode(predictor, ["great wonderful excellent", "awful terrible bad"]))
+    order = predictor.labels  # sorted: neg, pos
+    expected = torch.nn.functional.normalize(vectors, dim=-1) * 10.0
+    assert torch.allclose(head["linear.weight"][order.index("pos")], expected[0], atol=1e-4)
+    assert torch.allclose(head["linear.weight"][order.index("neg")], expected[1], atol=1e-4)
+
+
+def _encode(predictor: Any, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    enc = predictor.tokenizer(texts, padding=True, return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def test_label_descriptions_files(tmp_path: Path) -> None:
+    tsv = tmp_path / "d.tsv"
+    tsv.write_text("label\tdescription\ncard_arrival\tmy card has not arrived\n")
+    assert label_prompts(["card_arrival", "top_up_failed"], tsv) == ["my card has not arrived", "top up failed"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"unknown": "x"}))
+    with pytest.raises(DataError, match="unknown"):
+        label_prompts(["a", "b"], bad)
+
+
+def test_auto_choice_changes_with_budget_and_data_size() -> None:
+    estimates = {"zeroshot": 3.0, "linear-probe": 20.0, "fewshot": 90.0, "lora": 500.0, "full": 700.0}
+    assert decide(8, estimates, None)[0] == "fewshot"
+    assert decide(8, estimates, 60)[0] == "linear-probe"
+    assert decide(8, estimates, 5)[0] == "zeroshot"
+    assert decide(500, estimates, None)[0] == "full"
+    assert decide(500, estimates, 600)[0] == "lora"
+    assert decide(500, estimates, 100)[0] == "linear-probe"
+    _, reason = decide(500, estimates, 600)
+    assert "full (~700s)" in reason and "budget 600s" in reason
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("10m") == 600 and parse_duration("90s") == 90 and parse_duration("1.5h") == 5400
+    assert parse_duration("45") == 45 and parse_duration(None) is None
+    with pytest.raises(ConfigError):
+        parse_duration("ten minutes")
+
+
+def test_auto_measures_and_records_its_choice(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
+                                              tmp_path: Path) -> None:
+    out = tmp_path / "auto"
+    fmkit.train(data=str(sentiment_csv), eval=str(sentiment_eval_csv), model=str(tiny_model), output=str(out),
+                **{**FAST, "strategy.time_budget": "1s"})
+    record = json.loads((out / "strategy.json").read_text())
+    assert record["requested"] == "auto"
+    assert record["throughput"]["train_examples_per_s"] > 0 and record["throughput"]["embed_examples_per_s"] > 0
+    assert set(record["estimates_s"]) == {"zeroshot", "linear-probe", "fewshot", "lora", "full"}
+    assert record["examples_per_class"] == 60
+    # A one-second budget fits none of the training strategies (each has a fixed overhead of seconds).
+    assert record["strategy"] == "zeroshot"
+    assert json.loads((out / "metrics.json").read_text())["strategy"] == "zeroshot"
