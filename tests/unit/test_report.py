@@ -116,6 +116,7 @@ def test_not_a_run_dir_is_a_clear_error(tmp_path: Path) -> None:
         write_report(tmp_path)
 
 
+@pytest.mark.slow
 def test_real_77_class_tiny_run_gets_a_report(tiny_model: Path, tmp_path: Path) -> None:
     from fmkit.cli import main
     from tests.conftest import WORDS
@@ -137,6 +138,7 @@ def test_real_77_class_tiny_run_gets_a_report(tiny_model: Path, tmp_path: Path) 
     assert sum(line.startswith("| intent_") for line in card.splitlines()) == 77  # one per-class row each
 
 
+@pytest.mark.slow
 def test_ner_run_report_shows_entity_sections(tiny_model: Path, tmp_path: Path) -> None:
     from fmkit.cli import main
     from tests.unit.test_ner_training import write_conll
@@ -162,3 +164,19 @@ def test_embedding_report_compares_before_and_after(tmp_path: Path) -> None:
     html = write_report(run)[0].read_text()
     section = html[html.index(">Retrieval quality</h2>"):]
     assert "<td class=\"num\">0.2500</td><td class=\"num\">0.5000</td><td class=\"num\">0.2500</td>" in section
+
+
+def test_ner_report_from_run_files(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "ner-fake", ["x"], task="ner")
+    (run / "metrics.json").write_text(json.dumps({
+        "f1": 0.75, "precision": 0.8, "recall": 0.7, "token_accuracy": 0.95, "num_entities": 4,
+        "per_type": {"ORG": {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2},
+                     "PER": {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "support": 2}},
+        "worst_confusions": [{"gold": "ORG", "predicted": "O", "count": 3}]}))
+    (run / "eval_predictions.jsonl").write_text(json.dumps(
+        {"tokens": ["the", "bank", "company", "actor"], "gold": ["O", "B-ORG", "I-ORG", "B-PER"],
+         "predicted": ["O", "B-ORG", "O", "B-PER"]}) + "\n")
+    html = write_report(run)[0].read_text()
+    assert ">Entities by type</h2>" in html and ">Most frequent tag confusions</h2>" in html
+    assert "gold: the [bank company](ORG) [actor](PER)" in html and "pred: the [bank](ORG) company [actor](PER)" in html
+    assert ">Confusion matrix</h2>" not in html and ">Calibration</h2>" not in html
