@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -215,6 +216,9 @@ class Monitor:
         self.alerts_path = self.app_dir / "alerts.jsonl"
         self.scoring_seconds = 0.0
         self.storing_seconds = 0.0
+        # `serve --follow` ingests from a file thread and from HTTP requests: one writer at a time, so window
+        # evaluation and HTTP offset allocation never race.
+        self.lock = threading.RLock()
 
     @classmethod
     def load(cls, app_dir: Path | str, log: Any = sys.stderr) -> Monitor:
@@ -238,6 +242,10 @@ class Monitor:
     # scoring + storing ------------------------------------------------------------------------------
     def process(self, stream: str, items: list[Item], end_offset: int | None = None) -> list[dict[str, Any]]:
         """Score `items` and store them with the stream's new offset in one transaction; returns the rows."""
+        with self.lock:
+            return self._process(stream, items, end_offset)
+
+    def _process(self, stream: str, items: list[Item], end_offset: int | None) -> list[dict[str, Any]]:
         start = time.perf_counter()
         rows: list[dict[str, Any]] = []
         if items:
@@ -281,6 +289,10 @@ class Monitor:
 
     def post_items(self, objects: list[dict[str, Any]], stream: str = "http") -> list[dict[str, Any]]:
         """HTTP ingestion: items get the next offsets of the `http` stream; stored before the reply."""
+        with self.lock:
+            return self._post_items(objects, stream)
+
+    def _post_items(self, objects: list[dict[str, Any]], stream: str) -> list[dict[str, Any]]:
         items = []
         base = self.resume_offset(stream)
         for k, obj in enumerate(objects):
@@ -328,6 +340,10 @@ class Monitor:
 
     def evaluate_windows(self) -> list[dict[str, Any]]:
         """Check every window that closed since the last call; returns the new alerts."""
+        with self.lock:
+            return self._evaluate_windows()
+
+    def _evaluate_windows(self) -> list[dict[str, Any]]:
         w = self.settings.window_seconds
         with self.engine.connect() as conn:
             watermark = conn.execute(sa.select(state_table.c.value).where(state_table.c.key == "watermark")).scalar()
