@@ -297,6 +297,22 @@ class Transcript:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+class CachedEmbedder:
+    """Remembers vectors by text: calibration and evaluation rank the same queries several times."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if missing:
+            self.cache.update(zip(missing, self.inner.embed(missing), strict=True))
+        if not texts:
+            return np.asarray(self.inner.embed([]))
+        return np.stack([self.cache[t] for t in texts])
+
+
 # --- calibration -----------------------------------------------------------------------------------
 
 def calibrate_threshold(confidences: np.ndarray, should_answer: np.ndarray) -> dict[str, Any]:
@@ -409,6 +425,7 @@ def build_support(faq: Path | str | list[FaqEntry], output: Path | str, *, model
 
         embedder = Embedder.load(model)
     model_ref = str(Path(model).resolve()) if Path(model).exists() else model
+    embedder = CachedEmbedder(embedder)
     with atomic_directory(output) as tmp:
         predictor = None
         if intents is not None:
@@ -427,7 +444,7 @@ def build_support(faq: Path | str | list[FaqEntry], output: Path | str, *, model
         cfg.threshold = report["threshold"]
         cfg.calibration = report
         final = entries if calibration is None else index_entries
-        vectors = embedder.embed([p for e in final for p in e.phrasings])
+        vectors = probe.vectors if final is index_entries else embedder.embed([p for e in final for p in e.phrasings])
         np.save(tmp / "vectors.npy", vectors.astype(np.float32))
         (tmp / "faq.jsonl").write_text("".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in final),
                                        encoding="utf-8")
