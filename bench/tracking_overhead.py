@@ -132,7 +132,9 @@ def main() -> None:
         ml_ls.append(time.perf_counter() - t)
 
     fm_conc, fm_codes = concurrent(_concurrent_fmkit, str(work / "fmkit-conc"), args.steps)
-    ml_conc, ml_codes = concurrent(_concurrent_mlflow, f"sqlite:///{work / 'mlflow-conc.db'}", args.steps)
+    conc_uri = f"sqlite:///{work / 'mlflow-conc.db'}"
+    mlflow_run(conc_uri, "create-store", events[:5], [])  # an existing store: 4 processes racing to create one all fail
+    ml_conc, ml_codes = concurrent(_concurrent_mlflow, conc_uri, args.steps)
     fm_rows = sum(len(v) for r in Registry(work / "fmkit-conc").runs() for v in Registry(work / "fmkit-conc").curves(r.id).values())
 
     med = statistics.median
