@@ -36,10 +36,10 @@ def load_audio(path: Path) -> np.ndarray:
     """Mono float32 samples at 16 kHz; a file that cannot be decoded is a DataError naming it."""
     import soundfile as sf
 
+    if not Path(path).is_file():  # libsndfile reports a missing file as a generic "System error"
+        raise DataError(f"{path}: audio file not found.")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: audio file not found.") from None
     except (RuntimeError, sf.LibsndfileError, TypeError) as exc:
         raise DataError(f"{path}: cannot decode this audio ({exc}); use WAV, FLAC, OGG or MP3.") from None
     mono = data.mean(axis=1)
