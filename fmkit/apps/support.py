@@ -386,7 +386,7 @@ def hold_out_phrasings(entries: list[FaqEntry], share: float, seed: int) -> tupl
     for e in entries:
         phr = list(e.phrasings)
         rng.shuffle(phr)
-        n_out = min(len(phr) - 1, round(len(phr) * share)) if len(phr) > 1 else 0
+        n_out = min(len(phr) - 1, max(1, round(len(phr) * share))) if len(phr) > 1 and share > 0 else 0
         held.extend((p, e.id) for p in phr[:n_out])
         kept.append(FaqEntry(e.id, e.answer, phr[n_out:], e.intent))
     return kept, held

@@ -108,3 +108,26 @@ def test_transcript_and_http_route(app_dir: Path, tmp_path: Path, monkeypatch: p
     assert [line["session"] for line in lines] == ["s1", "s1"] and lines[1]["handoff"] is True
     Transcript(tmp_path / "t.jsonl").log(SupportAssistant.load(app_dir).answer("close my account"))
     assert json.loads((tmp_path / "t.jsonl").read_text())["answer"] == "Settings > Account > Delete."
+
+
+def test_intent_classifier_is_trained_joins_the_fusion_and_can_hand_off(tiny_model: Path, tmp_path: Path) -> None:
+    faq = "question,answer,intent\n" + "".join(
+        f"{q},{a},{i}\n" for q, a, i in [
+            ("good movie", "Answer good.", "pos"), ("great film", "Answer good.", "pos"),
+            ("bad movie", "Answer bad.", "neg"), ("awful film", "Answer bad.", "neg")])
+    (tmp_path / "faq.csv").write_text(faq)
+    rows = [("good great film", "pos"), ("great wonderful movie", "pos"), ("bad awful film", "neg"),
+            ("terrible worst movie", "neg"), ("the news report", "oos"), ("bank market stock", "oos")] * 6
+    (tmp_path / "intents.csv").write_text("text,label\n" + "".join(f"{t},{label}\n" for t, label in rows))
+    result = build_support(tmp_path / "faq.csv", tmp_path / "app", model=str(tiny_model), intents=tmp_path / "intents.csv",
+                           intent_epochs=2, embedder=BagOfWordsEmbedder(),
+                           intent_overrides={"train.batch_size": 8, "strategy.name": "full"})
+    assert result.intent_model and (tmp_path / "app" / "intent" / "model" / "fmkit.json").is_file()
+    assistant = SupportAssistant.load(tmp_path / "app", embedder=BagOfWordsEmbedder())
+    assert sorted(assistant.intent_predictor.labels) == ["neg", "oos", "pos"]
+    cands = assistant.rank(["great film"])[0]
+    assert all(c.intent_prob is not None for c in cands)
+    oos = assistant.intent_predictor.labels.index("oos")
+    assistant.intent_predictor.predict_proba = lambda texts: np.eye(3)[[oos] * len(texts)]  # type: ignore[method-assign]
+    reply = assistant.answer("great film")
+    assert reply.handoff and reply.reason == "out_of_scope" and reply.answer is None
