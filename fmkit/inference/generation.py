@@ -32,6 +32,8 @@ class GenerationPredictor:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.path = path
+        # One generation at a time: the tokenizer's padding side and the model are shared state (server threads).
+        self.lock = threading.Lock()
 
     @classmethod
     def load(cls, path: Path | str, batch_size: int = 8) -> GenerationPredictor:
@@ -53,9 +55,10 @@ class GenerationPredictor:
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int | None = None,
                  temperature: float | None = None) -> list[str]:
-        return generate_texts(self.lm, self.tokenizer, [self.template(p) for p in prompts],
-                              max_new_tokens or self.max_new_tokens,
-                              self.temperature if temperature is None else temperature, self.batch_size)
+        with self.lock:
+            return generate_texts(self.lm, self.tokenizer, [self.template(p) for p in prompts],
+                                  max_new_tokens or self.max_new_tokens,
+                                  self.temperature if temperature is None else temperature, self.batch_size)
 
     def stream(self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None,
                system: str | None = None) -> Iterator[str]:
@@ -67,9 +70,10 @@ class GenerationPredictor:
 
         def run() -> None:
             try:
-                generate_texts(self.lm, self.tokenizer, [self.template(prompt, system)],
-                               max_new_tokens or self.max_new_tokens,
-                               self.temperature if temperature is None else temperature, 1, streamer=streamer)
+                with self.lock:
+                    generate_texts(self.lm, self.tokenizer, [self.template(prompt, system)],
+                                   max_new_tokens or self.max_new_tokens,
+                                   self.temperature if temperature is None else temperature, 1, streamer=streamer)
             except BaseException as exc:  # surfaced in the caller's thread below
                 errors.append(exc)
                 streamer.end()

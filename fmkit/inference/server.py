@@ -48,6 +48,7 @@ from fmkit.inference.server_metrics import ServerMetrics
 
 ROUTE_PROVIDERS: dict[str, str] = {
     "classification": "fmkit.inference.server:classification_routes",
+    "generation": "fmkit.inference.generation_server:routes",
 }
 PUBLIC_PATHS = {"/health"}
 Scope = MutableMapping[str, Any]

@@ -149,3 +149,24 @@ def test_tiny_lora_run_learns_and_saves_a_loadable_generator(tiny_llama: Path, t
     assert set(record) == {"prompt", "generated"}
     streamed = "".join(predictor.stream("what colour is the snow ?", max_new_tokens=3))
     assert streamed.strip() == predictor.generate(["what colour is the snow ?"], max_new_tokens=3)[0]
+
+
+def test_server_generate_route_whole_and_streamed(tiny_llama: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from fmkit.inference.generation import GenerationPredictor
+    from fmkit.inference.server import create_app
+
+    predictor = GenerationPredictor.load(tiny_llama)
+    predictor.max_new_tokens = 4
+    with TestClient(create_app(predictor, task="generation")) as client:
+        whole = client.post("/v1/generate", json={"prompt": "what colour is the sky ?"})
+        assert whole.status_code == 200, whole.text
+        expected = predictor.generate(["what colour is the sky ?"])[0]
+        assert whole.json()["generated"] == expected
+        streamed = client.post("/v1/generate", json={"prompt": "what colour is the sky ?", "stream": True})
+        assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/plain")
+        assert streamed.text.strip() == expected
+        short = client.post("/v1/generate", json={"prompt": "hello", "max_new_tokens": 1})
+        assert short.status_code == 200
+        assert client.post("/v1/generate", json={"prompt": ""}).status_code == 422
