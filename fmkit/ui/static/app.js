@@ -137,9 +137,9 @@ async function showRun(id) {
     const curves = Object.entries(run.curves || {}).filter(([k]) => k.endsWith("/loss"));
     const last = curves.length ? curves[curves.length - 1][1].slice(-1)[0] : null;
     const share = last && last.epoch != null && run.epochs ? Math.min(1, last.epoch / run.epochs) : null;
-    progress = `<p><b>Training live</b>: step ${last ? last.step : 0}${last && last.epoch != null ? `, epoch ${last.epoch.toFixed(2)} of ${run.epochs}` : ""}
-      ${share != null ? `<span class="progress" style="display:inline-block"><div style="width:${(share * 100).toFixed(1)}%"></div></span> ${(share * 100).toFixed(0)}%` : ""}
-      · last heartbeat ${fmtTime(run.heartbeat)} <span class="muted">(updates every 2 s)</span></p>`;
+    progress = `<div class="live"><b>Training live</b>: step ${last ? last.step : 0}${last && last.epoch != null ? `, epoch ${last.epoch.toFixed(2)} of ${run.epochs}` : ""}
+      ${share != null ? `<span class="progress"><span style="width:${(share * 100).toFixed(1)}%"></span></span> ${(share * 100).toFixed(0)}%` : ""}
+      · last heartbeat ${fmtTime(run.heartbeat)} <span class="muted">(updates every 2 s)</span></div>`;
   }
   $("#run-detail").hidden = false;
   $("#run-detail").innerHTML = `<h2>${esc(run.id)} <span class="status ${esc(run.status)}">${esc(run.status)}</span></h2>
