@@ -96,6 +96,8 @@ def train_loop(
 
         progress = tqdm(total=total_steps, initial=state.step, desc="train", unit="step", dynamic_ncols=True)
 
+    window_start = time.perf_counter()  # bound before run_evaluation (which shifts it); reset when training starts
+
     def run_evaluation() -> bool:
         """Evaluate, keep the best weights, checkpoint; return True when early stopping says stop."""
         nonlocal window_start
