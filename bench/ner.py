@@ -172,6 +172,8 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--wikiann-train", type=int, default=5000, help="subsample of the 20,000 training sentences")
     ap.add_argument("--dev", type=int, default=500, help="dev sentences fmkit evaluates on each epoch")
+    ap.add_argument("--max-train", type=int, default=None, help="subsample every training set to this many sentences")
+    ap.add_argument("--max-test", type=int, default=None, help="subsample every test set to this many sentences")
     ap.add_argument("--no-hf", action="store_true", help="skip the Hugging Face Trainer side")
     args = ap.parse_args()
     import torch
@@ -187,7 +189,8 @@ def main() -> None:
         train_path, dev_path, test_path = (SHARED / f for f in FILES[name])
         train, dev, test = read_ner(train_path), read_ner(dev_path), read_ner(test_path)
         full_train = len(train)
-        train = subsample(train, args.wikiann_train if name == "wikiann" else None)
+        train = subsample(train, args.max_train or (args.wikiann_train if name == "wikiann" else None))
+        test = subsample(test, args.max_test, seed=1)
         dev = subsample(dev, args.dev)
         res: dict[str, Any] = {"train_sentences": len(train), "of_train_sentences": full_train,
                                "test_sentences": len(test), "epochs": args.epochs, "batch_size": args.batch_size,

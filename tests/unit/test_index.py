@@ -97,3 +97,25 @@ def test_semantic_search_roundtrip(tiny_model: Path, tmp_path: Path) -> None:
     for i, text in enumerate(texts):
         hit = loaded.search(text, k=1)[0]
         assert hit.id == f"s{i + 1}" and hit.metadata["text"] == text and hit.score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_cli_index_build_search_delete(tiny_model: Path, tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import run_cli
+
+    docs = tmp_path / "docs.csv"
+    docs.write_text("id,text,source\na1,shares jump after profit report,news\na2,the movie was awful,review\n",
+                    encoding="utf-8")
+    index = tmp_path / "idx"
+    proc = run_cli("index", "build", str(tiny_model), str(docs), "--output", str(index))
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("search", str(index), "the movie was awful", "-k", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    hit = json.loads(proc.stdout)
+    assert hit["id"] == "a2" and hit["metadata"] == {"text": "the movie was awful", "source": "review"}
+    assert run_cli("index", "delete", str(index), "a2").returncode == 0
+    proc = run_cli("search", str(index), "the movie was awful", "--json")
+    assert [json.loads(line)["id"] for line in proc.stdout.splitlines()] == ["a1"]
+    proc = run_cli("search", str(tmp_path / "missing"), "x")
+    assert proc.returncode == 2 and "index.json" in proc.stderr and "Traceback" not in proc.stderr
