@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -190,6 +191,7 @@ def _retrieval_run(name: str, train_rows: list[dict[str, Any]], eval_rows: list[
 
     train = write_jsonl(WORK / f"{name}_train.jsonl", train_rows)
     evaluation = write_jsonl(WORK / f"{name}_eval.jsonl", eval_rows)
+    shutil.rmtree(WORK / f"{name}_run", ignore_errors=True)  # a fresh run each time
     t = time.perf_counter()
     result = fmkit.train(data=str(train), eval=str(evaluation), epochs=epochs, output=str(WORK / f"{name}_run"),
                          **{"task.type": "embedding", "strategy.name": "full", "train.progress": False,

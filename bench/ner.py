@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ def run_fmkit(name: str, train: Any, dev: Any, test: Any, args: argparse.Namespa
 
     train_file = write_conll(WORK / f"{name}_train.conll", train.tokens, train.tags)
     dev_file = write_conll(WORK / f"{name}_dev.conll", dev.tokens, dev.tags)
+    shutil.rmtree(WORK / f"{name}_run", ignore_errors=True)  # a fresh run each time
     t = time.perf_counter()
     result = fmkit.train(data=str(train_file), eval=str(dev_file), epochs=args.epochs, output=str(WORK / f"{name}_run"),
                          **{"task.type": "ner", "strategy.name": "full", "train.progress": False,
