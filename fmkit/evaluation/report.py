@@ -257,7 +257,7 @@ def usage_section(run: RunFiles) -> Section:
     code = (f"# Python\nimport fmkit\nmodel = fmkit.load(\"{model}\")\nmodel.predict([\"your text here\"])\n\n"
             f"# command line\nfmkit predict {model} texts.txt --output predictions.jsonl\n"
             f"fmkit eval {model} --data labelled.csv\n\n"
-            f"# serve and compare\nfmkit serve {model}   # HTTP API (if this fmkit has the serving commands)\n"
+            f"# serve and compare\nfmkit serve {model} --port 8000   # HTTP API\n"
             f"fmkit ui --runs {run.run_dir.parent}   # dashboard: compare runs, try the model")
     return Section("How to use this model", f"<pre>{escape(code)}</pre>", f"```bash\n{code}\n```")
 
