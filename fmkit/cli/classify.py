@@ -66,8 +66,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if eval_ner_model(args):  # an NER model: entity metrics on a CoNLL/JSONL file
         return 0
-    metrics = evaluate_saved(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
-                             args.batch_size)
+    from fmkit.cli.media import image_eval_metrics
+
+    metrics = image_eval_metrics(args)  # None unless MODEL_DIR holds an image classifier
+    if metrics is None:
+        metrics = evaluate_saved(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
+                                 args.batch_size)
     from fmkit.tracking import record_eval
 
     record_eval(Path(args.model_dir), Path(args.data), metrics, Path(args.runs) if args.runs else None)
