@@ -109,7 +109,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if headline:
         print("final metrics:")
         for key, value in headline.items():
-            print(f"  {key:<28} {value:.4f}" if isinstance(value, float) and value < 1e6 else f"  {key:<28} {value}")
+            print(f"  {key:<28} {value:.0f}" if float(value).is_integer() else f"  {key:<28} {value:.4f}")
     if curves:
         print("curves: " + ", ".join(f"{name} ({len(points)} points)" for name, points in curves.items()))
     if record.artifacts:
@@ -128,13 +128,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           "config_differences": config_diff}, indent=2, default=str))
         return 0
     rows = [["status", *[r.status for r in records]], ["model", *[(r.model or "-")[-28:] for r in records]]]
-    best = {k: max(r.headline().get(k, float("-inf")) for r in records) for k in keys}
     for k in keys:
+        values = [r.headline().get(k) for r in records]
+        present = [v for v in values if v is not None]
+        best = None
+        if len(present) > 1 and k not in _NOT_SCORES:
+            best = min(present) if k in _LOWER_IS_BETTER else max(present)
         cells = []
-        for r in records:
-            v = r.headline().get(k)
-            mark = " *" if v is not None and len(records) > 1 and v == best[k] and k not in _LOWER_IS_BETTER else ""
-            cells.append("-" if v is None else f"{v:.4f}{mark}" if abs(v) < 1e6 else f"{v:.0f}")
+        for v in values:
+            text = "-" if v is None else f"{v:.0f}" if float(v).is_integer() else f"{v:.4f}"
+            cells.append(text + (" *" if best is not None and v == best else ""))
         rows.append([k, *cells])
     print(format_table(["", *[r.id for r in records]], rows))
     if config_diff:
@@ -144,6 +147,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 _LOWER_IS_BETTER = {"perplexity", "train_seconds", "peak_memory_mb", "wall_seconds", "loss"}
+_NOT_SCORES = {"num_examples", "train_examples", "best_step", "steps", "epochs_completed", "num_entities",
+               "num_predicted", "num_sentences"}
 
 
 def _config_differences(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
