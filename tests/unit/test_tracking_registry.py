@@ -126,3 +126,20 @@ def test_unknown_status_is_rejected(tmp_path: Path) -> None:
     reg.start("x", path=None, command="train")
     with pytest.raises(ValueError):
         reg.end("x", "done")
+
+
+def test_runs_compare_table_marks_the_best_score_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fmkit.cli import main
+
+    reg = Registry(tmp_path)
+    for run_id, acc, secs in (("x", 0.5, 10.0), ("y", 0.75, 20.0)):
+        reg.start(run_id, path=None, command="train", config={"train": {"epochs": 1 if run_id == "x" else 2}})
+        reg.end(run_id, "finished", final_metrics={"accuracy": acc, "train_seconds": secs, "steps": 8})
+    assert main(["runs", "compare", "x", "y", "--runs", str(tmp_path)]) == 0
+    lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert lines["accuracy"] == ["0.5000", "0.7500", "*"]
+    assert lines["train_seconds"] == ["10", "*", "20"]  # lower is better
+    assert lines["steps"] == ["8", "8"]  # a count, not a score
+    assert lines["train.epochs"] == ["1", "2"]
+    assert main(["runs", "ls", "--runs", str(tmp_path / "missing")]) == 2
+    assert "no run registry here" in capsys.readouterr().err
