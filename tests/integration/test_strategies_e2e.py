@@ -31,8 +31,8 @@ def ag_news(tmp_path: Path, per_class: int, n_eval: int = 200) -> tuple[Path, Pa
     names = ["text", "label"]
     train = pd.read_csv(shared("ag_news", "dev.tsv"), sep="\t", header=None, names=names, quoting=3, dtype=str)
     test = pd.read_csv(shared("ag_news", "test.tsv"), sep="\t", header=None, names=names, quoting=3, dtype=str)
-    train = train.groupby("label", group_keys=False).apply(lambda g: g.sample(n=per_class, random_state=0))
-    test = test.groupby("label", group_keys=False).apply(lambda g: g.sample(n=n_eval // 4, random_state=0))
+    train = train.groupby("label").sample(n=per_class, random_state=0)
+    test = test.groupby("label").sample(n=n_eval // 4, random_state=0)
     return write_slice(train, tmp_path / "train.tsv"), write_slice(test, tmp_path / "test.tsv")
 
 
