@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +104,22 @@ def test_predict_streams_in_bounded_memory(saved_model: Path) -> None:
         assert record["label"] in LABELS
     assert emitted == pulled == 20_000
     assert max_ahead < chunk  # input is consumed chunk by chunk, never all at once
+
+
+def test_cli_predict_matches_the_api(saved_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`fmkit predict` (file and --output) writes the very records `fmkit.load(path).predict` returns."""
+    from fmkit.cli import main
+
+    texts = texts_of_varied_length(25, seed=2)
+    source = tmp_path / "new.txt"
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "predictions.jsonl"
+    assert main(["predict", str(saved_model), str(source), "--output", str(out)]) == 0
+    assert main(["predict", str(saved_model), str(source)]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    api = fmkit.load(saved_model).predict(texts)
+    assert written == printed
+    assert [r["label"] for r in written] == [r["label"] for r in api]
+    for a, b in zip(written, api, strict=True):
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-6)
