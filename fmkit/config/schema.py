@@ -124,7 +124,8 @@ class TrainConfig(Section):
     seed: int = Field(42, description="Seed for splits, shuffling, dropout and head initialisation.")
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
         "auto",
-        description="Autocast precision. 'auto': bf16 where the hardware runs it natively (GPUs, CPUs with AMX/AVX512-BF16), else fp32.",
+        description="Autocast precision. 'auto': bf16 where the hardware runs it natively "
+        "(GPUs, CPUs with AMX/AVX512-BF16), else fp32.",
     )
     eval_every_steps: int = Field(0, ge=0, description="Evaluate every N optimizer steps; 0 means once per epoch.")
     early_stopping_patience: int = Field(
