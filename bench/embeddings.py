@@ -62,6 +62,12 @@ def clinc150() -> dict[str, list[list[str]]]:
     return data
 
 
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -194,7 +200,7 @@ def _retrieval_run(name: str, train_rows: list[dict[str, Any]], eval_rows: list[
     shutil.rmtree(WORK / f"{name}_run", ignore_errors=True)  # a fresh run each time
     t = time.perf_counter()
     result = fmkit.train(data=str(train), eval=str(evaluation), epochs=epochs, output=str(WORK / f"{name}_run"),
-                         **{"task.type": "embedding", "strategy.name": "full", "train.progress": False,
+                         **{"task.type": "embedding", "strategy.name": "full", "train.progress": False, "train.threads": torch_threads(),
                             "train.batch_size": batch_size, "train.learning_rate": 2e-5,
                             "data.max_length": max_length, "train.early_stopping_patience": 0})
     wall = time.perf_counter() - t
@@ -249,12 +255,16 @@ def main() -> None:
     ap.add_argument("--stackfaq-max-length", type=int, default=64)
     ap.add_argument("--clinc-per-intent", type=int, default=20)
     ap.add_argument("--clinc-test", type=int, default=1500)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for both sides (see BENCHMARKS.md)")
     args = ap.parse_args()
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    # Both sides get the same thread count. On the shared machine (load ~15 on 2 cores) two threads spin-wait
+    # on each other: a MiniLM forward+backward took 20-30 s with 2 threads and 5 s with 1.
+    torch.set_num_threads(args.threads)
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"command": " ".join([".venv/bin/python", *sys.argv]), "cores": os.cpu_count(),
+                               "torch_threads": args.threads,
                                "load_average_at_start": os.getloadavg()[0]}
     only = set(args.only.split(","))
     if "throughput" in only:

@@ -37,6 +37,12 @@ FILES = {
 }
 
 
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 def write_conll(path: Path, tokens: list[list[str]], tags: list[list[str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(ws, ts, strict=True)) + "\n"
@@ -60,7 +66,7 @@ def run_fmkit(name: str, train: Any, dev: Any, test: Any, args: argparse.Namespa
     shutil.rmtree(WORK / f"{name}_run", ignore_errors=True)  # a fresh run each time
     t = time.perf_counter()
     result = fmkit.train(data=str(train_file), eval=str(dev_file), epochs=args.epochs, output=str(WORK / f"{name}_run"),
-                         **{"task.type": "ner", "strategy.name": "full", "train.progress": False,
+                         **{"task.type": "ner", "strategy.name": "full", "train.progress": False, "train.threads": torch_threads(),
                             "train.batch_size": args.batch_size, "train.learning_rate": args.lr,
                             "data.max_length": args.max_length, "train.early_stopping_patience": 0})
     wall = time.perf_counter() - t
@@ -177,15 +183,19 @@ def main() -> None:
     ap.add_argument("--max-train", type=int, default=None, help="subsample every training set to this many sentences")
     ap.add_argument("--max-test", type=int, default=None, help="subsample every test set to this many sentences")
     ap.add_argument("--no-hf", action="store_true", help="skip the Hugging Face Trainer side")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for both sides (see BENCHMARKS.md)")
     args = ap.parse_args()
     import torch
 
     from fmkit.data.conll import read_ner
     from fmkit.data.tasks.ner import tag_labels
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    # Both sides get the same thread count. On the shared machine (load ~15 on 2 cores) two threads spin-wait
+    # on each other: a MiniLM forward+backward took 20-30 s with 2 threads and 5 s with 1.
+    torch.set_num_threads(args.threads)
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"command": " ".join([".venv/bin/python", *sys.argv]), "cores": os.cpu_count(),
+                               "torch_threads": args.threads,
                                "load_average_at_start": os.getloadavg()[0]}
     for name in args.datasets.split(","):
         train_path, dev_path, test_path = (SHARED / f for f in FILES[name])
