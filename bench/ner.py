@@ -118,7 +118,7 @@ def run_hf(name: str, train: Any, test: Any, labels: list[str], args: argparse.N
                                                             id2label=dict(enumerate(labels)), label2id=label_id)
     targs = TrainingArguments(output_dir=str(WORK / f"{name}_hf"), per_device_train_batch_size=args.batch_size,
                               per_device_eval_batch_size=64, learning_rate=args.lr, num_train_epochs=args.epochs,
-                              warmup_ratio=0.06, weight_decay=0.01, save_strategy="no", logging_steps=50,
+                              warmup_steps=int(0.06 * args.epochs * -(-len(train) // args.batch_size)), weight_decay=0.01, save_strategy="no", logging_steps=50,
                               report_to=[], use_cpu=True, seed=42, disable_tqdm=True)
     trainer = Trainer(model=model, args=targs, train_dataset=encode(train.tokens, train.tags),
                       data_collator=DataCollatorForTokenClassification(tok))
