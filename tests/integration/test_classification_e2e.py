@@ -72,7 +72,6 @@ def test_eval_reproduces_the_run_metrics(sst2: dict[str, Path]) -> None:
     metrics = json.loads((sst2["run"] / "metrics.json").read_text())
     assert evaluated["accuracy"] == pytest.approx(metrics["accuracy"], abs=1 / 200)
     assert evaluated["num_examples"] == 200
-    assert evaluated["confusion_matrix"] == metrics["confusion_matrix"] or evaluated["accuracy"] != metrics["accuracy"]
 
 
 def test_predict_file_stdin_and_api_agree(sst2: dict[str, Path], tmp_path: Path) -> None:
