@@ -92,6 +92,9 @@ class OnnxBackend:
         # Shapes change every batch (dynamic padding): arena growth would keep the largest batch forever.
         options.enable_cpu_mem_arena = False
         options.log_severity_level = 3
+        # No busy-waiting between ops: spinning threads would take the cores from the tokenizer and, in the
+        # server, from the event loop that gathers the next batch.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:

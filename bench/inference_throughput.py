@@ -1,0 +1,152 @@
+"""Offline CPU inference on SST-2 dev+test (2,693 sentences), side by side, same fine-tuned weights:
+
+  transformers pipeline, batch size 1 and 32   what a user would write
+  fmkit torch                                  Predictor, length-sorted batches
+  fmkit ONNX fp32 / ONNX int8                  `fmkit export` outputs (int8 verified on SST-2 dev)
+
+Fairness: the pipeline runs the *same* network. fmkit's classifier is encoder + mean pooling + linear
+head, which no stock transformers class has, so the bench wraps the very same modules (the fine-tuned
+BertModel and the head's nn.Linear) in a BertPreTrainedModel subclass whose forward is mean pooling
++ linear: identical logits, and the stock text-classification pipeline (tokenize, pad per batch,
+softmax) around it. Every system uses all cores of the machine (torch and ORT default threads).
+Rounds are interleaved (A B C D E, A B C D E, ...) so drifting load on a shared machine hits all
+alike; the table gives each system's median over rounds and its ratio to pipeline@32.
+
+    .venv/bin/python bench/inference_throughput.py [--rounds 3] [--train-rows 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+from sst2_model import SST2, WORK, ensure_sst2_model, read_tsv, write_labelled_csv
+
+
+def hf_pipeline(model_dir: Path, batch_size: int) -> Callable[[list[str]], list[int]]:
+    import torch
+    from transformers import BertPreTrainedModel, pipeline
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    from fmkit.models.backbone import load_tokenizer, quiet_transformers
+    from fmkit.models.classifier import TextClassifier
+
+    fm = TextClassifier.from_pretrained(model_dir)
+    quiet_transformers()  # the pipeline warns that it does not know the wrapper class; it runs it all the same
+
+    class BertMeanPoolForSequenceClassification(BertPreTrainedModel):  # type: ignore[misc]
+        def __init__(self, config: Any) -> None:
+            super().__init__(config)
+            self.bert = fm.encoder
+            self.classifier = fm.head.linear
+
+        def forward(self, input_ids: Any = None, attention_mask: Any = None, **_: Any) -> SequenceClassifierOutput:
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return SequenceClassifierOutput(logits=self.classifier(pooled))
+
+    model = BertMeanPoolForSequenceClassification(fm.encoder.config).eval()
+    tok = load_tokenizer(model_dir)
+    pipe = pipeline("text-classification", model=model, tokenizer=tok, device=torch.device("cpu"), batch_size=batch_size)
+    label_index = {label: i for i, label in enumerate(fm.labels)}
+
+    def run(texts: list[str]) -> list[int]:
+        with torch.inference_mode():
+            out = pipe(texts, truncation=True, max_length=fm.max_length)
+        return [label_index[o["label"]] for o in out]
+
+    return run
+
+
+def fmkit_predictor(model_dir: Path, backend: str) -> Callable[[list[str]], list[int]]:
+    from fmkit.inference.predictor import Predictor
+
+    predictor = Predictor.load(model_dir, backend=backend, batch_size=64)
+
+    def run(texts: list[str]) -> list[int]:
+        return [int(i) for i in predictor.predict_proba(texts).argmax(1)]
+
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--train-rows", type=int, default=4000)
+    ap.add_argument("--batch1-sample", type=int, default=0, help="pipeline@1 on only the first N texts (0: all)")
+    args = ap.parse_args()
+
+    from fmkit.inference.export import export_onnx
+
+    model_dir = ensure_sst2_model(args.train_rows)
+    dev_texts, dev_labels = read_tsv(SST2 / "dev.tsv")
+    test_texts, _ = read_tsv(SST2 / "test.tsv")
+    texts = dev_texts + test_texts
+    dev_csv = write_labelled_csv(WORK / "sst2-dev.csv", dev_texts, dev_labels)
+    exports: dict[str, Any] = {}
+    for quant in ("none", "int8"):
+        out = WORK / f"onnx-{quant}"
+        start = time.perf_counter()
+        report = export_onnx(model_dir, out, quantize=quant, verify=dev_csv, force=True)
+        exports[quant] = {**report.to_dict(), "export_seconds": round(time.perf_counter() - start, 1)}
+        print(f"export {quant}: agreement {report.agreement:.4f}, dev accuracy {report.source_accuracy:.4f} -> "
+              f"{report.export_accuracy:.4f} ({report.accuracy_delta_points:+.2f} points), {report.onnx_bytes / 1e6:.1f} MB",
+              flush=True)
+
+    systems: dict[str, Callable[[list[str]], list[int]]] = {
+        "transformers pipeline, batch 1": hf_pipeline(model_dir, 1),
+        "transformers pipeline, batch 32": hf_pipeline(model_dir, 32),
+        "fmkit torch": fmkit_predictor(model_dir, "torch"),
+        "fmkit ONNX fp32": fmkit_predictor(WORK / "onnx-none", "onnx"),
+        "fmkit ONNX int8": fmkit_predictor(WORK / "onnx-int8", "onnx"),
+    }
+    gold = np.asarray(dev_labels)
+    rates: dict[str, list[float]] = {name: [] for name in systems}
+    accuracy: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for run in systems.values():
+        run(texts[:64])  # warm-up: first-call allocations, ORT kernel selection
+    for r in range(args.rounds):
+        for name, run in systems.items():
+            batch = texts[: args.batch1_sample] if name.endswith("batch 1") and args.batch1_sample else texts
+            start = time.perf_counter()
+            preds = run(batch)
+            seconds = time.perf_counter() - start
+            rates[name].append(len(batch) / seconds)
+            counts[name] = len(batch)
+            if r == 0:
+                n = min(len(preds), len(gold))  # texts start with the dev set; a subsample scores its dev part
+                accuracy[name] = float((np.asarray(preds[:n]) == gold[:n]).mean())
+            print(f"round {r + 1} {name:<34} {len(batch) / seconds:8.1f} sentences/s  dev accuracy {accuracy[name]:.4f}",
+                  flush=True)
+
+    base = statistics.median(rates["transformers pipeline, batch 32"])
+    rows = []
+    for name in systems:
+        med = statistics.median(rates[name])
+        rows.append({"system": name, "median_sentences_per_s": round(med, 1), "vs_pipeline32": round(med / base, 2),
+                     "dev_accuracy": round(accuracy[name], 4), "texts": counts[name], "rounds": rates[name]})
+    result = {"command": " ".join(["python", *sys.argv]), "texts": len(texts), "cpu_threads": os.cpu_count(),
+              "model": str(model_dir), "exports": exports, "results": rows}
+    (WORK / "inference_throughput.json").write_text(json.dumps(result, indent=2))
+    print("\n| system | sentences/s (median) | vs pipeline@32 | SST-2 dev accuracy |\n|---|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['system']} | {row['median_sentences_per_s']} | {row['vs_pipeline32']}x | {row['dev_accuracy']:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
