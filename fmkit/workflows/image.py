@@ -25,7 +25,7 @@ from fmkit.data.tasks.image import make_feature_loader, make_image_loader
 from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions
 from fmkit.evaluation.metrics import classification_metrics, headline
-from fmkit.models.image_classifier import ARCHITECTURE, ImageClassifier, image_features, image_logits
+from fmkit.models.image_classifier import ARCHITECTURE, FeatureHead, ImageClassifier, image_features, image_logits
 from fmkit.models.losses import classification_loss
 from fmkit.training import Checkpoints, Trackers, configure_threads, make_accelerator, train_loop
 from fmkit.utils.env import host_info, library_versions
@@ -129,12 +129,14 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             return classification_loss(logits, batch)
 
         def evaluate(current: torch.nn.Module) -> dict[str, Any]:
-            logits = image_logits(current, eval_loader, len(eval_data))  # type: ignore[arg-type]
+            # `model` itself: with a linear probe the loop trains its head (shared) through FeatureHead.
+            logits = image_logits(model, eval_loader, len(eval_data))
             return headline(classification_metrics(y_eval, logits.argmax(-1).numpy(), labels.labels))
 
+        trained: torch.nn.Module = FeatureHead(model.head) if probe else model
         tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
         result = train_loop(
-            model, train_loader, cfg=cfg.train, loss_fn=loss_fn, evaluate=evaluate,
+            trained, train_loader, cfg=cfg.train, loss_fn=loss_fn, evaluate=evaluate,
             primary_metric=cfg.eval.primary_metric, checkpoints=Checkpoints(run_dir / "checkpoints"),
             tracker=tracker, accelerator=accelerator, resume=resume,
         )
@@ -142,7 +144,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
 
         metrics: dict[str, Any] = {}
         if accelerator.is_main_process:
-            model = accelerator.unwrap_model(model)
             probs = torch.softmax(image_logits(model, eval_loader, len(eval_data)), dim=-1).numpy()
             full = classification_metrics(y_eval, probs.argmax(1), labels.labels)
             metrics = {

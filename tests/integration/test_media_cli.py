@@ -69,7 +69,7 @@ def test_image_linear_probe_on_cifar_slice(tmp_path: Path) -> None:
     root = _cifar_slice(tmp_path, 20)
     done = run_cli("train", "--task", "image", "--data", str(root), "--output", str(tmp_path / "run"), "--quiet",
                    "--set", "strategy.name=linear-probe", "--set", "image.image_size=64", "--epochs", "10",
-                   "--set", "data.eval_fraction=0.25", "--lr", "3e-3")
+                   "--set", "data.eval_fraction=0.25", "--lr", "3e-3", "--set", "train.threads=1")
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["num_examples"] == 50 and metrics["accuracy"] > 0.3  # chance is 0.1
@@ -85,7 +85,8 @@ def test_generation_lora_with_smollm2(tmp_path: Path) -> None:
     small.write_text("".join(data.read_text(encoding="utf-8").splitlines(keepends=True)[:10]), encoding="utf-8")
     done = run_cli("train", "--task", "generation", "--data", str(small), "--output", str(tmp_path / "run"), "--quiet",
                    "--epochs", "1", "--batch-size", "8", "--set", "generation.eval_generations=1",
-                   "--set", "generation.max_new_tokens=8", "--set", "data.eval_fraction=0.2")
+                   "--set", "generation.max_new_tokens=8", "--set", "data.eval_fraction=0.2",
+                   "--set", "train.threads=1")
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["strategy"] == "lora" and metrics["perplexity"] > 1

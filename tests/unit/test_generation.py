@@ -130,7 +130,7 @@ def test_tiny_lora_run_learns_and_saves_a_loadable_generator(tiny_llama: Path, t
         "task.type": "generation", "model.name": str(tiny_llama), "data.train": str(data), "output": str(tmp_path / "run"),
         "train.epochs": 4, "train.batch_size": 8, "train.progress": False, "train.early_stopping_patience": 0,
         "strategy.lora_learning_rate": 5e-2, "strategy.lora_r": 8, "generation.eval_generations": 3,
-        "generation.max_new_tokens": 3, "data.eval_fraction": 0.2,
+        "generation.max_new_tokens": 3, "data.eval_fraction": 0.2, "train.threads": 1,
     })
     result = train_for_task(cfg)
     m = result.metrics

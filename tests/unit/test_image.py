@@ -128,7 +128,7 @@ def test_image_run_writes_a_complete_run_and_predicts(strategy: str, colour_imag
         "image.image_size": 32, "train.epochs": 1 if strategy == "full" else 5, "train.batch_size": 4,
         "train.progress": False, "data.eval_fraction": 0.25, "train.learning_rate": 1e-2 if strategy != "full" else 1e-4,
         "train.seed": 0,
-        "train.early_stopping_patience": 0,
+        "train.early_stopping_patience": 0, "train.threads": 1,  # one thread: no OpenMP waits on a busy CI box
     })
     result = train_for_task(cfg)
     run, m = result.run_dir, result.metrics
