@@ -92,7 +92,7 @@ def test_auto_follows_data_size_and_budget(tmp_path: Path) -> None:
 
 
 def test_pretrain_then_fewshot(tmp_path: Path) -> None:
-    texts = pd.read_csv(shared("twitter_financial_news_sentiment", "sent_train.csv"), dtype=str)["text"].head(400)
+    texts = pd.read_csv(shared("twitter_financial_news_sentiment", "sent_train.csv"), dtype=str)["text"].head(200)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n")
     proc = run_cli("pretrain", "--data", str(corpus), "--output", str(tmp_path / "pre"), "--quiet", timeout=900)
