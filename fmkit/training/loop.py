@@ -86,6 +86,9 @@ def train_loop(
         restored = checkpoints.load_last(accelerator)
         if restored is not None:
             state = restored
+            rewind = getattr(tracker, "rewind", None)  # drop records of the steps about to be replayed
+            if rewind is not None:
+                rewind(state.step)
 
     history: list[dict[str, Any]] = []
     stopped_early = False

@@ -33,6 +33,21 @@ class HistoryFile:
         if not self._fh.closed:
             self._fh.close()
 
+    def rewind(self, step: int) -> None:
+        """Forget records after `step`: a resumed run repeats the steps after its last checkpoint."""
+        self._fh.close()
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    kept.append(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by the kill
+        from fmkit.utils.io import atomic_write_text
+
+        atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+
 
 class Trackers:
     """Fan out to several trackers."""
@@ -47,3 +62,10 @@ class Trackers:
     def close(self, status: str) -> None:
         for tracker in self.trackers:
             tracker.close(status)
+
+    def rewind(self, step: int) -> None:
+        """Tell trackers that keep a local history that the run resumed at `step` (others need nothing)."""
+        for tracker in self.trackers:
+            rewind = getattr(tracker, "rewind", None)
+            if rewind is not None:
+                rewind(step)

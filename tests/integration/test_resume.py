@@ -107,6 +107,9 @@ def test_resume_after_kill9_matches_uninterrupted(data: tuple[Path, Path], tiny_
     # The history of the resumed run continues up to the last step of the loop (head-only phases are logged apart).
     records = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in records if "phase" not in r) == steps_total
+    # ... and records each step once: the steps replayed after the kill replace the ones logged before it.
+    train_steps = [r["step"] for r in records if "phase" not in r and r["kind"] == "train"]
+    assert train_steps == sorted(set(train_steps))
 
 
 def test_resume_refuses_a_folder_without_a_run(tmp_path: Path) -> None:
