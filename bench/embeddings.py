@@ -119,15 +119,15 @@ def _latencies(fn: Any, queries: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(ts, 50) * 1e3), float(np.percentile(ts, 99) * 1e3)
 
 
-def bench_index(sizes: list[int], n_queries: int) -> dict[str, Any]:
+def bench_index(sizes: list[int], n_queries: int, hnsw_max: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for n in sizes:
-        out[str(n)] = _index_at(n, n_queries)
+        out[str(n)] = _index_at(n, n_queries, with_hnsw=n <= hnsw_max)
         print(json.dumps({f"index_{n}": out[str(n)]}), flush=True)
     return out
 
 
-def _index_at(n: int, n_queries: int) -> dict[str, Any]:
+def _index_at(n: int, n_queries: int, with_hnsw: bool = True) -> dict[str, Any]:
     import faiss
     import hnswlib
 
@@ -159,16 +159,18 @@ def _index_at(n: int, n_queries: int) -> dict[str, Any]:
     res["fmkit_exact_numpy"] = row(time.perf_counter() - t, lambda v: exact.search(v, 10))
 
     t = time.perf_counter()
+    flat = faiss.IndexFlatIP(384)
+    flat.add(x)
+    res["faiss_flat_ip"] = row(time.perf_counter() - t, lambda v: flat.search(v[None], 10))
+    if not with_hnsw:
+        return res
+
+    t = time.perf_counter()
     graph = VectorIndex(384, backend="hnsw")
     graph.add(ids, x)
     build = time.perf_counter() - t
     found = np.array([[int(h.id) for h in hits] for hits in graph.search_many(q, 10)])
     res["fmkit_hnsw_hnswlib"] = row(build, lambda v: graph.search(v, 10), found)
-
-    t = time.perf_counter()
-    flat = faiss.IndexFlatIP(384)
-    flat.add(x)
-    res["faiss_flat_ip"] = row(time.perf_counter() - t, lambda v: flat.search(v[None], 10))
 
     if n > 20_000:
         return res  # the raw-library duplicates of the HNSW build take minutes more; compared at 10k
@@ -249,6 +251,7 @@ def main() -> None:
     ap.add_argument("--only", default="throughput,index,stackfaq,clinc150")
     ap.add_argument("--index-sizes", default="10000,100000")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--hnsw-max", type=int, default=10**9, help="skip HNSW builds above this many vectors")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--texts", type=int, default=2000)
     ap.add_argument("--epochs", type=float, default=1.0)
@@ -270,7 +273,8 @@ def main() -> None:
     if "throughput" in only:
         report("throughput", bench_throughput(args.rounds, args.texts), results)
     if "index" in only:
-        report("index", bench_index([int(s) for s in args.index_sizes.split(",")], args.queries), results)
+        report("index", bench_index([int(s) for s in args.index_sizes.split(",")], args.queries, args.hnsw_max),
+               results)
     if "stackfaq" in only:
         report("stackfaq", bench_stackfaq(args.epochs, args.stackfaq_max_length), results)
     if "clinc150" in only:
