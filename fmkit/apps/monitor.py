@@ -67,7 +67,6 @@ def init_monitor(app_dir: Path | str, model: str, *, db: str | None = None, over
     app_dir = Path(app_dir)
     if (app_dir / "monitor.json").exists() and not overwrite:
         raise FmkitError(f"{app_dir} already holds a monitor; pass --overwrite to replace its settings.")
-    app_dir.mkdir(parents=True, exist_ok=True)
     model_path = str(Path(model).resolve())
     settings = MonitorSettings(model=model_path, db=db or f"sqlite:///{(app_dir / 'monitor.db').resolve()}",
                                **{k: v for k, v in options.items() if v is not None})
@@ -78,7 +77,7 @@ def init_monitor(app_dir: Path | str, model: str, *, db: str | None = None, over
     labels = list(load_predictor(model_path).labels)
     settings.negative_label, settings.positive_label = polarity_labels(labels, settings.negative_label,
                                                                        settings.positive_label)
-    atomic_write_json(app_dir / "monitor.json", asdict(settings))
+    atomic_write_json(app_dir / "monitor.json", asdict(settings))  # creates APP_DIR only once the model checked out
     return settings
 
 
