@@ -29,6 +29,7 @@ def test_transcribe_espeak_speech(tmp_path: Path) -> None:
     assert "parcel" in record["text"].lower() and 1.5 < record["seconds"] < 6
 
 
+@pytest.mark.slow
 def test_predict_audio_transcribes_then_classifies(tmp_path: Path, tiny_model: Path) -> None:
     audio = tmp_path / "audio"
     audio.mkdir()
@@ -36,7 +37,7 @@ def test_predict_audio_transcribes_then_classifies(tmp_path: Path, tiny_model: P
     _speech(tmp_path, "The worst and most boring movie.", "audio/b.wav")
     data = write_sentiment_csv(tmp_path / "train.csv")
     trained = run_cli("train", "--data", str(data), "--model", str(tiny_model), "--output", str(tmp_path / "run"),
-                      "--epochs", "1", "--quiet", "--set", "strategy.name=full")
+                      "--epochs", "1", "--quiet", "--set", "strategy.name=full", "--set", "train.threads=1")
     assert trained.returncode == 0, trained.stderr
     done = run_cli("predict", str(tmp_path / "run" / "model"), str(audio), "--audio")
     assert done.returncode == 0, done.stderr
