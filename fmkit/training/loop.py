@@ -226,12 +226,12 @@ def make_accelerator(cfg: TrainConfig, grad_accum_steps: int | None = None) -> A
     # Several processes (`accelerate launch --multi_gpu --num_processes 2`, torchrun) on a machine without a GPU:
     # accelerate only forms a gloo process group on CPU when told cpu=True; otherwise each process trains alone.
     cpu_data_parallel = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        # Accelerate keeps one global state per process; several loops in one process (a strategy's phases,
-        # tests) may each want their own precision, so start each single-process run from a clean state.
-        from accelerate.state import AcceleratorState
+    # Accelerate keeps one global state per process; several loops in one process (a strategy's phases,
+    # tests) may each want their own precision, so each loop starts from a clean state. The process
+    # group (PartialState) is kept, so this is safe under data parallel too.
+    from accelerate.state import AcceleratorState
 
-        AcceleratorState._reset_state()
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(
         mixed_precision=resolve_mixed_precision(cfg.mixed_precision),
         gradient_accumulation_steps=grad_accum_steps or cfg.grad_accum_steps,
