@@ -44,7 +44,8 @@ def main() -> None:
         mask = torch.ones_like(ids)
         labels = torch.randint(0, 2, (32,))
 
-        def forward_backward(bf16: bool) -> None:
+        def forward_backward(bf16: bool, ids: torch.Tensor = ids, mask: torch.Tensor = mask,
+                             labels: torch.Tensor = labels) -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(input_ids=ids, attention_mask=mask)
             torch.nn.functional.cross_entropy(logits.float(), labels).backward()
