@@ -24,7 +24,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.
 
 
 class ClassificationHead(nn.Module):
-    """Pooled text vector -> dropout -> linear: P(y|x) = softmax(xW + b)."""
+    """Vector -> dropout -> linear: P(y|x) = softmax(xW + b). Works on pooled texts or on every token."""
 
     def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
         super().__init__()

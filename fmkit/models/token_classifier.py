@@ -19,20 +19,9 @@ from torch import nn
 from fmkit.errors import ModelError
 from fmkit.models.backbone import load_encoder
 from fmkit.models.classifier import FMKIT_META, HEAD_FILE, read_meta
+from fmkit.models.heads import ClassificationHead
 
 NER_TASK = "ner"
-
-
-class TokenHead(nn.Module):
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden_size, num_labels)
-        nn.init.normal_(self.linear.weight, std=0.02)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.dropout(hidden))
 
 
 class TokenClassifier(nn.Module):
@@ -45,7 +34,8 @@ class TokenClassifier(nn.Module):
         self.labels = list(labels)
         self.max_length = max_length
         self.stride = stride if stride is not None else max_length // 4
-        self.head = TokenHead(int(encoder.config.hidden_size), len(labels), dropout)
+        # The same dropout + linear as a text head, applied to every token vector.
+        self.head = ClassificationHead(int(encoder.config.hidden_size), len(labels), dropout)
 
     @classmethod
     def from_backbone(cls, path: Path, labels: list[str], dropout: float = 0.1, max_length: int = 128,
