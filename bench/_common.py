@@ -53,3 +53,23 @@ def peak_rss_mb() -> float:
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+ISSUE2_SECTION = "## Core: fine-tuning against the Hugging Face Trainer (issue 2)"
+
+
+def write_subsection(section_heading: str, marker: str, text: str) -> None:
+    """Put `marker` + `text` into BENCHMARKS.md under `section_heading`, replacing an older copy."""
+    path = REPO / "BENCHMARKS.md"
+    content = path.read_text()
+    start = content.index(section_heading)
+    end = content.index("\n## ", start + 5)
+    section = content[start:end]
+    block = f"{marker}\n\n{text}"
+    if marker in section:
+        s2 = section.index(marker)
+        e2 = section.find("\n### ", s2 + 5)
+        section = section[:s2] + block + ("" if e2 == -1 else section[e2:])
+    else:
+        section = section.replace("(pending)\n", "").rstrip() + "\n\n" + block
+    path.write_text(content[:start] + section.rstrip() + "\n" + content[end:])

@@ -14,11 +14,10 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, SHARED, machine, run_child
+from _common import ISSUE2_SECTION, REPO, SHARED, machine, run_child, write_subsection
 
 CHILD = r"""
 import json, sys, time
@@ -55,34 +54,18 @@ def main() -> None:
         out = REPO / ".bench" / "quality" / name
         shutil.rmtree(out, ignore_errors=True)
         print(f"training {name}...", flush=True)
-        start = time.perf_counter()
         r = run_child(CHILD, str(SHARED / train), str(SHARED / evaluation), str(out), json.dumps(extra))
         print("  ", json.dumps(r), flush=True)
         settings = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in extra.items()) or "defaults"
         rows.append(f"| {name} | {what} | {settings} | {100 * r['accuracy']:.1f}% | {100 * r['macro_f1']:.1f}% | "
                     f"{r['epochs']} | {r['train_examples_per_second']:.0f} | {r['wall_seconds'] / 60:.1f} | {reference} |")
-        del start
     table = "\n".join(["| data | evaluated on | settings | accuracy | macro-F1 | epochs run | train ex/s | wall (min) | reference |",
                        "|---|---|---|---|---|---|---|---|---|", *rows])
     text = f"Bundled all-MiniLM-L6-v2, `fmkit train` defaults unless noted; {machine()}.\n\n{table}\n\n" \
            f"Command: `python bench/quality.py{''.join(' --only ' + o for o in (args.only or []))}`\n"
     print(text)
     if args.write:
-        path = REPO / "BENCHMARKS.md"
-        content = path.read_text()
-        start_i = content.index("## Core: fine-tuning against the Hugging Face Trainer (issue 2)")
-        end_i = content.index("\n## ", start_i + 5)
-        section = content[start_i:end_i]
-        marker = "### Quality with the default model"
-        block = f"{marker}\n\n{text}"
-        if marker in section:
-            s2 = section.index(marker)
-            e2 = section.find("\n### ", s2 + 5)
-            section = section[:s2] + block + ("" if e2 == -1 else section[e2:])
-        else:
-            section = section.replace("(pending)\n", "").rstrip() + "\n\n" + block
-        path.write_text(content[:start_i] + section.rstrip() + "\n" + content[end_i:])
-
+        write_subsection(ISSUE2_SECTION, "### Quality with the default model", text)
 
 if __name__ == "__main__":
     main()

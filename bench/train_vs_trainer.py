@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, run_child, sst2_subset
+from _common import ISSUE2_SECTION, REPO, machine, run_child, sst2_subset, write_subsection
 
 TRAINER_CHILD = r"""
 import json, sys, time, os
@@ -116,21 +116,7 @@ def main() -> None:
             f"{args.repeats} run(s).\n\n{table}\n\nCommand: `{command}`\n")
     print(text)
     if args.write:
-        bench_md = REPO / "BENCHMARKS.md"
-        content = bench_md.read_text()
-        start = content.index("## Core: fine-tuning against the Hugging Face Trainer (issue 2)")
-        end = content.index("\n## ", start + 5)
-        section = content[start:end]
-        marker = "### Trainer comparison"
-        new_block = f"{marker}\n\n{text}"
-        if marker in section:
-            s2 = section.index(marker)
-            e2 = section.find("\n### ", s2 + 5)
-            section = section[:s2] + new_block + ("" if e2 == -1 else section[e2:])
-        else:
-            section = section.replace("(pending)\n", "").rstrip() + "\n\n" + new_block
-        bench_md.write_text(content[:start] + section.rstrip() + "\n" + content[end:])
-
+        write_subsection(ISSUE2_SECTION, "### Trainer comparison", text)
 
 if __name__ == "__main__":
     main()
