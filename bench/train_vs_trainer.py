@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=1, help="runs per configuration (medians reported)")
     parser.add_argument("--skip-defaults", action="store_true", help="skip fmkit's own-defaults run")
+    parser.add_argument("--skip-random", action="store_true", help="skip the Trainer's (slow) random-sampling run")
     parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     args = parser.parse_args()
     train_path, dev_path = sst2_subset(args.rows)
@@ -81,6 +82,8 @@ def main() -> None:
         ("HF Trainer (group_by_length)", TRAINER_CHILD, ["group_by_length"]),
         ("fmkit (same settings)", FMKIT_CHILD, ["same-settings"]),
     ]
+    if args.skip_random:
+        configs = configs[1:]
     if not args.skip_defaults:
         configs.append(("fmkit (its own defaults)", FMKIT_CHILD, ["defaults"]))
     results: dict[str, list[dict]] = {}

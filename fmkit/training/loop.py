@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from fmkit.config.schema import TrainConfig
+from fmkit.models.cpu_dropout import fast_cpu_dropout
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
 from fmkit.training.tracking import Tracker
@@ -55,6 +56,27 @@ def configure_threads(threads: int, num_processes: int = 1) -> None:
 
 
 def train_loop(
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader[Any],
+    *,
+    cfg: TrainConfig,
+    loss_fn: LossFn,
+    evaluate: EvaluateFn,
+    primary_metric: str,
+    checkpoints: Checkpoints,
+    tracker: Tracker,
+    accelerator: Any,
+    resume: bool = False,
+) -> LoopResult:
+    """Train `model` in place; return what happened. The best evaluated weights end up in `model`."""
+    # On CPU, torch's dropout masks cost about a fifth of a bf16 step; train with cheaper ones (same
+    # distribution, same RNG) and hand the model back exactly as it came.
+    with fast_cpu_dropout(model, enabled=cfg.fast_cpu_dropout):
+        return _train_loop(model, loader, cfg=cfg, loss_fn=loss_fn, evaluate=evaluate, primary_metric=primary_metric,
+                           checkpoints=checkpoints, tracker=tracker, accelerator=accelerator, resume=resume)
+
+
+def _train_loop(
     model: nn.Module,
     loader: torch.utils.data.DataLoader[Any],
     *,
@@ -109,6 +131,7 @@ def train_loop(
         eval_time = time.perf_counter() - eval_start
         state.eval_seconds += eval_time
         window_start += eval_time  # the running examples/s measures training only
+        checkpoint_start = time.perf_counter()
         score = float(metrics[primary_metric])
         improved = state.best_metric is None or score > state.best_metric
         if improved:
@@ -126,6 +149,9 @@ def train_loop(
         if progress is not None:
             progress.write(f"step {state.step}: {primary_metric}={score:.4f}" + (" (best)" if improved else ""))
         checkpoints.save_last(accelerator, state)
+        checkpoint_time = time.perf_counter() - checkpoint_start
+        state.checkpoint_seconds += checkpoint_time
+        window_start += checkpoint_time
         patience = cfg.early_stopping_patience
         return patience > 0 and state.evals_without_improvement >= patience
 
@@ -194,7 +220,10 @@ def train_loop(
                 if run_evaluation():
                     stopped_early = True
             elif cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
+                checkpoint_start = time.perf_counter()
                 checkpoints.save_last(accelerator, state)
+                state.checkpoint_seconds += time.perf_counter() - checkpoint_start
+                window_start += time.perf_counter() - checkpoint_start
             if done or stopped_early:
                 break
         state.batches_in_epoch = 0
@@ -214,7 +243,7 @@ def train_loop(
         best_metrics=state.best_metrics,
         stopped_early=stopped_early,
         train_seconds=train_seconds,
-        examples_per_second=state.examples_seen / max(train_seconds - state.eval_seconds, 1e-9),
+        examples_per_second=state.examples_seen / max(train_seconds - state.eval_seconds - state.checkpoint_seconds, 1e-9),
         history=history,
     )
 

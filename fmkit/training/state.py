@@ -67,6 +67,7 @@ class LoopState:
     evals_without_improvement: int = 0
     train_seconds: float = 0.0    # wall time since the run started, evaluations included
     eval_seconds: float = 0.0     # the part of it spent evaluating (excluded from examples/s)
+    checkpoint_seconds: float = 0.0  # ... and writing checkpoints (excluded too: I/O, not training)
 
 
 class Checkpoints:
