@@ -118,6 +118,22 @@ def test_collator_pads_to_the_longest_text_of_the_batch() -> None:
     assert batch["index"].tolist() == [2, 1]
 
 
+def test_collator_rounds_width_up_to_a_multiple() -> None:
+    encoded = EncodedTexts(input_ids=[[5, 6, 7], [8], [1] * 9])
+    assert PaddingCollator(encoded, 0, pad_to_multiple_of=8)([0, 1])["input_ids"].shape == (2, 8)
+    batch = PaddingCollator(encoded, 0, pad_to_multiple_of=8)([2, 1])
+    assert batch["input_ids"].shape == (2, 16)
+    assert batch["attention_mask"].sum(dim=1).tolist() == [9, 1]  # the extra columns are masked padding
+
+
+def test_training_loader_pads_to_multiples_of_8_and_eval_loader_does_not() -> None:
+    encoded = EncodedTexts(input_ids=[[1] * (i % 13 + 1) for i in range(40)], labels=np.zeros(40, dtype=np.int64))
+    train_widths = {batch["input_ids"].shape[1] for batch in make_loader(encoded, 0, 4, seed=0, shuffle=True)}
+    eval_widths = {batch["input_ids"].shape[1] for batch in make_loader(encoded, 0, 4, seed=0, shuffle=False)}
+    assert train_widths <= {8, 16}
+    assert any(width % 8 for width in eval_widths)
+
+
 def test_collator_without_labels() -> None:
     batch = PaddingCollator(EncodedTexts(input_ids=[[1, 2]]), pad_token_id=0)([0])
     assert "labels" not in batch

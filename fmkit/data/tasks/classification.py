@@ -130,16 +130,25 @@ class LengthGroupedBatches:
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
 
-class PaddingCollator:
-    """Turns a list of example indices into padded tensors (pad to the batch's longest text)."""
+# Training pads each batch up to a multiple of 8 tokens. Why: with every batch a different shape,
+# glibc's allocator cannot reuse freed activation blocks and resident memory climbs step after step
+# (measured on 5,000 SST-2 rows: +760 MB over one epoch, peak 1,668 MB). With 8x fewer distinct
+# shapes the peak was 1,367-1,411 MB at no measurable speed cost (bench/train_vs_trainer.py).
+TRAIN_PAD_MULTIPLE = 8
 
-    def __init__(self, encoded: EncodedTexts, pad_token_id: int) -> None:
+
+class PaddingCollator:
+    """Turns a list of example indices into padded tensors (pad to the batch's longest text,
+    rounded up to `pad_to_multiple_of`)."""
+
+    def __init__(self, encoded: EncodedTexts, pad_token_id: int, pad_to_multiple_of: int = 1) -> None:
         self.encoded = encoded
         self.pad_token_id = pad_token_id
+        self.multiple = max(1, pad_to_multiple_of)
 
     def __call__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         seqs = [self.encoded.input_ids[i] for i in indices]
-        width = max(len(s) for s in seqs)
+        width = -(-max(len(s) for s in seqs) // self.multiple) * self.multiple
         ids = np.full((len(seqs), width), self.pad_token_id, dtype=np.int64)
         mask = np.zeros((len(seqs), width), dtype=np.int64)
         for row, seq in enumerate(seqs):
@@ -171,7 +180,8 @@ def make_loader(encoded: EncodedTexts, pad_token_id: int, batch_size: int, seed:
     # Its own generator: otherwise every iter() draws a worker seed from the global torch RNG, which shifts the
     # dropout stream and makes a resumed run diverge from an uninterrupted one.
     return torch.utils.data.DataLoader(
-        IndexDataset(len(encoded)), batch_sampler=sampler, collate_fn=PaddingCollator(encoded, pad_token_id),
+        IndexDataset(len(encoded)), batch_sampler=sampler,
+        collate_fn=PaddingCollator(encoded, pad_token_id, TRAIN_PAD_MULTIPLE if shuffle else 1),
         generator=torch.Generator().manual_seed(seed),
     )
 
