@@ -47,18 +47,26 @@ def texts_fingerprint(texts: Sequence[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_key(model_path: Path, texts: Sequence[str], max_length: int, pooling: str) -> str:
-    return f"{model_fingerprint(model_path)}-{texts_fingerprint(texts)}-{max_length}-{pooling}"
+def cache_key(model_path: Path, texts: Sequence[str], max_length: int, pooling: str, precision: str = "fp32") -> str:
+    return f"{model_fingerprint(model_path)}-{texts_fingerprint(texts)}-{max_length}-{pooling}-{precision}"
 
 
 @torch.inference_mode()
-def embed_batches(model: TextClassifier, loader: Any, num_examples: int) -> torch.Tensor:
-    """Pooled vectors (before the head) for every example, in input order."""
+def embed_batches(model: TextClassifier, loader: Any, num_examples: int,
+                  autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Pooled vectors (before the head) for every example, in input order.
+
+    `autocast_dtype=torch.bfloat16` runs the encoder under bf16 autocast (what training uses where the
+    hardware has native bf16); the vectors are returned as float32 either way.
+    """
     was_training = model.training
     model.eval()
     out = torch.empty(num_examples, int(model.encoder.config.hidden_size))
+    device_type = next(model.parameters()).device.type
     for batch in loader:
-        out[batch["index"]] = model.embed(batch["input_ids"], batch["attention_mask"]).float().cpu()
+        with torch.autocast(device_type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            vectors = model.embed(batch["input_ids"], batch["attention_mask"])
+        out[batch["index"]] = vectors.float().cpu()
     model.train(was_training)
     return out
 

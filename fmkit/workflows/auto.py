@@ -24,7 +24,9 @@ import torch
 
 from fmkit.data.tasks.classification import make_loader
 from fmkit.errors import ConfigError
+from fmkit.models.cpu_dropout import fast_cpu_dropout
 from fmkit.models.losses import classification_loss
+from fmkit.training.precision import resolve_mixed_precision
 from fmkit.workflows.strategy_runs import FitContext, new_classifier
 
 FEWSHOT_MAX_PER_CLASS = 32
@@ -65,16 +67,20 @@ def measure_throughput(ctx: FitContext, batches: int = 3) -> Throughput:
     loader = make_loader(ctx.train_enc, ctx.pad_id, ctx.cfg.train.batch_size, ctx.cfg.train.seed, shuffle=True,
                          group_by_length=False)  # random lengths: a fair sample, not the longest batch first
     model.train()
+    # Time the step the loop will run: same precision, same dropout kernel.
+    bf16 = resolve_mixed_precision(ctx.cfg.train.mixed_precision) == "bf16"
     seen, seconds = 0, 0.0
-    for i, batch in enumerate(loader):
-        if i > batches:
-            break
-        start = time.perf_counter()
-        loss = classification_loss(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]), batch)
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-        if i > 0 or len(loader) == 1:
-            seen, seconds = seen + len(batch["index"]), seconds + time.perf_counter() - start
+    with fast_cpu_dropout(model, enabled=ctx.cfg.train.fast_cpu_dropout):
+        for i, batch in enumerate(loader):
+            if i > batches:
+                break
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            classification_loss(logits.float(), batch).backward()
+            model.zero_grad(set_to_none=True)
+            if i > 0 or len(loader) == 1:
+                seen, seconds = seen + len(batch["index"]), seconds + time.perf_counter() - start
     train_rate = seen / max(seconds, 1e-6)
     model.eval()
     seen, seconds = 0, 0.0

@@ -34,6 +34,7 @@ from fmkit.models.losses import classification_loss, cosine_pair_loss
 from fmkit.models.strategies import EmbeddingHead, PairEncoder, Strategy, build_strategy, zeroshot_head_
 from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
 from fmkit.training.memory_checkpoints import MemoryCheckpoints
+from fmkit.training.precision import resolve_mixed_precision
 
 # A head needs a few hundred Adam steps whatever the data size: few examples -> more epochs.
 MIN_HEAD_STEPS = 300
@@ -93,15 +94,22 @@ def new_classifier(ctx: FitContext) -> TextClassifier:
 
 
 def text_vectors(ctx: FitContext, model: TextClassifier, enc: EncodedTexts, texts: Sequence[str],
-                 cacheable: bool) -> torch.Tensor:
-    """Pooled vectors of `texts` under `model`; cached on disk when the encoder is the untouched backbone."""
+                 cacheable: bool, exact: bool = True) -> torch.Tensor:
+    """Pooled vectors of `texts` under `model`; cached on disk when the encoder is the untouched backbone.
+
+    exact=False: vectors that only train a head may be computed under the run's training precision
+    (bf16 where native: ~1.5x faster encoding); vectors behind reported metrics stay float32, so the
+    metrics are what `fmkit predict` will give.
+    """
+    fast = not exact and resolve_mixed_precision(ctx.cfg.train.mixed_precision) == "bf16"
+    dtype = torch.bfloat16 if fast else None
     cache = EmbeddingCache(enabled=cacheable)
-    key = cache_key(ctx.model_path, texts, ctx.max_length, model.pooling)
+    key = cache_key(ctx.model_path, texts, ctx.max_length, model.pooling, "bf16" if fast else "fp32")
     cached = cache.get(key)
     if cached is not None and cached.shape[0] == len(texts):
         return cached
     loader = make_loader(enc, ctx.pad_id, ctx.cfg.eval.batch_size, ctx.cfg.train.seed, shuffle=False)
-    vectors = embed_batches(model, loader, len(enc))
+    vectors = embed_batches(model, loader, len(enc), autocast_dtype=dtype)
     cache.put(key, vectors)
     return vectors
 
@@ -171,7 +179,7 @@ def fit_linear_probe(ctx: FitContext) -> FitOutcome:
     strategy = build_strategy("linear-probe", ctx.cfg.strategy)
     model = new_classifier(ctx)
     strategy.prepare(model)
-    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True)
+    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True, exact=False)
     eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True)
     result = train_head(ctx, model.head, train_vecs, eval_vecs, "probe")
     with torch.inference_mode():
@@ -189,8 +197,9 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
         # A random head on 77 classes sends large, noisy gradients into the body for the first epoch;
         # a head that already separates the classes on frozen vectors does not.
         model.encoder.requires_grad_(False)
-        train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True)
-        eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True)
+        # Only a starting head comes out of these vectors: the run's training precision is fine for both.
+        train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True, exact=False)
+        eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True, exact=False)
         probe = train_head(ctx, model.head, train_vecs, eval_vecs, "probe")
         details["probe_init"] = {k: v for k, v in probe.best_metrics.items() if isinstance(v, (int, float))}
     strategy.prepare(model)
@@ -253,7 +262,7 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
                              tracker=PhaseTracker(ctx.tracker, "pairs"), accelerator=make_accelerator(pair_cfg))
 
     # Phase 2: the head on vectors of the tuned body (not cached: these weights exist only in this run).
-    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=False)
+    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=False, exact=False)
     eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=False)
     head_result = train_head(ctx, model.head, train_vecs, eval_vecs, "head")
     with torch.inference_mode():

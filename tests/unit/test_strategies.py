@@ -192,3 +192,32 @@ def test_auto_measures_and_records_its_choice(tiny_model: Path, sentiment_csv: P
     # A one-second budget fits none of the training strategies (each has a fixed overhead of seconds).
     assert record["strategy"] == "zeroshot"
     assert json.loads((out / "metrics.json").read_text())["strategy"] == "zeroshot"
+
+
+def test_bf16_probe_vectors_train_the_head_but_reported_metrics_are_what_predict_gives(
+        tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path, tmp_path: Path, private_cache: Path) -> None:
+    import pandas as pd
+
+    metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "linear-probe",
+                  **{"train.mixed_precision": "bf16"})
+    names = sorted(p.name for p in (private_cache / "embeddings").glob("*.npy"))
+    assert sorted(n.rsplit("-", 1)[-1] for n in names) == ["bf16.npy", "fp32.npy"]  # train vectors bf16, eval vectors exact
+    frame = pd.read_csv(sentiment_eval_csv)
+    predicted = [r["label"] for r in fmkit.load(tmp_path / "run-linear-probe/model").predict(frame["text"].tolist())]
+    accuracy = float(np.mean([p == t for p, t in zip(predicted, frame["label"].astype(str), strict=True)]))
+    assert metrics["accuracy"] == pytest.approx(accuracy)
+
+
+def test_embed_batches_under_bf16_autocast_returns_close_float32_vectors(tiny_model: Path) -> None:
+    from fmkit.data.tasks.classification import encode_texts, make_loader
+    from fmkit.models.backbone import load_tokenizer
+    from fmkit.models.classifier import TextClassifier
+    from fmkit.models.embeddings import embed_batches
+
+    model = TextClassifier.from_backbone(tiny_model, ["neg", "pos"])
+    enc = encode_texts(load_tokenizer(tiny_model), TEXTS * 3, 32)
+    exact = embed_batches(model, make_loader(enc, 0, 4, seed=0, shuffle=False), len(enc))
+    fast = embed_batches(model, make_loader(enc, 0, 4, seed=0, shuffle=False), len(enc), autocast_dtype=torch.bfloat16)
+    assert fast.dtype == torch.float32
+    assert torch.allclose(fast, exact, rtol=0.05, atol=0.05)
+    assert not torch.equal(fast, exact)  # bf16 really ran
