@@ -6,12 +6,13 @@ backward, step -> every so often evaluate, keep the best, checkpoint, maybe stop
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 import torch
 from torch import nn
@@ -22,6 +23,8 @@ from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
 from fmkit.training.tracking import Tracker
 
+P = ParamSpec("P")
+R = TypeVar("R")
 LossFn = Callable[[Any, dict[str, torch.Tensor]], torch.Tensor]  # (model outputs, batch) -> scalar
 # Batch keys that are targets or bookkeeping, never model inputs.
 NON_INPUT_KEYS = frozenset({"labels", "index"})
@@ -55,28 +58,22 @@ def configure_threads(threads: int, num_processes: int = 1) -> None:
     torch.set_num_threads(cores)
 
 
+def _with_fast_cpu_dropout(loop: Callable[P, R]) -> Callable[P, R]:
+    """On CPU, torch's dropout masks cost about a fifth of a bf16 step: run the loop with cheaper ones
+    (same distribution, same RNG) and hand the model back exactly as it came."""
+
+    @functools.wraps(loop)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        model = cast(nn.Module, args[0] if args else kwargs["model"])
+        cfg = cast(TrainConfig, kwargs["cfg"])
+        with fast_cpu_dropout(model, enabled=cfg.fast_cpu_dropout):
+            return loop(*args, **kwargs)
+
+    return run
+
+
+@_with_fast_cpu_dropout
 def train_loop(
-    model: nn.Module,
-    loader: torch.utils.data.DataLoader[Any],
-    *,
-    cfg: TrainConfig,
-    loss_fn: LossFn,
-    evaluate: EvaluateFn,
-    primary_metric: str,
-    checkpoints: Checkpoints,
-    tracker: Tracker,
-    accelerator: Any,
-    resume: bool = False,
-) -> LoopResult:
-    """Train `model` in place; return what happened. The best evaluated weights end up in `model`."""
-    # On CPU, torch's dropout masks cost about a fifth of a bf16 step; train with cheaper ones (same
-    # distribution, same RNG) and hand the model back exactly as it came.
-    with fast_cpu_dropout(model, enabled=cfg.fast_cpu_dropout):
-        return _train_loop(model, loader, cfg=cfg, loss_fn=loss_fn, evaluate=evaluate, primary_metric=primary_metric,
-                           checkpoints=checkpoints, tracker=tracker, accelerator=accelerator, resume=resume)
-
-
-def _train_loop(
     model: nn.Module,
     loader: torch.utils.data.DataLoader[Any],
     *,
