@@ -66,7 +66,9 @@ def _with_fast_cpu_dropout(loop: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         model = cast(nn.Module, args[0] if args else kwargs["model"])
         cfg = cast(TrainConfig, kwargs["cfg"])
-        with fast_cpu_dropout(model, enabled=cfg.fast_cpu_dropout):
+        # The model is still on the CPU here (accelerate moves it later): ask where it will train.
+        on_cpu = getattr(getattr(kwargs.get("accelerator"), "device", None), "type", "cpu") == "cpu"
+        with fast_cpu_dropout(model, enabled=cfg.fast_cpu_dropout and on_cpu):
             return loop(*args, **kwargs)
 
     return run

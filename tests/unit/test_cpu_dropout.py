@@ -104,3 +104,39 @@ def test_disabled_leaves_model_alone() -> None:
     with fast_cpu_dropout(model, enabled=False):
         assert not any(isinstance(m, FastDropout) for m in model.modules())
         assert model.config._attn_implementation == "sdpa"
+
+
+def test_training_loop_uses_fast_dropout_on_cpu_and_restores_the_model() -> None:
+    from fmkit.config.schema import TrainConfig
+    from fmkit.training import make_accelerator, train_loop
+    from fmkit.training.memory_checkpoints import MemoryCheckpoints
+
+    torch.manual_seed(0)
+    model = tiny_bert()
+    seen: list[tuple[bool, str]] = []
+
+    def loss_fn(outputs: object, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        seen.append((any(isinstance(m, FastDropout) for m in model.modules()), model.config._attn_implementation))
+        return outputs.last_hidden_state.pow(2).mean()  # type: ignore[attr-defined]
+
+    ids = torch.randint(0, 50, (8, 6))
+    loader = torch.utils.data.DataLoader(
+        [{"input_ids": row, "attention_mask": torch.ones_like(row)} for row in ids], batch_size=4)
+    loader.batch_sampler.set_epoch = lambda epoch: None  # type: ignore[union-attr]  # the loop's sampler API
+    for enabled, expected in ((True, (True, ATTENTION_NAME)), (False, (False, "sdpa"))):
+        seen.clear()
+        cfg = TrainConfig(epochs=1, progress=False, early_stopping_patience=0, fast_cpu_dropout=enabled,
+                          mixed_precision="no")
+        train_loop(model, loader, cfg=cfg, loss_fn=loss_fn, evaluate=lambda m: {"score": 0.0}, primary_metric="score",
+                   checkpoints=MemoryCheckpoints(), tracker=_NullTracker(), accelerator=make_accelerator(cfg))  # type: ignore[arg-type]
+        assert seen and set(seen) == {expected}
+        assert not any(isinstance(m, FastDropout) for m in model.modules())
+        assert model.config._attn_implementation == "sdpa"
+
+
+class _NullTracker:
+    def log(self, step: int, metrics: dict[str, float], kind: str) -> None:
+        pass
+
+    def close(self, status: str) -> None:
+        pass
