@@ -59,12 +59,18 @@ def tiny_bert() -> BertModel:
     return BertModel(config)
 
 
+def padded_batch(rows: int, width: int, short_row: int, short_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random token ids and an attention mask where one row is shorter (padded)."""
+    ids = torch.randint(0, 50, (rows, width))
+    mask = torch.ones(rows, width, dtype=torch.long)
+    mask[short_row, short_length:] = 0
+    return ids, mask
+
+
 def test_swap_trains_with_fast_dropout_and_restores_model() -> None:
     torch.manual_seed(0)
     model = tiny_bert()
-    ids = torch.randint(0, 50, (4, 10))
-    mask = torch.ones(4, 10, dtype=torch.long)
-    mask[0, 6:] = 0
+    ids, mask = padded_batch(4, 10, short_row=0, short_length=6)
     before = {name: type(module) for name, module in model.named_modules()}
     model.eval()
     reference = model(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -86,9 +92,7 @@ def test_training_attention_matches_sdpa_math_without_dropout() -> None:
     """With the dropout mask forced to keep everything, our attention equals SDPA's."""
     torch.manual_seed(0)
     model = tiny_bert()
-    ids = torch.randint(0, 50, (3, 7))
-    mask = torch.ones(3, 7, dtype=torch.long)
-    mask[1, 4:] = 0
+    ids, mask = padded_batch(3, 7, short_row=1, short_length=4)
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 1e-9  # "on", so the training path runs, but keeps every unit
