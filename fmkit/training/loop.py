@@ -221,8 +221,9 @@ def train_loop(
             elif cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
                 checkpoint_start = time.perf_counter()
                 checkpoints.save_last(accelerator, state)
-                state.checkpoint_seconds += time.perf_counter() - checkpoint_start
-                window_start += time.perf_counter() - checkpoint_start
+                checkpoint_time = time.perf_counter() - checkpoint_start
+                state.checkpoint_seconds += checkpoint_time
+                window_start += checkpoint_time  # examples/s measures training only
             if done or stopped_early:
                 break
         state.batches_in_epoch = 0
