@@ -89,9 +89,13 @@ class StrategyConfig(Section):
     probe_init: bool = Field(
         True, description="full/lora: start the head from a quick linear probe (needed for many classes) not at random."
     )
-    probe_epochs: int = Field(30, ge=1, description="linear-probe (and every head-only phase): epochs over cached embeddings.")
-    probe_learning_rate: float = Field(3e-3, gt=0, description="linear-probe: Adam learning rate of the head.")
-    probe_weight_decay: float = Field(1e-4, ge=0, description="linear-probe: AdamW weight decay of the head.")
+    probe_epochs: int = Field(30, ge=1, description="probe_init: epochs of the starting head over cached embeddings.")
+    probe_learning_rate: float = Field(3e-3, gt=0, description="probe_init: Adam learning rate of the starting head.")
+    probe_weight_decay: float = Field(1e-4, ge=0, description="probe_init: AdamW weight decay of the starting head.")
+    head_c: float = Field(
+        1.0, gt=0, description="linear-probe/fewshot: inverse L2 strength of the logistic-regression head "
+        "(scikit-learn's C), which L-BFGS fits to convergence.",
+    )
     lora_r: int = Field(8, ge=1, description="lora: adapter rank.")
     lora_alpha: int = Field(16, ge=1, description="lora: scaling numerator (adapter output is scaled by alpha / r).")
     lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="lora: dropout on the adapter path.")

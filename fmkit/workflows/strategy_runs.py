@@ -4,9 +4,9 @@
 (workflows/classification.py) evaluates and saves it the same way whatever the strategy.
 
   full / lora    head initialised from a quick linear probe (strategy.probe_init), then the loop on texts
-  linear-probe   frozen encoder -> cached vectors -> the loop trains the head on them (seconds)
+  linear-probe   frozen encoder -> cached unit vectors -> logistic regression fitted to convergence (seconds)
   fewshot        phase 1: the loop tunes the body on contrastive pairs (cosine loss);
-                 phase 2: the loop trains the head on the tuned vectors
+                 phase 2: logistic regression on the tuned vectors (SetFit's head)
   zeroshot       no loop: head rows = label (description) vectors x temperature
 """
 
@@ -33,6 +33,7 @@ from fmkit.models.heads import ClassificationHead
 from fmkit.models.losses import classification_loss, cosine_pair_loss
 from fmkit.models.strategies import EmbeddingHead, PairEncoder, Strategy, build_strategy, zeroshot_head_
 from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
+from fmkit.training.logistic import fit_logistic_regression
 from fmkit.training.memory_checkpoints import MemoryCheckpoints
 from fmkit.training.precision import resolve_mixed_precision
 
@@ -161,6 +162,33 @@ def train_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tens
     return result
 
 
+def fit_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tensor, eval_vecs: torch.Tensor,
+             phase: str) -> LoopResult:
+    """The head as a logistic regression on fixed vectors, solved to convergence (see training/logistic.py).
+
+    Unlike `train_head`, nothing is selected on the eval set: the eval metrics are measured once, at the end.
+    """
+    assert ctx.train_enc.labels is not None and ctx.eval_enc.labels is not None
+    tracker = PhaseTracker(ctx.tracker, phase)
+    fit_result = fit_logistic_regression(
+        train_vecs, torch.as_tensor(ctx.train_enc.labels), len(ctx.labels.labels), c=ctx.cfg.strategy.head_c,
+        class_weights=ctx.class_weights, on_iteration=lambda i, loss: tracker.log(i, {"loss": loss}, "train"),
+    )
+    with torch.no_grad():
+        head.linear.weight.copy_(fit_result.weight)
+        head.linear.bias.copy_(fit_result.bias)
+    head.eval()
+    with torch.inference_mode():
+        metrics = accuracy_metrics(ctx.labels, ctx.eval_enc.labels, head(eval_vecs))
+    metrics["head_iterations"] = fit_result.iterations
+    metrics["head_converged"] = fit_result.converged
+    tracker.log(fit_result.iterations, {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, "eval")
+    seconds = max(fit_result.seconds, 1e-9)
+    return LoopResult(steps=fit_result.iterations, epochs_completed=float(fit_result.iterations),
+                      best_step=fit_result.iterations, best_metrics=metrics, stopped_early=False,
+                      train_seconds=fit_result.seconds, examples_per_second=len(train_vecs) * fit_result.iterations / seconds)
+
+
 def text_evaluator(ctx: FitContext) -> Callable[[torch.nn.Module], dict[str, Any]]:
     eval_loader = make_loader(ctx.eval_enc, ctx.pad_id, ctx.cfg.eval.batch_size, ctx.cfg.train.seed, shuffle=False)
     assert ctx.eval_enc.labels is not None
@@ -181,7 +209,7 @@ def fit_linear_probe(ctx: FitContext) -> FitOutcome:
     strategy.prepare(model)
     train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True, exact=False)
     eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True)
-    result = train_head(ctx, model.head, train_vecs, eval_vecs, "probe")
+    result = fit_head(ctx, model.head, train_vecs, eval_vecs, "probe")
     with torch.inference_mode():
         eval_logits = model.head(eval_vecs)
     return FitOutcome(model, strategy, result, eval_logits=eval_logits)
@@ -264,7 +292,7 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
     # Phase 2: the head on vectors of the tuned body (not cached: these weights exist only in this run).
     train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=False, exact=False)
     eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=False)
-    head_result = train_head(ctx, model.head, train_vecs, eval_vecs, "head")
+    head_result = fit_head(ctx, model.head, train_vecs, eval_vecs, "head")
     with torch.inference_mode():
         eval_logits = model.head(eval_vecs)
     details = {"pairs": len(pairs), "pair_steps": pair_result.steps,
