@@ -98,7 +98,10 @@ class StrategyConfig(Section):
     )
     lora_r: int = Field(8, ge=1, description="lora: adapter rank.")
     lora_alpha: int = Field(16, ge=1, description="lora: scaling numerator (adapter output is scaled by alpha / r).")
-    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="lora: dropout on the adapter path.")
+    lora_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="lora: dropout on the adapter input (PEFT's default, 0: on CPU the masks on "
+        "every adapted layer's input cost a fifth or more of a LoRA step; the backbone's own dropout still applies).",
+    )
     lora_target_modules: list[str] = Field(
         default_factory=lambda: ["query", "value"],
         description="lora: names of the linear layers that get adapters; ['all-linear'] adapts every linear layer.",

@@ -91,7 +91,7 @@ class LoraStrategy:
 
     name = "lora"
 
-    def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.1,
+    def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.0,
                  target_modules: list[str] | None = None) -> None:
         self.r, self.alpha, self.dropout = r, alpha, dropout
         self.target_modules = list(target_modules or ["query", "value"])
