@@ -19,7 +19,14 @@ def cosine_pair_loss(cosine: torch.Tensor, batch: dict[str, torch.Tensor]) -> to
 
 
 def masked_lm_loss(outputs: object, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy on the masked positions only (labels are -100 elsewhere)."""
+    """Cross-entropy on the masked positions only (labels are -100 elsewhere).
+
+    `outputs` are logits for every position (batch, length, vocab), or for the masked positions alone
+    (n_masked, vocab, in row-major order of batch["predict_mask"]).
+    """
     logits = outputs.logits if hasattr(outputs, "logits") else outputs
     assert isinstance(logits, torch.Tensor)
-    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), batch["labels"].view(-1), ignore_index=-100)
+    labels = batch["labels"]
+    if logits.dim() == 2:
+        labels = labels[batch["predict_mask"]] if "predict_mask" in batch else labels[labels != -100]
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)

@@ -53,9 +53,30 @@ class MaskedLanguageModel(nn.Module):
         mlm.tie_weights()
         return cls(mlm, list(info.get("missing_keys", [])))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
-        logits: torch.Tensor = self.mlm(input_ids=input_ids, attention_mask=attention_mask).logits
-        return logits
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, predict_mask: torch.Tensor | None = None,
+                **_: Any) -> torch.Tensor:
+        """Vocabulary logits: (batch, length, vocab), or (masked positions, vocab) when `predict_mask` is given.
+
+        Only ~15% of the tokens are masked, and the vocabulary projection (30k x hidden, plus a softmax over
+        30k per token) is a large share of a small encoder's step: with `predict_mask` it runs on those
+        positions alone (the loss then reads the labels at the same positions, in the same order).
+        """
+        head = self._prediction_head()
+        if predict_mask is None or head is None:
+            logits: torch.Tensor = self.mlm(input_ids=input_ids, attention_mask=attention_mask).logits
+            return logits if predict_mask is None else logits[predict_mask]
+        hidden = self.mlm.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        selected: torch.Tensor = head(hidden[predict_mask])
+        return selected
+
+    def _prediction_head(self) -> nn.Module | None:
+        """The module that maps hidden states to vocabulary logits, where the architecture has one (BERT's
+        `cls`, RoBERTa's `lm_head`); others take the full forward and a selection of its logits."""
+        for name in ("cls", "lm_head"):
+            module = getattr(self.mlm, name, None)
+            if isinstance(module, nn.Module):
+                return module
+        return None
 
     def save_pretrained(self, directory: Path, tokenizer: Any | None = None) -> None:
         """A Hugging Face folder: AutoModel loads the body (any strategy's --model), AutoModelForMaskedLM all of it."""

@@ -53,7 +53,8 @@ def held_out_loss(model: torch.nn.Module, loader: Any) -> float:
     model.eval()
     total, tokens = 0.0, 0
     for batch in loader:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       predict_mask=batch["predict_mask"])
         n = int((batch["labels"] != -100).sum())
         if n:
             total += float(masked_lm_loss(logits, batch)) * n

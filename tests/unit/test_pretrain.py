@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fmkit.cli import build_parser, main
 from fmkit.data.tasks.classification import encode_texts
 from fmkit.data.tasks.mlm import IGNORE_INDEX, MaskingCollator
 from fmkit.models.backbone import load_tokenizer
+from fmkit.models.losses import masked_lm_loss
+from fmkit.models.mlm import MaskedLanguageModel
 from tests.conftest import write_sentiment_csv
 
 
@@ -31,6 +34,30 @@ def test_masking_touches_only_real_tokens(tiny_model: Path) -> None:
     assert 0.65 < masked.mean() < 0.95  # ~80% become [MASK], the rest random or unchanged
     again = MaskingCollator(enc, tok, probability=0.3, seed=0)(list(range(len(texts))))
     assert np.array_equal(again["labels"].numpy(), labels)  # same masks for the same batch: stable perplexity
+    assert np.array_equal(batch["predict_mask"].numpy(), chosen)
+
+
+def test_masked_positions_only_give_the_same_logits_loss_and_gradients(tiny_model: Path) -> None:
+    tok = load_tokenizer(tiny_model)
+    texts = ["the movie was really very good", "a bad plot", "great acting and a great story"] * 4
+    batch = MaskingCollator(encode_texts(tok, texts, 32), tok, probability=0.3, seed=1)(list(range(len(texts))))
+    torch.manual_seed(0)
+    model = MaskedLanguageModel.from_backbone(tiny_model).eval()
+    full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    sparse = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   predict_mask=batch["predict_mask"])
+    assert model._prediction_head() is not None  # the sparse path, not the fallback
+    assert full.dim() == 3 and sparse.shape == (int(batch["predict_mask"].sum()), full.shape[-1])
+    torch.testing.assert_close(sparse, full[batch["predict_mask"]], atol=1e-5, rtol=1e-5)
+    full_loss, sparse_loss = masked_lm_loss(full, batch), masked_lm_loss(sparse, batch)
+    torch.testing.assert_close(sparse_loss, full_loss, atol=1e-6, rtol=1e-6)
+    grads = []
+    for loss_of in (lambda: masked_lm_loss(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]), batch),
+                    lambda: masked_lm_loss(model(**{k: batch[k] for k in ("input_ids", "attention_mask", "predict_mask")}), batch)):
+        model.zero_grad()
+        loss_of().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-6, rtol=1e-4)
 
 
 def test_pretrain_cli_writes_a_backbone_any_strategy_accepts(tiny_model: Path, tmp_path: Path,

@@ -41,6 +41,8 @@ class MaskingCollator:
         ids[random_tokens] = rng.integers(0, self.vocab_size, size=int(random_tokens.sum()))
         batch["input_ids"] = torch.from_numpy(ids)
         batch["labels"] = torch.from_numpy(labels)
+        # Where the model must predict: it can skip the vocabulary projection everywhere else.
+        batch["predict_mask"] = torch.from_numpy(chosen)
         return batch
 
 
