@@ -65,3 +65,33 @@ def test_two_process_training_on_cpu(tiny_model: Path, tmp_path: Path) -> None:
 
     records = fmkit.load(run / "model").predict(["a great wonderful film", "an awful terrible movie"])
     assert [r["label"] for r in records] == ["pos", "neg"]
+
+
+@pytest.mark.parametrize("strategy", ["lora", "linear-probe"])
+def test_strategies_under_two_processes(tiny_model: Path, tmp_path: Path, strategy: str) -> None:
+    """Adapters and the probe's cached-vector head also run under the launcher: one run written, a model that predicts."""
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    if accelerate is None:
+        pytest.skip("accelerate's launcher is not installed in this environment")
+    train = write_sentiment_csv(tmp_path / "train.csv", n=200, seed=3)
+    evaluation = write_sentiment_csv(tmp_path / "eval.csv", n=60, seed=4)
+    run = tmp_path / "run"
+    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+           "-m", "fmkit", "train", "--data", str(train), "--eval", str(evaluation), "--model", str(tiny_model),
+           "--output", str(run), "--strategy", strategy, "--epochs", "3", "--batch-size", "8", "--seed", "7",
+           "--quiet", "--set", "train.learning_rate=5e-4", "--set", "strategy.lora_learning_rate=5e-3"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert json.loads((run / "env.json").read_text())["num_processes"] == 2
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["strategy"] == strategy
+    assert metrics["accuracy"] >= 0.7, metrics  # chance 0.5; LoRA on a tiny random body learns slowly
+    if strategy == "lora":
+        assert metrics["steps"] == 3 * math.ceil(200 / 16)  # each process took half of every batch
+    assert proc.stdout.count("model saved to") == 1, proc.stdout
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    if strategy == "lora":
+        assert (run / "adapters").is_dir()
