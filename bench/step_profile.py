@@ -1,7 +1,8 @@
 """Where a MiniLM training step spends its time, in CPU seconds (robust on a shared machine).
 
 Measures, with one thread and process CPU time, the choices behind fmkit's training defaults:
-fused vs foreach AdamW, and bf16 autocast vs fp32 on CPUs with native bf16 (AMX / AVX512-BF16).
+fused vs foreach AdamW, bf16 autocast vs fp32 on CPUs with native bf16 (AMX / AVX512-BF16), and a
+LoRA step (query/value, r 8) with and without dropout on the adapter input, against a full step.
 
     python bench/step_profile.py
 """
@@ -20,6 +21,8 @@ from _common import machine
 
 from fmkit.models.backbone import bundled_minilm_path
 from fmkit.models.classifier import TextClassifier
+from fmkit.models.cpu_dropout import fast_cpu_dropout
+from fmkit.models.strategies import LoraStrategy
 from fmkit.training.precision import cpu_has_native_bf16
 
 
@@ -64,8 +67,37 @@ def main() -> None:
             foreach = seconds
         else:
             rows.append(f"| AdamW step over all 22.7M weights (s) | {foreach:.3f} | {seconds:.3f} (fused) | {foreach / seconds:.2f}x |")
+    rows.extend(lora_rows())
     print(f"{machine()}; native bf16: {cpu_has_native_bf16()}; 1 thread, median process CPU seconds of 6 steps\n")
     print("\n".join(rows))
+
+
+def lora_rows() -> list[str]:
+    """A whole training step as the loop runs it (bf16 where native, fast CPU dropout, fused AdamW)."""
+    ids = torch.randint(1000, 5000, (32, 32))
+    mask = torch.ones_like(ids)
+    labels = torch.randint(0, 2, (32,))
+    bf16 = cpu_has_native_bf16()
+    seconds = {}
+    for name, lora_dropout in (("full", None), ("lora, adapter dropout 0.1", 0.1), ("lora, adapter dropout 0 (default)", 0.0)):
+        torch.manual_seed(0)
+        model = TextClassifier.from_backbone(bundled_minilm_path(), ["a", "b"])
+        model.train()
+        if lora_dropout is not None:
+            LoraStrategy(dropout=lora_dropout).prepare(model)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
+
+        def step(model: TextClassifier = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(input_ids=ids, attention_mask=mask)
+            torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        with fast_cpu_dropout(model, True):
+            seconds[name] = median_cpu_seconds(step)
+    return [f"| training step, batch 32 x 32 tokens: {name} (s) | {seconds['full']:.3f} (full) | {s:.3f} | "
+            f"{s / seconds['full']:.2f} of full |" for name, s in seconds.items() if name != "full"]
 
 
 if __name__ == "__main__":
