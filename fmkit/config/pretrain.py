@@ -14,3 +14,8 @@ class PretrainConfig(BaseModel):
     eval_texts: int = Field(
         500, ge=1, description="Texts held out (at most 10% of the corpus) for the perplexity that picks the best checkpoint."
     )
+    head_warmup_epochs: float = Field(
+        0.5, ge=0, description="When the backbone ships no masked-LM head (sentence encoders such as all-MiniLM-L6-v2): "
+        "epochs that train only the new head, body frozen, before the body trains; a random head's first gradients "
+        "would otherwise reshape the body. 0 skips it.",
+    )

@@ -69,3 +69,16 @@ class Trackers:
             rewind = getattr(tracker, "rewind", None)
             if rewind is not None:
                 rewind(step)
+
+
+class PhaseTracker:
+    """Tags every record with the phase, so history.jsonl tells a run's phases (probe, pairs, head warm-up, main) apart."""
+
+    def __init__(self, tracker: Tracker, phase: str) -> None:
+        self.tracker, self.phase = tracker, phase
+
+    def log(self, step: int, metrics: dict[str, Any], kind: str) -> None:
+        self.tracker.log(step, {**metrics, "phase": self.phase}, kind)
+
+    def close(self, status: str) -> None:
+        pass  # the run's own tracker is closed once, by the workflow

@@ -24,7 +24,9 @@ from fmkit.errors import DataError
 from fmkit.models.backbone import load_tokenizer, resolve_model_path
 from fmkit.models.losses import masked_lm_loss
 from fmkit.models.mlm import MaskedLanguageModel
-from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
+from fmkit.training import Checkpoints, LoopResult, configure_threads, make_accelerator, train_loop
+from fmkit.training.memory_checkpoints import MemoryCheckpoints
+from fmkit.training.tracking import PhaseTracker
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
@@ -61,6 +63,34 @@ def held_out_loss(model: torch.nn.Module, loader: Any) -> float:
             tokens += n
     model.train(was_training)
     return total / max(tokens, 1)
+
+
+def warm_up_new_head(model: MaskedLanguageModel, loader: Any, cfg: RunConfig, evaluate: Any,
+                     tracker: Any) -> LoopResult | None:
+    """Train only the newly initialised head weights first (body frozen), as `full` starts from a probed head.
+
+    Sentence encoders ship without an MLM head: its transform layer starts random, and its first, large
+    gradients would flow into a body that already encodes text well.
+    """
+    epochs = cfg.pretrain.head_warmup_epochs
+    if not model.new_weights or epochs <= 0:
+        return None
+    new = set(model.new_weights)
+    trainable = [p for name, p in model.mlm.named_parameters() if name in new]
+    if not trainable:
+        return None
+    for name, p in model.mlm.named_parameters():
+        p.requires_grad_(name in new)
+    # A head from scratch takes a larger step than a pretrained body; nothing resumable is written.
+    head_cfg = cfg.train.model_copy(update={
+        "epochs": epochs, "learning_rate": cfg.train.learning_rate * 10, "eval_every_steps": 0,
+        "early_stopping_patience": 0, "checkpoint_every_steps": 0,
+    })
+    result = train_loop(model, loader, cfg=head_cfg, loss_fn=masked_lm_loss, evaluate=evaluate,
+                        primary_metric="neg_loss", checkpoints=MemoryCheckpoints(),
+                        tracker=PhaseTracker(tracker, "head_warmup"), accelerator=make_accelerator(head_cfg))
+    model.requires_grad_(True)
+    return result
 
 
 def pretrain(cfg: RunConfig, *, overwrite: bool = False) -> PretrainResult:
@@ -108,6 +138,7 @@ def pretrain(cfg: RunConfig, *, overwrite: bool = False) -> PretrainResult:
             return {"loss": loss, "perplexity": math.exp(min(loss, 50)), "neg_loss": -loss}
 
         tracker = run_trackers(run_dir, cfg)
+        warmup = warm_up_new_head(model, train_loader, cfg, evaluate, tracker)
         result = train_loop(model, train_loader, cfg=cfg.train, loss_fn=masked_lm_loss, evaluate=evaluate,
                             primary_metric="neg_loss", checkpoints=Checkpoints(run_dir / "checkpoints"),
                             tracker=tracker, accelerator=make_accelerator(cfg.train))
@@ -120,6 +151,8 @@ def pretrain(cfg: RunConfig, *, overwrite: bool = False) -> PretrainResult:
             "steps": result.steps, "epochs_completed": result.epochs_completed,
             "train_seconds": round(result.train_seconds, 2), "wall_seconds": round(time.perf_counter() - started, 2),
             "new_weights": model.new_weights,
+            "head_warmup_steps": warmup.steps if warmup else 0,
+            "head_warmup_seconds": round(warmup.train_seconds, 2) if warmup else 0.0,
         }
         with atomic_directory(run_dir / "model") as tmp:
             model.save_pretrained(tmp, tokenizer)

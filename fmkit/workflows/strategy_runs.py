@@ -36,6 +36,7 @@ from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
 from fmkit.training.logistic import fit_logistic_regression
 from fmkit.training.memory_checkpoints import MemoryCheckpoints
 from fmkit.training.precision import resolve_mixed_precision
+from fmkit.training.tracking import PhaseTracker
 
 # A head needs a few hundred Adam steps whatever the data size: few examples -> more epochs.
 MIN_HEAD_STEPS = 300
@@ -71,19 +72,6 @@ class FitOutcome:
     result: LoopResult | None
     eval_logits: torch.Tensor | None = None  # already computed for the final weights: saves a pass
     details: dict[str, Any] = field(default_factory=dict)
-
-
-class PhaseTracker:
-    """Tags every record with the phase, so history.jsonl tells the probe, pair and main phases apart."""
-
-    def __init__(self, tracker: Any, phase: str) -> None:
-        self.tracker, self.phase = tracker, phase
-
-    def log(self, step: int, metrics: dict[str, float], kind: str) -> None:
-        self.tracker.log(step, {**metrics, "phase": self.phase}, kind)
-
-    def close(self, status: str) -> None:
-        pass  # the run's tracker is closed by the workflow, once
 
 
 # --- shared pieces -----------------------------------------------------------------------------------

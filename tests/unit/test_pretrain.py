@@ -94,3 +94,35 @@ def test_train_help_lists_strategy_flags() -> None:
     text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()  # type: ignore[union-attr]
     for flag in ("--strategy", "--time-budget", "--label-descriptions"):
         assert flag in text
+
+
+def test_head_warmup_trains_only_the_new_head(tiny_model: Path) -> None:
+    from fmkit.config import load_config
+    from fmkit.data.tasks.mlm import make_mlm_loader
+    from fmkit.workflows.pretrain import warm_up_new_head
+
+    tok = load_tokenizer(tiny_model)
+    texts = ["the movie was really very good", "a bad plot", "great acting and a great story"] * 8
+    loader = make_mlm_loader(encode_texts(tok, texts, 32), tok, 8, seed=0, shuffle=True, probability=0.3)
+    torch.manual_seed(0)
+    model = MaskedLanguageModel.from_backbone(tiny_model)
+    assert model.new_weights  # the tiny backbone, like all-MiniLM-L6-v2, ships no MLM head
+    before = {k: v.clone() for k, v in model.mlm.state_dict().items()}
+    cfg = load_config(None, {"pretrain.head_warmup_epochs": 1.0, "train.progress": False, "train.threads": 1})
+
+    result = warm_up_new_head(model, loader, cfg, lambda m: {"neg_loss": 0.0}, _NullTracker())
+    assert result is not None and result.steps == 3
+    after = model.mlm.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and changed <= set(model.new_weights), changed - set(model.new_weights)
+    assert all(p.requires_grad for p in model.parameters())  # the body trains next
+    cfg_off = load_config(None, {"pretrain.head_warmup_epochs": 0})
+    assert warm_up_new_head(model, loader, cfg_off, lambda m: {}, _NullTracker()) is None
+
+
+class _NullTracker:
+    def log(self, step: int, metrics: dict[str, object], kind: str) -> None:
+        pass
+
+    def close(self, status: str) -> None:
+        pass
