@@ -78,7 +78,8 @@ class PhaseTracker:
         self.tracker, self.phase = tracker, phase
 
     def log(self, step: int, metrics: dict[str, Any], kind: str) -> None:
-        self.tracker.log(step, {**metrics, "phase": self.phase}, kind)
+        tagged: dict[str, Any] = {**metrics, "phase": self.phase}
+        self.tracker.log(step, tagged, kind)
 
     def close(self, status: str) -> None:
         pass  # the run's own tracker is closed once, by the workflow

@@ -67,7 +67,7 @@ def test_lora_saves_adapters_and_a_merged_model(tiny_model: Path, sentiment_csv:
     from safetensors.torch import load_file
 
     metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "lora",
-                  **{"train.epochs": 2, "strategy.lora_target_modules": ["query", "value", "dense"]})
+                  **{"train.epochs": 3, "strategy.lora_target_modules": ["query", "value", "dense"]})
     run_dir = tmp_path / "run-lora"
     assert (run_dir / "adapters/adapter_config.json").is_file()
     adapter = load_file(str(next((run_dir / "adapters").glob("adapter_model.safetensors"))))
