@@ -93,7 +93,10 @@ def main() -> None:
     extra: dict[str, Any] = {}
     for item in a.set:
         key, value = item.split("=", 1)
-        extra[key] = json.loads(value) if value[:1] in "0123456789[{-tf" and value not in ("-",) else value
+        try:
+            extra[key] = json.loads(value)  # numbers, true/false, lists
+        except json.JSONDecodeError:
+            extra[key] = value  # plain strings such as 10m
     rows: list[dict[str, Any]] = []
     for ds in a.datasets:
         train, test = load(ds)
