@@ -109,8 +109,10 @@ class StrategyConfig(Section):
     lora_learning_rate: float = Field(
         1e-3, gt=0, description="lora: peak learning rate of the adapters (adapters need a higher rate than full weights)."
     )
-    fewshot_pairs_per_example: int = Field(
-        10, ge=1, description="fewshot: contrastive pairs drawn per labelled example and epoch (half positive, half negative)."
+    fewshot_pairs_per_example: int | None = Field(
+        None, ge=1, description="fewshot: contrastive pairs drawn per labelled example and epoch (half positive, half "
+        "negative). Unset: as many as SetFit's default sampling draws, (classes - 1) x examples per class, kept "
+        "between 8 and 24 (SetFit's count grows with the square of the data).",
     )
     fewshot_epochs: float = Field(1, gt=0, description="fewshot: epochs of contrastive fine-tuning over the pairs.")
     fewshot_learning_rate: float = Field(2e-5, gt=0, description="fewshot: learning rate of the body during the pair phase.")

@@ -25,7 +25,7 @@ from fmkit.config import RunConfig
 from fmkit.config.schema import TrainConfig
 from fmkit.data.label_descriptions import label_prompts
 from fmkit.data.tasks.classification import EncodedTexts, LabelMap, encode_texts, make_loader
-from fmkit.data.tasks.pairs import make_pair_loader, make_vector_loader, sample_pairs
+from fmkit.data.tasks.pairs import default_pairs_per_example, make_pair_loader, make_vector_loader, sample_pairs
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.classifier import TextClassifier, predict_logits
 from fmkit.models.embeddings import EmbeddingCache, cache_key, embed_batches
@@ -258,7 +258,8 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
     strategy.prepare(model)
 
     # Phase 1: pairs drawn from the few examples; cosine of each pair regressed to 1 (same class) / 0.
-    pairs = sample_pairs(ctx.train_enc.labels, cfg.strategy.fewshot_pairs_per_example, cfg.train.seed)
+    per_example = cfg.strategy.fewshot_pairs_per_example or default_pairs_per_example(ctx.train_enc.labels)
+    pairs = sample_pairs(ctx.train_enc.labels, per_example, cfg.train.seed)
     pair_cfg = fewshot_pair_config(ctx)
     pair_loader = make_pair_loader(ctx.train_enc, pairs, ctx.pad_id, pair_cfg.batch_size, pair_cfg.seed)
     body = PairEncoder(model.encoder, model.pooling)
@@ -283,7 +284,7 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
     head_result = fit_head(ctx, model.head, train_vecs, eval_vecs, "head")
     with torch.inference_mode():
         eval_logits = model.head(eval_vecs)
-    details = {"pairs": len(pairs), "pair_steps": pair_result.steps,
+    details = {"pairs": len(pairs), "pairs_per_example": per_example, "pair_steps": pair_result.steps,
                "pair_seconds": round(pair_result.train_seconds, 2), "head_seconds": round(head_result.train_seconds, 2)}
     merged = LoopResult(steps=pair_result.steps + head_result.steps, epochs_completed=pair_result.epochs_completed,
                         best_step=head_result.best_step, best_metrics=head_result.best_metrics, stopped_early=False,

@@ -12,7 +12,7 @@ import torch
 
 import fmkit
 from fmkit.data.label_descriptions import label_prompts
-from fmkit.data.tasks.pairs import sample_pairs
+from fmkit.data.tasks.pairs import default_pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError, DataError
 from fmkit.workflows.auto import decide, parse_duration
 
@@ -120,6 +120,14 @@ def test_pairs_are_balanced_for_many_classes() -> None:
     assert len(np.unique(labels[pairs.second[~positive]])) > 140  # negatives spread over the classes
     again = sample_pairs(labels, pairs_per_example=4, seed=0)
     assert np.array_equal(pairs.second, again.second)
+
+
+def test_default_pair_count_follows_setfit_while_small() -> None:
+    # SetFit pairs each example with all others, same-class pairs oversampled: (classes - 1) x k per example.
+    assert default_pairs_per_example(np.repeat(np.arange(4), 8)) == 24  # AG News 8/class: 768 pairs, as SetFit
+    assert default_pairs_per_example(np.repeat(np.arange(3), 8)) == 16
+    assert default_pairs_per_example(np.repeat(np.arange(2), 4)) == 8  # floor: SetFit would draw 4
+    assert default_pairs_per_example(np.repeat(np.arange(77), 8)) == 24  # cap: SetFit would draw 608
 
 
 def test_zeroshot_head_is_label_vectors_times_temperature(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
