@@ -6,6 +6,7 @@ RUN_DIR/config.yaml  metrics.json  history.jsonl  data.json  env.json  run.json 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +21,17 @@ def default_run_dir(root: Path = Path("runs")) -> Path:
     return root / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+# Run records that accumulate rather than being replaced: a replaced run must not show the old run's curves,
+# nor leave checkpoints a later --resume would take for its own.
+ACCUMULATING_RECORDS = ("history.jsonl", "checkpoints", "tensorboard")
+
+
 def prepare_run_dir(path: Path, overwrite: bool) -> Path:
-    """Refuse to mix a new run into an existing one unless asked; never delete the old model here."""
+    """Refuse to mix a new run into an existing one unless asked; never delete the old model here.
+
+    With `overwrite`, the old run's accumulating records go now; its model and other files stay until the
+    new run replaces each of them atomically (so a run that fails midway still leaves the old model).
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FmkitError(f"--output {path} is a file; give a folder for the run.")
@@ -32,6 +42,13 @@ def prepare_run_dir(path: Path, overwrite: bool) -> Path:
                 f"`fmkit train --resume {path}`, or replace it with --overwrite."
             )
         raise FmkitError(f"{path} is not empty. Choose an empty or new folder for --output (or pass --overwrite).")
+    if overwrite and (path / "config.yaml").is_file():
+        for name in ACCUMULATING_RECORDS:
+            target = path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -23,3 +23,19 @@ def test_train_save_load_predict(tiny_model: Path, sentiment_csv: Path, sentimen
     records = predictor.predict(["a great wonderful film", "an awful terrible movie"])
     assert [r["label"] for r in records] == ["pos", "neg"]
     assert abs(sum(records[0]["scores"].values()) - 1) < 1e-4
+
+
+def test_overwrite_replaces_the_old_runs_curves(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
+                                                tmp_path: Path) -> None:
+    from fmkit.cli import main
+
+    run = tmp_path / "run"
+    common = ["train", "--data", str(sentiment_csv), "--eval", str(sentiment_eval_csv), "--model", str(tiny_model),
+              "--output", str(run), "--quiet", "--batch-size", "8"]
+    assert main([*common, "--epochs", "2"]) == 0
+    first = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert main([*common, "--epochs", "1", "--overwrite"]) == 0
+    second = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    main_steps = [r["step"] for r in second if r["kind"] == "eval" and "phase" not in r]
+    assert main_steps == [json.loads((run / "metrics.json").read_text())["steps"]]  # one epoch: one evaluation
+    assert min(r["time"] for r in second) >= max(r["time"] for r in first)  # nothing of the first run is left
