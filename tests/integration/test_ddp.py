@@ -29,20 +29,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_two_process_training_on_cpu(tiny_model: Path, tmp_path: Path) -> None:
+def launch_two_processes(tiny_model: Path, tmp_path: Path, run: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`fmkit train` on the toy sentiment data under accelerate's launcher with 2 CPU processes (gloo)."""
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
     if accelerate is None:
         pytest.skip("accelerate's launcher is not installed in this environment")
     train = write_sentiment_csv(tmp_path / "train.csv", n=200, seed=3)
     evaluation = write_sentiment_csv(tmp_path / "eval.csv", n=60, seed=4)
-    run = tmp_path / "run"
     cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
            "-m", "fmkit", "train", "--data", str(train), "--eval", str(evaluation), "--model", str(tiny_model),
            "--output", str(run), "--epochs", "3", "--batch-size", "8", "--seed", "7", "--quiet",
-           "--set", "train.learning_rate=5e-4", "--set", "train.early_stopping_patience=0"]
+           "--set", "train.learning_rate=5e-4", *extra]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+
+
+def test_two_process_training_on_cpu(tiny_model: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = launch_two_processes(tiny_model, tmp_path, run, "--set", "train.early_stopping_patience=0")
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     # Really two processes, each with half of every global batch: 200 rows / (8 x 2) per step.
@@ -70,19 +75,9 @@ def test_two_process_training_on_cpu(tiny_model: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("strategy", ["lora", "linear-probe"])
 def test_strategies_under_two_processes(tiny_model: Path, tmp_path: Path, strategy: str) -> None:
     """Adapters and the probe's cached-vector head also run under the launcher: one run written, a model that predicts."""
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
-    if accelerate is None:
-        pytest.skip("accelerate's launcher is not installed in this environment")
-    train = write_sentiment_csv(tmp_path / "train.csv", n=200, seed=3)
-    evaluation = write_sentiment_csv(tmp_path / "eval.csv", n=60, seed=4)
     run = tmp_path / "run"
-    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-           "-m", "fmkit", "train", "--data", str(train), "--eval", str(evaluation), "--model", str(tiny_model),
-           "--output", str(run), "--strategy", strategy, "--epochs", "3", "--batch-size", "8", "--seed", "7",
-           "--quiet", "--set", "train.learning_rate=5e-4", "--set", "strategy.lora_learning_rate=5e-3"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    proc = launch_two_processes(tiny_model, tmp_path, run, "--strategy", strategy,
+                                "--set", "strategy.lora_learning_rate=5e-3")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert json.loads((run / "env.json").read_text())["num_processes"] == 2
     metrics = json.loads((run / "metrics.json").read_text())
