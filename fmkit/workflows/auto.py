@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from fmkit.data.tasks.classification import make_loader
-from fmkit.data.tasks.pairs import default_pairs_per_example
+from fmkit.data.tasks.pairs import pairs_per_example
 from fmkit.errors import ConfigError
 from fmkit.models.cpu_dropout import fast_cpu_dropout
 from fmkit.models.losses import classification_loss
@@ -106,7 +106,7 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
     full_loop = epochs * n_train / rate.train_examples_per_s + math.ceil(epochs) * eval_pass
     probe = embed_all if cfg.strategy.probe_init else 0.0
     assert ctx.train_enc.labels is not None
-    per_example = cfg.strategy.fewshot_pairs_per_example or default_pairs_per_example(ctx.train_enc.labels)
+    per_example = pairs_per_example(cfg.strategy.fewshot_pairs_per_example, ctx.train_enc.labels)
     pairs = n_train * per_example * cfg.strategy.fewshot_epochs
     fewshot = 2 * pairs / rate.train_examples_per_s + embed_all  # each pair is two texts
     n_labels = len(ctx.labels)

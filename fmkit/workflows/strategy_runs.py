@@ -25,7 +25,7 @@ from fmkit.config import RunConfig
 from fmkit.config.schema import TrainConfig
 from fmkit.data.label_descriptions import label_prompts
 from fmkit.data.tasks.classification import EncodedTexts, LabelMap, encode_texts, make_loader
-from fmkit.data.tasks.pairs import default_pairs_per_example, make_pair_loader, make_vector_loader, sample_pairs
+from fmkit.data.tasks.pairs import make_pair_loader, make_vector_loader, pairs_per_example, sample_pairs
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.classifier import TextClassifier, predict_logits
 from fmkit.models.embeddings import EmbeddingCache, cache_key, embed_batches
@@ -151,8 +151,9 @@ def train_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tens
 
 
 def fit_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tensor, eval_vecs: torch.Tensor,
-             phase: str) -> LoopResult:
-    """The head as a logistic regression on fixed vectors, solved to convergence (see training/logistic.py).
+             phase: str) -> tuple[LoopResult, torch.Tensor]:
+    """The head as a logistic regression on fixed vectors, solved to convergence (see training/logistic.py),
+    and its eval logits.
 
     Unlike `train_head`, nothing is selected on the eval set: the eval metrics are measured once, at the end.
     """
@@ -167,14 +168,17 @@ def fit_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tensor
         head.linear.bias.copy_(fit_result.bias)
     head.eval()
     with torch.inference_mode():
-        metrics = accuracy_metrics(ctx.labels, ctx.eval_enc.labels, head(eval_vecs))
+        eval_logits = head(eval_vecs)
+    metrics = accuracy_metrics(ctx.labels, ctx.eval_enc.labels, eval_logits)
     metrics["head_iterations"] = fit_result.iterations
     metrics["head_converged"] = fit_result.converged
     tracker.log(fit_result.iterations, {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, "eval")
     seconds = max(fit_result.seconds, 1e-9)
-    return LoopResult(steps=fit_result.iterations, epochs_completed=float(fit_result.iterations),
-                      best_step=fit_result.iterations, best_metrics=metrics, stopped_early=False,
-                      train_seconds=fit_result.seconds, examples_per_second=len(train_vecs) * fit_result.iterations / seconds)
+    result = LoopResult(steps=fit_result.iterations, epochs_completed=float(fit_result.iterations),
+                        best_step=fit_result.iterations, best_metrics=metrics, stopped_early=False,
+                        train_seconds=fit_result.seconds,
+                        examples_per_second=len(train_vecs) * fit_result.iterations / seconds)
+    return result, eval_logits
 
 
 def text_evaluator(ctx: FitContext) -> Callable[[torch.nn.Module], dict[str, Any]]:
@@ -197,9 +201,7 @@ def fit_linear_probe(ctx: FitContext) -> FitOutcome:
     strategy.prepare(model)
     train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True, exact=False)
     eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True)
-    result = fit_head(ctx, model.head, train_vecs, eval_vecs, "probe")
-    with torch.inference_mode():
-        eval_logits = model.head(eval_vecs)
+    result, eval_logits = fit_head(ctx, model.head, train_vecs, eval_vecs, "probe")
     return FitOutcome(model, strategy, result, eval_logits=eval_logits)
 
 
@@ -258,7 +260,7 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
     strategy.prepare(model)
 
     # Phase 1: pairs drawn from the few examples; cosine of each pair regressed to 1 (same class) / 0.
-    per_example = cfg.strategy.fewshot_pairs_per_example or default_pairs_per_example(ctx.train_enc.labels)
+    per_example = pairs_per_example(cfg.strategy.fewshot_pairs_per_example, ctx.train_enc.labels)
     pairs = sample_pairs(ctx.train_enc.labels, per_example, cfg.train.seed)
     pair_cfg = fewshot_pair_config(ctx)
     pair_loader = make_pair_loader(ctx.train_enc, pairs, ctx.pad_id, pair_cfg.batch_size, pair_cfg.seed)
@@ -281,9 +283,7 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
     # Phase 2: the head on vectors of the tuned body (not cached: these weights exist only in this run).
     train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=False, exact=False)
     eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=False)
-    head_result = fit_head(ctx, model.head, train_vecs, eval_vecs, "head")
-    with torch.inference_mode():
-        eval_logits = model.head(eval_vecs)
+    head_result, eval_logits = fit_head(ctx, model.head, train_vecs, eval_vecs, "head")
     details = {"pairs": len(pairs), "pairs_per_example": per_example, "pair_steps": pair_result.steps,
                "pair_seconds": round(pair_result.train_seconds, 2), "head_seconds": round(head_result.train_seconds, 2)}
     merged = LoopResult(steps=pair_result.steps + head_result.steps, epochs_completed=pair_result.epochs_completed,

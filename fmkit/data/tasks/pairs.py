@@ -41,6 +41,11 @@ def default_pairs_per_example(label_ids: np.ndarray) -> int:
     return int(min(MAX_PAIRS_PER_EXAMPLE, max(MIN_PAIRS_PER_EXAMPLE, setfit_count)))
 
 
+def pairs_per_example(requested: int | None, label_ids: np.ndarray) -> int:
+    """strategy.fewshot_pairs_per_example when set, else SetFit's count within the bounds above."""
+    return requested or default_pairs_per_example(label_ids)
+
+
 def sample_pairs(label_ids: np.ndarray, pairs_per_example: int, seed: int) -> Pairs:
     """Balanced positive/negative pairs, deterministic in `seed`."""
     rng = np.random.default_rng(seed)
@@ -123,4 +128,5 @@ def make_vector_loader(vectors: torch.Tensor, labels: np.ndarray | None, batch_s
                                        collate_fn=VectorCollator(vectors, labels))
 
 
-__all__ = ["PairCollator", "Pairs", "VectorCollator", "make_pair_loader", "make_vector_loader", "sample_pairs"]
+__all__ = ["PairCollator", "Pairs", "VectorCollator", "default_pairs_per_example", "make_pair_loader", "make_vector_loader",
+           "pairs_per_example", "sample_pairs"]
