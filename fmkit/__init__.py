@@ -21,11 +21,15 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def load(path: str | Path) -> Any:
-    """Load a saved model (its folder, or the run directory holding it) for prediction."""
+def load(path: str | Path, precision: str | None = None) -> Any:
+    """Load a saved model (its folder, or the run directory holding it) for prediction.
+
+    `precision` (auto|fp32|bf16), text classifiers only: of the forward pass; by default the one the
+    model's reported metrics were measured in.
+    """
     from fmkit.inference import load_predictor
 
-    return load_predictor(path)
+    return load_predictor(path, precision=precision)
 
 
 def train(config: str | Path | None = None, **overrides: Any) -> RunResult:

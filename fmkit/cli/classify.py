@@ -71,7 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = image_eval_metrics(args)  # None unless MODEL_DIR holds an image classifier
     if metrics is None:
         metrics = evaluate_saved(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
-                                 args.batch_size)
+                                 args.batch_size, precision=args.precision)
     from fmkit.tracking import record_eval
 
     record_eval(Path(args.model_dir), Path(args.data), metrics, Path(args.runs) if args.runs else None)
@@ -90,7 +90,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fmkit.data.readers import iter_texts
     from fmkit.inference import load_predictor
 
-    predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size, backend=args.backend)
+    predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size, backend=args.backend,
+                               precision=args.precision)
     if args.input != "-" and not Path(args.input).exists():
         raise FmkitError(f"{args.input}: file not found.")
     if getattr(args, "audio", False):
@@ -212,6 +213,7 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--json", action="store_true", help="print all metrics as JSON")
     p.add_argument("--runs", help="run registry folder to record this evaluation in (default: the model's runs folder)")
+    precision_flag(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", help="one JSON line per input text: label and scores")
@@ -224,6 +226,7 @@ def register(sub: Any) -> None:
                    help="inference backend; auto: the fastest measured on this machine (cached beside the model)")
     p.add_argument("--audio", action="store_true",
                    help="INPUT is speech (an audio file or folder): transcribe it with Whisper, then predict on the text")
+    precision_flag(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("doctor", help="check data and model before training")
@@ -240,3 +243,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_init_config)
 
 
+def precision_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=["model", "auto", "fp32", "bf16"], default="model",
+                   help="text classifiers: precision of the torch forward pass; model (default): what the model's "
+                        "metrics were measured in; auto: bf16 where the CPU/GPU runs it natively")

@@ -17,7 +17,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from fmkit.config import load_config, parse_override
 
     overrides: dict[str, Any] = {"serve.host": args.host, "serve.port": args.port, "serve.workers": args.workers,
-                                 "serve.backend": args.backend}
+                                 "serve.backend": args.backend, "serve.precision": args.precision}
     if args.no_batching:
         overrides["serve.batching"] = False
     for text in args.set or []:
@@ -49,7 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from fmkit.inference import load_predictor
     from fmkit.inference.server import create_app
 
-    predictor = load_predictor(model_dir, batch_size=settings.max_batch_size, backend=settings.backend)
+    predictor = load_predictor(model_dir, batch_size=settings.max_batch_size, backend=settings.backend,
+                               precision=settings.precision)
     print(f"serving {model_dir} ({getattr(getattr(predictor, 'backend', None), 'name', 'torch')} backend) on "
           f"http://{settings.host}:{settings.port}  docs: /docs", file=sys.stderr)
     app = create_app(predictor, settings, api_key=api_key)
@@ -65,6 +66,8 @@ def register(sub: Any) -> None:
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--workers", type=int, help="server processes (default 1)")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], help="inference backend (default auto: fastest measured)")
+    p.add_argument("--precision", choices=["model", "auto", "fp32", "bf16"],
+                   help="torch backend precision (default model: what the model's metrics were measured in)")
     p.add_argument("--api-key", help="require this key on every route but /health (or set FMKIT_API_KEY)")
     p.add_argument("--no-batching", action="store_true", help="one forward pass per request (for comparison)")
     p.add_argument("--config", help="YAML config; its serve section holds the limits")

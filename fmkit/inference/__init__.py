@@ -23,8 +23,10 @@ PREDICTORS = {
 }
 
 
-def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None = None) -> Any:
-    """`backend` (torch|onnx) is passed on only when not "auto": predictors of other tasks need not take it."""
+def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None = None,
+                   precision: str | None = None) -> Any:
+    """`backend` (torch|onnx) is passed on only when not "auto", `precision` (auto|fp32|bf16) only when given
+    ("model" = the model's own): predictors of other tasks need not take them."""
     from fmkit.models.classifier import read_meta
 
     path = Path(path)
@@ -35,7 +37,11 @@ def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None =
     if target is None:
         raise ModelError(f"{path}: no predictor for task '{task}' in this version of fmkit.")
     module_name, class_name = target.split(":")
-    extra = {"backend": backend} if backend and backend != "auto" else {}  # "auto" is every predictor's default
+    extra: dict[str, Any] = {"backend": backend} if backend and backend != "auto" else {}  # every predictor's default
+    if precision and precision != "model":
+        if task != "classification":
+            raise ModelError(f"{path}: --precision applies to text classifiers; this is a '{task}' model.")
+        extra["precision"] = precision
     return getattr(importlib.import_module(module_name), class_name).load(path, batch_size=batch_size, **extra)
 
 

@@ -9,6 +9,9 @@ Which backends a model folder offers:
   onnx   the folder holds an ONNX graph written by `fmkit export` (fmkit.json "onnx_file")
 `--backend auto` times every available backend on a few synthetic batches once per machine and
 caches the winner in `backend.json` beside the model (see `choose_backend`).
+
+The torch backend runs in the precision the model was evaluated in (fmkit.json "precision": auto|fp32|bf16,
+resolved for this machine, see models/precision.py) unless the caller asks for another.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 
 from fmkit.errors import ModelError
 from fmkit.models.classifier import HEAD_FILE, read_meta
+from fmkit.models.precision import ResolvedPrecision, inference_autocast, resolve_inference_precision
 
 BackendName = Literal["auto", "torch", "onnx"]
 BACKEND_CACHE = "backend.json"
@@ -51,23 +55,26 @@ def cpu_threads() -> int:
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model: Any, threads: int | None = None) -> None:
+    def __init__(self, model: Any, threads: int | None = None, precision: str = "fp32") -> None:
         import torch
 
         self.model = model.eval()
         self._torch = torch
+        self.precision: ResolvedPrecision = resolve_inference_precision(precision)
         if threads:
             torch.set_num_threads(threads)
 
     @classmethod
-    def load(cls, path: Path, threads: int | None = None) -> TorchBackend:
+    def load(cls, path: Path, threads: int | None = None, precision: str | None = None) -> TorchBackend:
+        """`precision` None: the one the model records (what its metrics were measured in)."""
         from fmkit.models.classifier import TextClassifier
 
-        return cls(TextClassifier.from_pretrained(path), threads)
+        model = TextClassifier.from_pretrained(path)
+        return cls(model, threads, precision or model.precision)
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, want: str = "logits") -> np.ndarray:
         torch = self._torch
-        with torch.inference_mode():
+        with torch.inference_mode(), inference_autocast(self.precision):
             ids = torch.from_numpy(input_ids)
             mask = torch.from_numpy(attention_mask)
             pooled = self.model.embed(ids, mask)
@@ -120,13 +127,16 @@ def available_backends(path: Path) -> list[str]:
     return names
 
 
-def load_backend(path: Path, name: str, threads: int | None = None) -> Backend:
-    """Load the backend `name` ("auto" measures, see choose_backend) for the model in `path`."""
+def load_backend(path: Path, name: str, threads: int | None = None, precision: str | None = None) -> Backend:
+    """Load the backend `name` ("auto" measures, see choose_backend) for the model in `path`.
+
+    `precision` (auto|fp32|bf16) applies to the torch backend; None: the model's own.
+    """
     available = available_backends(path)
     if not available:
         raise ModelError(f"{path}: neither safetensors weights nor an ONNX graph here; is this a complete model folder?")
     if name == "auto":
-        name = choose_backend(path, available, threads)
+        name = choose_backend(path, available, threads, precision)
     if name not in available:
         hint = ("run `fmkit export MODEL_DIR --format onnx --output DIR` and load DIR" if name == "onnx"
                 else "this folder holds only an ONNX export (an int8 graph has no torch twin); use --backend onnx "
@@ -134,10 +144,10 @@ def load_backend(path: Path, name: str, threads: int | None = None) -> Backend:
         raise ModelError(f"{path}: backend '{name}' is not available here ({', '.join(available)} is); {hint}.")
     if name == "onnx":
         return OnnxBackend(path / str(read_meta(path)["onnx_file"]), threads)
-    return TorchBackend.load(path, threads)
+    return TorchBackend.load(path, threads, precision)
 
 
-def _machine_key(threads: int | None) -> str:
+def _machine_key(threads: int | None, precision: str) -> str:
     import torch
 
     try:
@@ -146,14 +156,16 @@ def _machine_key(threads: int | None) -> str:
         ort_version = onnxruntime.__version__
     except ModuleNotFoundError:
         ort_version = "none"
-    return f"{platform.node()}|{platform.machine()}|{cpu_threads()}|{threads}|torch {torch.__version__}|ort {ort_version}"
+    return (f"{platform.node()}|{platform.machine()}|{cpu_threads()}|{threads}|torch {torch.__version__}"
+            f"|ort {ort_version}|torch precision {precision}")
 
 
-def choose_backend(path: Path, available: list[str], threads: int | None = None) -> str:
+def choose_backend(path: Path, available: list[str], threads: int | None = None, precision: str | None = None) -> str:
     """The fastest available backend for this model on this machine, measured once and cached."""
     if len(available) == 1:
         return available[0]
-    key = _machine_key(threads)
+    resolved = resolve_inference_precision(precision or str(read_meta(path).get("precision", "fp32")))
+    key = _machine_key(threads, resolved)
     cache = path / BACKEND_CACHE
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))
@@ -165,7 +177,7 @@ def choose_backend(path: Path, available: list[str], threads: int | None = None)
         vocab = int(json.loads((path / "config.json").read_text(encoding="utf-8")).get("vocab_size", 1000))
     except (OSError, ValueError):
         vocab = 1000
-    timings = {name: time_backend(load_backend(path, name, threads), vocab) for name in available}
+    timings = {name: time_backend(load_backend(path, name, threads, resolved), vocab) for name in available}
     best = min(timings, key=lambda n: timings[n])
     try:
         from fmkit.utils.io import atomic_write_json

@@ -38,15 +38,18 @@ class Predictor:
 
     @classmethod
     def load(cls, path: Path | str, batch_size: int = 64, backend: BackendName = "auto",
-             threads: int | None = None) -> Predictor:
-        """Load a model folder (or its run directory); an ONNX export runs on onnxruntime transparently."""
+             threads: int | None = None, precision: str | None = None) -> Predictor:
+        """Load a model folder (or its run directory); an ONNX export runs on onnxruntime transparently.
+
+        `precision` (auto|fp32|bf16) of the torch backend; None: the one the model's metrics were measured in.
+        """
         path = Path(path)
         if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
             path = path / "model"  # accept a run directory too
         meta = read_meta(path)
         if meta.get("task", "classification") != "classification":
             raise ModelError(f"{path}: holds a '{meta.get('task')}' model, not a text classifier.")
-        engine = load_backend(path, backend, threads)
+        engine = load_backend(path, backend, threads, precision)
         model = engine.model if isinstance(engine, TorchBackend) else None
         return cls(model, load_tokenizer(path), batch_size=batch_size, path=path, backend=engine,
                    labels=list(meta["labels"]), max_length=int(meta.get("max_length", 128)))
@@ -113,6 +116,6 @@ def pad_batch(seqs: list[list[int]], pad_token_id: int) -> tuple[np.ndarray, np.
     return ids, mask
 
 
-def load(path: Path | str, backend: BackendName = "auto") -> Predictor:
+def load(path: Path | str, backend: BackendName = "auto", precision: str | None = None) -> Predictor:
     """Load a model saved by fmkit (its folder or its run directory), or one exported by `fmkit export`."""
-    return Predictor.load(path, backend=backend)
+    return Predictor.load(path, backend=backend, precision=precision)

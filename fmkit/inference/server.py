@@ -308,5 +308,5 @@ def app_from_env() -> FastAPI:
 
     settings = ServeConfig.model_validate_json(os.environ.get("FMKIT_SERVE_SETTINGS", "{}"))
     predictor = load_predictor(os.environ["FMKIT_SERVE_MODEL"], batch_size=settings.max_batch_size,
-                               backend=settings.backend)
+                               backend=settings.backend, precision=settings.precision)
     return create_app(predictor, settings, api_key=os.environ.get("FMKIT_API_KEY") or None)

@@ -4,7 +4,7 @@ Saved layout (a normal Hugging Face folder plus two small files):
   config.json          encoder config with id2label / label2id
   model.safetensors    encoder weights  -> AutoModel.from_pretrained(dir) loads the body
   head.safetensors     the classification head
-  fmkit.json           task, pooling, labels, max_length: what fmkit.load() needs
+  fmkit.json           task, pooling, labels, max_length, precision: what fmkit.load() needs
   tokenizer files
 `TextClassifier.from_pretrained(dir)` and `fmkit.load(dir)` load the whole model.
 """
@@ -22,6 +22,7 @@ from torch import nn
 from fmkit.errors import ModelError
 from fmkit.models.backbone import load_encoder, load_tokenizer
 from fmkit.models.heads import ClassificationHead, pool
+from fmkit.models.precision import ResolvedPrecision, inference_autocast
 
 FMKIT_META = "fmkit.json"
 HEAD_FILE = "head.safetensors"
@@ -31,12 +32,14 @@ class TextClassifier(nn.Module):
     encoder: Any  # a transformers PreTrainedModel
 
     def __init__(self, encoder: Any, labels: list[str], pooling: str = "mean", dropout: float = 0.1,
-                 max_length: int = 128) -> None:
+                 max_length: int = 128, precision: str = "fp32") -> None:
         super().__init__()
         self.encoder = encoder
         self.labels = list(labels)
         self.pooling = pooling
         self.max_length = max_length
+        # The precision its reported metrics were computed in (auto|fp32|bf16), what predict uses by default.
+        self.precision = precision
         hidden = int(encoder.config.hidden_size)
         self.head = ClassificationHead(hidden, len(labels), dropout)
 
@@ -71,6 +74,7 @@ class TextClassifier(nn.Module):
             "labels": self.labels,
             "max_length": self.max_length,
             "dropout": float(self.head.dropout.p),
+            "precision": self.precision,
         }
         (directory / FMKIT_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if tokenizer is not None:
@@ -85,6 +89,8 @@ class TextClassifier(nn.Module):
         model = cls.from_backbone(directory, meta["labels"], meta.get("pooling", "mean"), meta.get("dropout", 0.1),
                                   meta.get("max_length", 128), trust_remote_code)
         model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+        # Folders saved before fmkit recorded it were evaluated in fp32.
+        model.precision = str(meta.get("precision", "fp32"))
         model.eval()
         return model
 
@@ -109,13 +115,16 @@ def load_classifier_and_tokenizer(directory: Path | str) -> tuple[TextClassifier
 
 
 @torch.inference_mode()
-def predict_logits(model: TextClassifier, loader: Any, num_examples: int) -> torch.Tensor:
+def predict_logits(model: TextClassifier, loader: Any, num_examples: int,
+                   precision: ResolvedPrecision = "fp32") -> torch.Tensor:
     """Logits for every example in input order, whatever order the loader's batches come in."""
     was_training = model.training
     model.eval()
     out = torch.empty(num_examples, len(model.labels))
+    device_type = next(model.parameters()).device.type
     for batch in loader:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        with inference_autocast(precision, device_type):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         out[batch["index"]] = logits.float().cpu()
     model.train(was_training)
     return out

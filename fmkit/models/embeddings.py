@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from fmkit.models.classifier import TextClassifier
+from fmkit.models.precision import ResolvedPrecision, inference_autocast
 from fmkit.utils.io import atomic_write_bytes
 
 
@@ -53,18 +54,17 @@ def cache_key(model_path: Path, texts: Sequence[str], max_length: int, pooling: 
 
 @torch.inference_mode()
 def embed_batches(model: TextClassifier, loader: Any, num_examples: int,
-                  autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+                  precision: ResolvedPrecision = "fp32") -> torch.Tensor:
     """Pooled vectors (before the head) for every example, in input order.
 
-    `autocast_dtype=torch.bfloat16` runs the encoder under bf16 autocast (what training uses where the
-    hardware has native bf16); the vectors are returned as float32 either way.
+    `precision="bf16"` runs the encoder under bf16 autocast; the vectors are returned as float32 either way.
     """
     was_training = model.training
     model.eval()
     out = torch.empty(num_examples, int(model.encoder.config.hidden_size))
     device_type = next(model.parameters()).device.type
     for batch in loader:
-        with torch.autocast(device_type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+        with inference_autocast(precision, device_type):
             vectors = model.embed(batch["input_ids"], batch["attention_mask"])
         out[batch["index"]] = vectors.float().cpu()
     model.train(was_training)

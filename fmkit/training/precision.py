@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 
-
-@lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with AMX or AVX512-BF16, where bf16 matmuls run ~1.7x faster than fp32 (measured on MiniLM)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
+from fmkit.models.precision import cpu_has_native_bf16
 
 
 def resolve_mixed_precision(requested: str) -> str:
@@ -25,3 +14,6 @@ def resolve_mixed_precision(requested: str) -> str:
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_native_bf16() else "no"
+
+
+__all__ = ["cpu_has_native_bf16", "resolve_mixed_precision"]

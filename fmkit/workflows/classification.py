@@ -34,7 +34,7 @@ from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.auto import choice_record, choose_strategy
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
-from fmkit.workflows.strategy_runs import FitContext, fit
+from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
 
 
 @dataclass
@@ -119,7 +119,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             if logits is None:
                 eval_loader = make_loader(eval_enc, tokenizer.pad_token_id or 0, cfg.eval.batch_size, cfg.train.seed,
                                           shuffle=False)
-                logits = predict_logits(model, eval_loader, len(eval_enc))
+                logits = predict_logits(model, eval_loader, len(eval_enc), eval_precision(ctx))
             probs = torch.softmax(logits, dim=-1).numpy()
             full = classification_metrics(eval_enc.labels, probs.argmax(1), labels.labels)  # type: ignore[arg-type]
             metrics = {
@@ -139,6 +139,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                 "peak_memory_mb": peak_memory_mb(),
                 "strategy": strategy_name,
                 "strategy_details": outcome.details,
+                "eval_precision": eval_precision(ctx),
             }
             model = outcome.strategy.export(model, run_dir)  # e.g. LoRA: adapters to RUN_DIR/adapters, merged here
             with atomic_directory(run_dir / "model") as tmp:
@@ -177,11 +178,15 @@ def resolve_strategy(ctx: FitContext, resume: bool) -> str:
 
 
 def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, label_column: str | None = None,
-                   batch_size: int = 64) -> dict[str, Any]:
-    """Metrics of a saved model on any labelled file (labels must be ones the model knows)."""
+                   batch_size: int = 64, precision: str | None = None) -> dict[str, Any]:
+    """Metrics of a saved model on any labelled file (labels must be ones the model knows).
+
+    `precision` (auto|fp32|bf16): of the forward pass; None or "model": the one the model records.
+    """
     from fmkit.inference.predictor import Predictor
 
-    predictor = Predictor.load(model_dir, batch_size=batch_size)
+    predictor = Predictor.load(model_dir, batch_size=batch_size,
+                               precision=None if precision in (None, "model") else precision)
     examples = read_labeled(data, text_column, label_column)
     unknown = sorted(set(examples.labels) - set(predictor.labels))
     if unknown:

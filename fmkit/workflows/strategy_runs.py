@@ -31,6 +31,7 @@ from fmkit.models.classifier import TextClassifier, predict_logits
 from fmkit.models.embeddings import EmbeddingCache, cache_key, embed_batches
 from fmkit.models.heads import ClassificationHead
 from fmkit.models.losses import classification_loss, cosine_pair_loss
+from fmkit.models.precision import ResolvedPrecision, resolve_inference_precision
 from fmkit.models.strategies import EmbeddingHead, PairEncoder, Strategy, build_strategy, zeroshot_head_
 from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
 from fmkit.training.logistic import fit_logistic_regression
@@ -78,27 +79,34 @@ class FitOutcome:
 
 def new_classifier(ctx: FitContext) -> TextClassifier:
     cfg = ctx.cfg
-    return TextClassifier.from_backbone(ctx.model_path, list(ctx.labels.labels), cfg.model.pooling, cfg.model.dropout,
-                                        ctx.max_length, cfg.model.trust_remote_code)
+    model = TextClassifier.from_backbone(ctx.model_path, list(ctx.labels.labels), cfg.model.pooling,
+                                         cfg.model.dropout, ctx.max_length, cfg.model.trust_remote_code)
+    model.precision = cfg.eval.precision  # saved with it: predict runs in what the metrics were measured in
+    return model
+
+
+def eval_precision(ctx: FitContext) -> ResolvedPrecision:
+    """Passes behind reported metrics: eval.precision for this machine (the saved model keeps it, so the
+    metrics are what `fmkit predict` gives)."""
+    return resolve_inference_precision(ctx.cfg.eval.precision)
+
+
+def train_precision(ctx: FitContext) -> ResolvedPrecision:
+    """Vectors that only train a head: the run's training precision (bf16 where native)."""
+    return "bf16" if resolve_mixed_precision(ctx.cfg.train.mixed_precision) == "bf16" else "fp32"
 
 
 def text_vectors(ctx: FitContext, model: TextClassifier, enc: EncodedTexts, texts: Sequence[str],
-                 cacheable: bool, exact: bool = True) -> torch.Tensor:
-    """Pooled vectors of `texts` under `model`; cached on disk when the encoder is the untouched backbone.
-
-    exact=False: vectors that only train a head may be computed under the run's training precision
-    (bf16 where native: ~1.5x faster encoding); vectors behind reported metrics stay float32, so the
-    metrics are what `fmkit predict` will give.
-    """
-    fast = not exact and resolve_mixed_precision(ctx.cfg.train.mixed_precision) == "bf16"
-    dtype = torch.bfloat16 if fast else None
+                 cacheable: bool, precision: ResolvedPrecision) -> torch.Tensor:
+    """Pooled vectors of `texts` under `model`, computed in `precision`; cached on disk when the encoder is
+    the untouched backbone."""
     cache = EmbeddingCache(enabled=cacheable)
-    key = cache_key(ctx.model_path, texts, ctx.max_length, model.pooling, "bf16" if fast else "fp32")
+    key = cache_key(ctx.model_path, texts, ctx.max_length, model.pooling, precision)
     cached = cache.get(key)
     if cached is not None and cached.shape[0] == len(texts):
         return cached
     loader = make_loader(enc, ctx.pad_id, ctx.cfg.eval.batch_size, ctx.cfg.train.seed, shuffle=False)
-    vectors = embed_batches(model, loader, len(enc), autocast_dtype=dtype)
+    vectors = embed_batches(model, loader, len(enc), precision)
     cache.put(key, vectors)
     return vectors
 
@@ -185,9 +193,10 @@ def text_evaluator(ctx: FitContext) -> Callable[[torch.nn.Module], dict[str, Any
     eval_loader = make_loader(ctx.eval_enc, ctx.pad_id, ctx.cfg.eval.batch_size, ctx.cfg.train.seed, shuffle=False)
     assert ctx.eval_enc.labels is not None
     eval_labels = ctx.eval_enc.labels
+    precision = eval_precision(ctx)
 
     def evaluate(current: torch.nn.Module) -> dict[str, Any]:
-        logits = predict_logits(current, eval_loader, len(ctx.eval_enc))  # type: ignore[arg-type]
+        logits = predict_logits(current, eval_loader, len(ctx.eval_enc), precision)  # type: ignore[arg-type]
         return accuracy_metrics(ctx.labels, eval_labels, logits)
 
     return evaluate
@@ -199,8 +208,8 @@ def fit_linear_probe(ctx: FitContext) -> FitOutcome:
     strategy = build_strategy("linear-probe", ctx.cfg.strategy)
     model = new_classifier(ctx)
     strategy.prepare(model)
-    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True, exact=False)
-    eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True)
+    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, True, train_precision(ctx))
+    eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, True, eval_precision(ctx))
     result, eval_logits = fit_head(ctx, model.head, train_vecs, eval_vecs, "probe")
     return FitOutcome(model, strategy, result, eval_logits=eval_logits)
 
@@ -216,8 +225,8 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
         # a head that already separates the classes on frozen vectors does not.
         model.encoder.requires_grad_(False)
         # Only a starting head comes out of these vectors: the run's training precision is fine for both.
-        train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=True, exact=False)
-        eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=True, exact=False)
+        train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, True, train_precision(ctx))
+        eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, True, train_precision(ctx))
         probe = train_head(ctx, model.head, train_vecs, eval_vecs, "probe")
         details["probe_init"] = {k: v for k, v in probe.best_metrics.items() if isinstance(v, (int, float))}
     strategy.prepare(model)
@@ -281,8 +290,8 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
                              tracker=PhaseTracker(ctx.tracker, "pairs"), accelerator=make_accelerator(pair_cfg))
 
     # Phase 2: the head on vectors of the tuned body (not cached: these weights exist only in this run).
-    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, cacheable=False, exact=False)
-    eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, cacheable=False)
+    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, False, train_precision(ctx))
+    eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, False, eval_precision(ctx))
     head_result, eval_logits = fit_head(ctx, model.head, train_vecs, eval_vecs, "head")
     details = {"pairs": len(pairs), "pairs_per_example": per_example, "pair_steps": pair_result.steps,
                "pair_seconds": round(pair_result.train_seconds, 2), "head_seconds": round(head_result.train_seconds, 2)}
@@ -299,7 +308,8 @@ def fit_zeroshot(ctx: FitContext) -> FitOutcome:
     model = new_classifier(ctx)
     strategy.prepare(model)
     prompts = label_prompts(list(ctx.labels.labels), cfg.strategy.label_descriptions)
-    label_vecs = text_vectors(ctx, model, encode_texts(ctx.tokenizer, prompts, ctx.max_length), prompts, cacheable=True)
+    # The label vectors become the head's weights: computed exactly (there are only a few).
+    label_vecs = text_vectors(ctx, model, encode_texts(ctx.tokenizer, prompts, ctx.max_length), prompts, True, "fp32")
     zeroshot_head_(model.head, label_vecs, cfg.strategy.zeroshot_temperature)
     model.eval()
     return FitOutcome(model, strategy, None, details={"label_prompts": dict(zip(ctx.labels.labels, prompts, strict=True))})
@@ -315,4 +325,4 @@ def fit(ctx: FitContext, name: str) -> FitOutcome:
     return fit_text_loop(ctx, name)  # full, lora
 
 
-__all__ = ["FitContext", "FitOutcome", "fit", "new_classifier", "text_vectors"]
+__all__ = ["FitContext", "FitOutcome", "eval_precision", "fit", "new_classifier", "text_vectors"]

@@ -202,18 +202,33 @@ def test_auto_measures_and_records_its_choice(tiny_model: Path, sentiment_csv: P
     assert json.loads((out / "metrics.json").read_text())["strategy"] == "zeroshot"
 
 
-def test_bf16_probe_vectors_train_the_head_but_reported_metrics_are_what_predict_gives(
-        tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path, tmp_path: Path, private_cache: Path) -> None:
+@pytest.mark.parametrize("eval_precision", ["fp32", "bf16"])
+def test_bf16_probe_vectors_train_the_head_and_reported_metrics_are_what_predict_gives(
+        tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path, tmp_path: Path, private_cache: Path,
+        eval_precision: str) -> None:
     import pandas as pd
 
     metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "linear-probe",
-                  **{"train.mixed_precision": "bf16"})
+                  **{"train.mixed_precision": "bf16", "eval.precision": eval_precision})
+    assert metrics["eval_precision"] == eval_precision
     names = sorted(p.name for p in (private_cache / "embeddings").glob("*.npy"))
-    assert sorted(n.rsplit("-", 1)[-1] for n in names) == ["bf16.npy", "fp32.npy"]  # train vectors bf16, eval vectors exact
+    # Train vectors in the training precision; eval vectors in eval.precision (one file when they agree).
+    assert sorted({n.rsplit("-", 1)[-1] for n in names}) == sorted({"bf16.npy", f"{eval_precision}.npy"})
+    model_dir = tmp_path / "run-linear-probe/model"
+    assert json.loads((model_dir / "fmkit.json").read_text())["precision"] == eval_precision
     frame = pd.read_csv(sentiment_eval_csv)
-    predicted = [r["label"] for r in fmkit.load(tmp_path / "run-linear-probe/model").predict(frame["text"].tolist())]
+    predictor = fmkit.load(model_dir)
+    assert predictor.backend.precision == eval_precision  # type: ignore[attr-defined]
+    predicted = [r["label"] for r in predictor.predict(frame["text"].tolist())]
     accuracy = float(np.mean([p == t for p, t in zip(predicted, frame["label"].astype(str), strict=True)]))
     assert metrics["accuracy"] == pytest.approx(accuracy)
+    # The caller may ask for another precision: close scores, not the same numbers.
+    other = "fp32" if eval_precision == "bf16" else "bf16"
+    overridden = fmkit.load(model_dir, precision=other)
+    assert overridden.backend.precision == other  # type: ignore[attr-defined]
+    texts = frame["text"].tolist()[:16]
+    exact, fast = predictor.predict_proba(texts), overridden.predict_proba(texts)
+    assert np.allclose(exact, fast, atol=0.05) and not np.array_equal(exact, fast)
 
 
 def test_embed_batches_under_bf16_autocast_returns_close_float32_vectors(tiny_model: Path) -> None:
@@ -225,7 +240,7 @@ def test_embed_batches_under_bf16_autocast_returns_close_float32_vectors(tiny_mo
     model = TextClassifier.from_backbone(tiny_model, ["neg", "pos"])
     enc = encode_texts(load_tokenizer(tiny_model), TEXTS * 3, 32)
     exact = embed_batches(model, make_loader(enc, 0, 4, seed=0, shuffle=False), len(enc))
-    fast = embed_batches(model, make_loader(enc, 0, 4, seed=0, shuffle=False), len(enc), autocast_dtype=torch.bfloat16)
+    fast = embed_batches(model, make_loader(enc, 0, 4, seed=0, shuffle=False), len(enc), "bf16")
     assert fast.dtype == torch.float32
     assert torch.allclose(fast, exact, rtol=0.05, atol=0.05)
     assert not torch.equal(fast, exact)  # bf16 really ran
