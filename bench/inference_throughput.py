@@ -1,7 +1,7 @@
 """Offline CPU inference on SST-2 dev+test (2,693 sentences), side by side, same fine-tuned weights:
 
-  transformers pipeline, batch size 1 and 32   what a user would write
-  fmkit torch                                  Predictor, length-sorted batches
+  transformers pipeline, batch size 1 and 32   what a user would write (fp32; and bf16 weights at 32)
+  fmkit torch fp32 / bf16                      Predictor, length-sorted batches, --precision fp32 / bf16
   fmkit ONNX fp32 / ONNX int8                  `fmkit export` outputs (int8 verified on SST-2 dev)
 
 Fairness: the pipeline runs the *same* network. fmkit's classifier is encoder + mean pooling + linear
@@ -36,7 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 from sst2_model import SST2, WORK, ensure_sst2_model, read_tsv, write_labelled_csv
 
 
-def hf_pipeline(model_dir: Path, batch_size: int) -> Callable[[list[str]], list[int]]:
+def hf_pipeline(model_dir: Path, batch_size: int, bf16: bool = False) -> Callable[[list[str]], list[int]]:
     import torch
     from transformers import BertPreTrainedModel, pipeline
     from transformers.modeling_outputs import SequenceClassifierOutput
@@ -60,6 +60,8 @@ def hf_pipeline(model_dir: Path, batch_size: int) -> Callable[[list[str]], list[
             return SequenceClassifierOutput(logits=self.classifier(pooled))
 
     model = BertMeanPoolForSequenceClassification(fm.encoder.config).eval()
+    if bf16:
+        model = model.to(torch.bfloat16)  # what `pipeline(..., torch_dtype=torch.bfloat16)` does to the weights
     tok = load_tokenizer(model_dir)
     pipe = pipeline("text-classification", model=model, tokenizer=tok, device=torch.device("cpu"), batch_size=batch_size)
     label_index = {label: i for i, label in enumerate(fm.labels)}
@@ -72,10 +74,10 @@ def hf_pipeline(model_dir: Path, batch_size: int) -> Callable[[list[str]], list[
     return run
 
 
-def fmkit_predictor(model_dir: Path, backend: str) -> Callable[[list[str]], list[int]]:
+def fmkit_predictor(model_dir: Path, backend: str, precision: str | None = None) -> Callable[[list[str]], list[int]]:
     from fmkit.inference.predictor import Predictor
 
-    predictor = Predictor.load(model_dir, backend=backend, batch_size=64)
+    predictor = Predictor.load(model_dir, backend=backend, batch_size=64, precision=precision)
 
     def run(texts: list[str]) -> list[int]:
         return [int(i) for i in predictor.predict_proba(texts).argmax(1)]
@@ -110,7 +112,9 @@ def main() -> None:
     systems: dict[str, Callable[[list[str]], list[int]]] = {
         "transformers pipeline, batch 1": hf_pipeline(model_dir, 1),
         "transformers pipeline, batch 32": hf_pipeline(model_dir, 32),
-        "fmkit torch": fmkit_predictor(model_dir, "torch"),
+        "transformers pipeline, batch 32, bf16 weights": hf_pipeline(model_dir, 32, bf16=True),
+        "fmkit torch fp32": fmkit_predictor(model_dir, "torch", "fp32"),
+        "fmkit torch bf16": fmkit_predictor(model_dir, "torch", "bf16"),
         "fmkit ONNX fp32": fmkit_predictor(WORK / "onnx-none", "onnx"),
         "fmkit ONNX int8": fmkit_predictor(WORK / "onnx-int8", "onnx"),
     }
