@@ -1,9 +1,11 @@
 """`--strategy auto`: choose a strategy from the examples per class and the time budget.
 
 Throughput is measured here, on this machine, on the run's own first batches (a few
-forward+backward steps of the real model, and a few forward-only batches), never assumed.
-From it each strategy's wall time is estimated; the rule then takes the first strategy in
-order of expected accuracy for this much data that fits the budget:
+forward+backward steps of the real model, and a few forward-only batches), never assumed, as
+padded tokens per second. Each strategy's work is counted in the same unit from the batches it
+will really run (length-grouped training batches, length-sorted evaluation batches, the pairs
+fewshot draws), which gives its wall time; the rule then takes the first strategy in order of
+expected accuracy for this much data that fits the budget:
 
   <= FEWSHOT_MAX_PER_CLASS examples per class:  fewshot, linear-probe, zeroshot
   more:                                         full, lora, linear-probe, zeroshot
@@ -22,13 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from fmkit.data.tasks.classification import make_loader
-from fmkit.data.tasks.pairs import pairs_per_example
+from fmkit.data.tasks.classification import TRAIN_PAD_MULTIPLE, LengthGroupedBatches, make_loader
+from fmkit.data.tasks.pairs import pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError
 from fmkit.models.cpu_dropout import fast_cpu_dropout
 from fmkit.models.losses import classification_loss
+from fmkit.models.precision import inference_autocast
 from fmkit.training.precision import resolve_mixed_precision
-from fmkit.workflows.strategy_runs import FitContext, new_classifier
+from fmkit.workflows.strategy_runs import FitContext, eval_precision, new_classifier
 
 FEWSHOT_MAX_PER_CLASS = 32
 # LoRA still back-propagates through every layer: its loop took 0.82x full's on SST-2 here (BENCHMARKS.md).
@@ -48,8 +51,10 @@ def parse_duration(text: str | None) -> float | None:
 
 @dataclass
 class Throughput:
-    train_examples_per_s: float   # forward + backward + optimizer-free step, all weights trainable
-    embed_examples_per_s: float   # forward only (inference mode)
+    train_tokens_per_s: float     # padded tokens through forward + backward (optimizer-free), all weights trainable
+    embed_tokens_per_s: float     # padded tokens through forward only (inference mode, eval precision)
+    train_examples_per_s: float   # the same measurements per text, for the record
+    embed_examples_per_s: float
 
 
 @dataclass
@@ -70,7 +75,7 @@ def measure_throughput(ctx: FitContext, batches: int = 3) -> Throughput:
     model.train()
     # Time the step the loop will run: same precision, same dropout kernel.
     bf16 = resolve_mixed_precision(ctx.cfg.train.mixed_precision) == "bf16"
-    seen, seconds = 0, 0.0
+    seen, tokens, seconds = 0, 0, 0.0
     with fast_cpu_dropout(model, enabled=ctx.cfg.train.fast_cpu_dropout):
         for i, batch in enumerate(loader):
             if i > batches:
@@ -82,36 +87,57 @@ def measure_throughput(ctx: FitContext, batches: int = 3) -> Throughput:
             model.zero_grad(set_to_none=True)
             if i > 0 or len(loader) == 1:
                 seen, seconds = seen + len(batch["index"]), seconds + time.perf_counter() - start
-    train_rate = seen / max(seconds, 1e-6)
+                tokens += batch["input_ids"].numel()
+    train = (tokens / max(seconds, 1e-6), seen / max(seconds, 1e-6))
     model.eval()
-    seen, seconds = 0, 0.0
+    precision = eval_precision(ctx)
+    seen, tokens, seconds = 0, 0, 0.0
     with torch.inference_mode():
         for i, batch in enumerate(loader):
             if i > batches:
                 break
             start = time.perf_counter()
-            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            with inference_autocast(precision):
+                model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             if i > 0 or len(loader) == 1:
                 seen, seconds = seen + len(batch["index"]), seconds + time.perf_counter() - start
-    return Throughput(train_rate, seen / max(seconds, 1e-6))
+                tokens += batch["input_ids"].numel()
+    return Throughput(train[0], tokens / max(seconds, 1e-6), train[1], seen / max(seconds, 1e-6))
+
+
+def padded_tokens(lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool, group_by_length: bool = True,
+                  multiple: int = 1, per_row: int = 1) -> int:
+    """Tokens a pass over `lengths` really computes: every batch padded to its longest (rounded up to `multiple`)."""
+    total = 0
+    for batch in LengthGroupedBatches(lengths, batch_size, seed, shuffle=shuffle, group_by_length=group_by_length).batches():
+        width = int(lengths[batch].max()) if batch else 0
+        total += per_row * len(batch) * (-(-width // multiple) * multiple)
+    return total
 
 
 def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
-    """Wall time of each strategy on this data at the measured rates."""
+    """Wall time of each strategy on this data at the measured rates (padded tokens of the batches it runs)."""
     cfg = ctx.cfg
-    n_train, n_eval = len(ctx.train_enc), len(ctx.eval_enc)
-    embed_all = (n_train + n_eval) / rate.embed_examples_per_s
-    eval_pass = n_eval / rate.embed_examples_per_s
+    train_lengths, eval_lengths = ctx.train_enc.lengths, ctx.eval_enc.lengths
+    seed, eval_batch = cfg.train.seed, cfg.eval.batch_size
+    eval_pass = padded_tokens(eval_lengths, eval_batch, seed, shuffle=False) / rate.embed_tokens_per_s
+    embed_all = padded_tokens(train_lengths, eval_batch, seed, shuffle=False) / rate.embed_tokens_per_s + eval_pass
     epochs = cfg.train.epochs
-    full_loop = epochs * n_train / rate.train_examples_per_s + math.ceil(epochs) * eval_pass
+    epoch_tokens = padded_tokens(train_lengths, cfg.train.batch_size, seed, shuffle=True,
+                                 group_by_length=cfg.train.group_by_length, multiple=TRAIN_PAD_MULTIPLE)
+    full_loop = epochs * epoch_tokens / rate.train_tokens_per_s + math.ceil(epochs) * eval_pass
     probe = embed_all if cfg.strategy.probe_init else 0.0
     assert ctx.train_enc.labels is not None
     per_example = pairs_per_example(cfg.strategy.fewshot_pairs_per_example, ctx.train_enc.labels)
-    pairs = n_train * per_example * cfg.strategy.fewshot_epochs
-    fewshot = 2 * pairs / rate.train_examples_per_s + embed_all  # each pair is two texts
+    pairs = sample_pairs(ctx.train_enc.labels, per_example, seed)
+    # Both texts of a pair padded to the longer one, pairs grouped by that length (as make_pair_loader does).
+    pair_lengths = np.maximum(train_lengths[pairs.first], train_lengths[pairs.second])
+    pair_tokens = padded_tokens(pair_lengths, cfg.strategy.fewshot_batch_size, seed, shuffle=True, per_row=2)
+    fewshot = cfg.strategy.fewshot_epochs * pair_tokens / rate.train_tokens_per_s + embed_all
     n_labels = len(ctx.labels)
+    label_tokens = n_labels * float(np.median(train_lengths)) if len(train_lengths) else 0.0
     return {
-        "zeroshot": round(eval_pass + n_labels / rate.embed_examples_per_s + 2.0, 1),
+        "zeroshot": round(eval_pass + label_tokens / rate.embed_tokens_per_s + 2.0, 1),
         "linear-probe": round(embed_all + FIXED_OVERHEAD_S, 1),
         "fewshot": round(fewshot + FIXED_OVERHEAD_S, 1),
         "lora": round(probe + LORA_TIME_FACTOR * full_loop + FIXED_OVERHEAD_S, 1),
