@@ -154,6 +154,8 @@ def overview(run: RunFiles) -> Section:
         ["eval examples", (run.data.get("eval") or {}).get("rows", m.get("num_examples", "?"))],
         ["train time (s)", m.get("train_seconds", "?")], ["steps", m.get("steps", "?")],
     ]
+    if run.metrics.get("eval_precision"):
+        facts.append(["evaluated in", run.metrics["eval_precision"]])  # what `fmkit predict` runs in by default
     cards = "".join(f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{escape(fmt(v))}</div></div>'
                     for k, v in headline.items())
     html = f'<div class="cards">{cards}</div>' + html_table(["", ""], facts, numeric_from=9)

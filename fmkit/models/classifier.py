@@ -22,7 +22,7 @@ from torch import nn
 from fmkit.errors import ModelError
 from fmkit.models.backbone import load_encoder, load_tokenizer
 from fmkit.models.heads import ClassificationHead, pool
-from fmkit.models.precision import ResolvedPrecision, inference_autocast
+from fmkit.models.precision import ResolvedPrecision, bf16_linear_weights, inference_autocast
 
 FMKIT_META = "fmkit.json"
 HEAD_FILE = "head.safetensors"
@@ -122,9 +122,10 @@ def predict_logits(model: TextClassifier, loader: Any, num_examples: int,
     model.eval()
     out = torch.empty(num_examples, len(model.labels))
     device_type = next(model.parameters()).device.type
-    for batch in loader:
-        with inference_autocast(precision, device_type):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        out[batch["index"]] = logits.float().cpu()
+    with bf16_linear_weights(model, enabled=precision == "bf16"):
+        for batch in loader:
+            with inference_autocast(precision, device_type):
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            out[batch["index"]] = logits.float().cpu()
     model.train(was_training)
     return out

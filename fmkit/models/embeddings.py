@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from fmkit.models.classifier import TextClassifier
-from fmkit.models.precision import ResolvedPrecision, inference_autocast
+from fmkit.models.precision import ResolvedPrecision, bf16_linear_weights, inference_autocast
 from fmkit.utils.io import atomic_write_bytes
 
 
@@ -63,10 +63,11 @@ def embed_batches(model: TextClassifier, loader: Any, num_examples: int,
     model.eval()
     out = torch.empty(num_examples, int(model.encoder.config.hidden_size))
     device_type = next(model.parameters()).device.type
-    for batch in loader:
-        with inference_autocast(precision, device_type):
-            vectors = model.embed(batch["input_ids"], batch["attention_mask"])
-        out[batch["index"]] = vectors.float().cpu()
+    with bf16_linear_weights(model, enabled=precision == "bf16"):
+        for batch in loader:
+            with inference_autocast(precision, device_type):
+                vectors = model.embed(batch["input_ids"], batch["attention_mask"])
+            out[batch["index"]] = vectors.float().cpu()
     model.train(was_training)
     return out
 

@@ -49,3 +49,37 @@ def test_a_folder_saved_before_precision_was_recorded_loads_as_fp32(tiny_model: 
     meta_path.write_text(json.dumps(meta))
     assert Predictor.load(tmp_path / "m", backend="torch").backend.precision == "fp32"  # type: ignore[attr-defined]
     assert Predictor.load(tmp_path / "m", backend="torch", precision="bf16").backend.precision == "bf16"  # type: ignore[attr-defined]
+
+
+def test_bf16_linear_weights_give_autocast_outputs_exactly_and_are_put_back(tiny_model: Path) -> None:
+    from fmkit.models.classifier import TextClassifier
+    from fmkit.models.precision import bf16_linear_weights
+
+    model = TextClassifier.from_backbone(tiny_model, ["a", "b"]).eval()
+    ids = torch.randint(5, 100, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    params = dict(model.named_parameters())
+    with torch.inference_mode(), inference_autocast("bf16"):
+        reference = model(ids, mask)
+    with bf16_linear_weights(model):
+        assert model.head.linear.weight.dtype == torch.bfloat16
+        assert model.encoder.embeddings.word_embeddings.weight.dtype == torch.float32  # not a Linear
+        with torch.inference_mode(), inference_autocast("bf16"):
+            cast = model(ids, mask)
+    assert torch.equal(reference, cast)
+    for name, param in model.named_parameters():  # the same Parameter objects, their fp32 values untouched
+        assert param is params[name] and param.dtype == torch.float32 and torch.equal(param, before[name])
+
+
+def test_a_linear_tied_to_an_embedding_keeps_fp32() -> None:
+    from fmkit.models.precision import bf16_linear_weights
+
+    embedding = torch.nn.Embedding(10, 4)
+    decoder = torch.nn.Linear(4, 10, bias=False)
+    decoder.weight = embedding.weight  # tied, as an MLM head is
+    other = torch.nn.Linear(4, 4)
+    model = torch.nn.ModuleList([embedding, decoder, other])
+    with bf16_linear_weights(model):
+        assert embedding.weight.dtype == torch.float32 and other.weight.dtype == torch.bfloat16

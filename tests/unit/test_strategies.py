@@ -14,7 +14,7 @@ import fmkit
 from fmkit.data.label_descriptions import label_prompts
 from fmkit.data.tasks.pairs import default_pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError, DataError
-from fmkit.workflows.auto import decide, parse_duration
+from fmkit.workflows.auto import decide, padded_tokens, parse_duration
 
 FAST = {"train.progress": False, "train.batch_size": 8, "train.learning_rate": 1e-3, "train.threads": 1}
 TEXTS = ["a great wonderful film", "an awful terrible movie"]
@@ -180,6 +180,19 @@ def test_auto_choice_changes_with_budget_and_data_size() -> None:
     assert "full (~700s)" in reason and "budget 600s" in reason
 
 
+def test_padded_tokens_counts_what_the_batches_compute() -> None:
+    lengths = np.array([3, 5, 2, 8])
+    # Sorted (evaluation): [8, 5] and [3, 2], each padded to its longest.
+    assert padded_tokens(lengths, 2, seed=0, shuffle=False) == 2 * 8 + 2 * 3
+    assert padded_tokens(lengths, 2, seed=0, shuffle=False, multiple=4) == 2 * 8 + 2 * 4
+    assert padded_tokens(lengths, 2, seed=0, shuffle=False, per_row=2) == 2 * (2 * 8 + 2 * 3)
+    assert padded_tokens(lengths, 4, seed=0, shuffle=True) == 4 * 8
+    # Grouping by length never computes more than random batches do.
+    many = np.random.default_rng(0).integers(5, 60, size=2000)
+    grouped = padded_tokens(many, 32, seed=0, shuffle=True, group_by_length=True)
+    assert many.sum() <= grouped < padded_tokens(many, 32, seed=0, shuffle=True, group_by_length=False)
+
+
 def test_parse_duration() -> None:
     assert parse_duration("10m") == 600 and parse_duration("90s") == 90 and parse_duration("1.5h") == 5400
     assert parse_duration("45") == 45 and parse_duration(None) is None
@@ -216,6 +229,7 @@ def test_bf16_probe_vectors_train_the_head_and_reported_metrics_are_what_predict
     assert sorted({n.rsplit("-", 1)[-1] for n in names}) == sorted({"bf16.npy", f"{eval_precision}.npy"})
     model_dir = tmp_path / "run-linear-probe/model"
     assert json.loads((model_dir / "fmkit.json").read_text())["precision"] == eval_precision
+    assert f"| evaluated in | {eval_precision} |" in (tmp_path / "run-linear-probe/MODEL_CARD.md").read_text()
     frame = pd.read_csv(sentiment_eval_csv)
     predictor = fmkit.load(model_dir)
     assert predictor.backend.precision == eval_precision  # type: ignore[attr-defined]
