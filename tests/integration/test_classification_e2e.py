@@ -93,6 +93,11 @@ def test_predict_file_stdin_and_api_agree(sst2: dict[str, Path], tmp_path: Path)
         assert set(a) == {"label", "scores"}
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
     assert file_records[-2]["label"] == "1" and file_records[-1]["label"] == "0"
+    # --precision overrides the one the model was evaluated in: close scores either way.
+    fp32 = run_cli("predict", str(sst2["run"] / "model"), str(text_file), "--precision", "fp32")
+    assert fp32.returncode == 0, fp32.stderr
+    for a, b in zip([json.loads(line) for line in fp32.stdout.splitlines()], api_records, strict=True):
+        assert a["scores"] == pytest.approx(b["scores"], abs=0.05)
 
 
 def test_doctor_reports_counts_lengths_truncation_and_model_files(sst2: dict[str, Path]) -> None:
