@@ -35,7 +35,8 @@ from fmkit.training.state import build_optimizer
 from fmkit.workflows.strategy_runs import FitContext, eval_precision, new_classifier
 
 FEWSHOT_MAX_PER_CLASS = 32
-# LoRA still back-propagates through every layer: its loop took 0.82x full's on SST-2 here (BENCHMARKS.md).
+# LoRA still back-propagates through every layer: on short texts its forward+backward tokens cost about
+# 0.75x full's (loop 0.73-0.77x of full's on banking77/SST-2, BENCHMARKS.md); 0.8 errs on the safe side.
 LORA_TIME_FACTOR = 0.8
 FIXED_OVERHEAD_S = 5.0  # model load, checkpoints, saving: paid by every strategy that trains
 
