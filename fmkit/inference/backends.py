@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from fmkit.errors import ModelError
-from fmkit.models.classifier import HEAD_FILE, read_meta
+from fmkit.models.classifier import HEAD_FILE, read_meta, recorded_precision
 from fmkit.models.precision import ResolvedPrecision, inference_autocast, resolve_inference_precision
 
 BackendName = Literal["auto", "torch", "onnx"]
@@ -164,7 +164,7 @@ def choose_backend(path: Path, available: list[str], threads: int | None = None,
     """The fastest available backend for this model on this machine, measured once and cached."""
     if len(available) == 1:
         return available[0]
-    resolved = resolve_inference_precision(precision or str(read_meta(path).get("precision", "fp32")))
+    resolved = resolve_inference_precision(precision or recorded_precision(read_meta(path)))
     key = _machine_key(threads, resolved)
     cache = path / BACKEND_CACHE
     try:

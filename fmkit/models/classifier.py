@@ -89,10 +89,14 @@ class TextClassifier(nn.Module):
         model = cls.from_backbone(directory, meta["labels"], meta.get("pooling", "mean"), meta.get("dropout", 0.1),
                                   meta.get("max_length", 128), trust_remote_code)
         model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
-        # Folders saved before fmkit recorded it were evaluated in fp32.
-        model.precision = str(meta.get("precision", "fp32"))
+        model.precision = recorded_precision(meta)
         model.eval()
         return model
+
+
+def recorded_precision(meta: dict[str, Any]) -> str:
+    """The precision a saved model's metrics were measured in; folders saved before fmkit recorded it: fp32."""
+    return str(meta.get("precision", "fp32"))
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
