@@ -106,6 +106,10 @@ class StrategyConfig(Section):
         default_factory=lambda: ["query", "value"],
         description="lora: names of the linear layers that get adapters; ['all-linear'] adapts every linear layer.",
     )
+    lora_layers: int | None = Field(
+        None, ge=1, description="lora: adapt only the top N transformer layers (unset: every layer). The layers "
+        "below the lowest adapted one have nothing to train, so the backward pass stops there.",
+    )
     lora_learning_rate: float = Field(
         1e-3, gt=0, description="lora: peak learning rate of the adapters (adapters need a higher rate than full weights)."
     )
@@ -149,6 +153,10 @@ class TrainConfig(Section):
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 uses every core of this machine.")
     fast_cpu_dropout: bool = Field(
         True, description="On CPU, draw dropout masks four to a random word (same distribution, ~15% faster steps)."
+    )
+    frozen_weights_bf16: bool = Field(
+        True, description="bf16 training: keep a bf16 copy of frozen linear weights (LoRA's base model) for the run "
+        "instead of casting them at every step (same results; costs 2 bytes per frozen weight).",
     )
     progress: bool = Field(True, description="Show a progress bar with ETA, loss and examples/s.")
 

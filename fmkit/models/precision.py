@@ -85,5 +85,50 @@ def bf16_linear_weights(module: torch.nn.Module, enabled: bool = True) -> Iterat
             param.data = data
 
 
-__all__ = ["InferencePrecision", "ResolvedPrecision", "bf16_linear_weights",
+class FrozenLinearWeightsInBf16:
+    """For a bf16-autocast training run: frozen nn.Linear weights (LoRA's base model) held in bf16.
+
+    Autocast casts every fp32 weight to bf16 on every forward; a weight that never trains can be cast
+    once for the run, with identical results. The fp32 originals are kept (not re-derived from bf16)
+    and put back on exit and inside `fp32()`, for evaluations and checkpoints. Costs 2 bytes per frozen
+    weight; trainable weights are left alone.
+    """
+
+    def __init__(self, module: torch.nn.Module, enabled: bool = True) -> None:
+        frozen = [p for p in _linear_only_parameters(module) if not p.requires_grad] if enabled else []
+        self._originals = [(param, param.data) for param in frozen]
+        self._casts: list[torch.Tensor] = []
+        self._active = False
+
+    def __len__(self) -> int:
+        return len(self._originals)
+
+    def _set(self, bf16: bool) -> None:
+        if bf16 and not self._casts:
+            self._casts = [data.to(torch.bfloat16) for _, data in self._originals]
+        for i, (param, data) in enumerate(self._originals):
+            param.data = self._casts[i] if bf16 else data
+        self._active = bf16
+
+    def __enter__(self) -> FrozenLinearWeightsInBf16:
+        self._set(True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._set(False)
+
+    @contextlib.contextmanager
+    def fp32(self) -> Iterator[None]:
+        """The fp32 originals for the block (evaluation, checkpoint), bf16 again afterwards."""
+        if not self._active:
+            yield
+            return
+        self._set(False)
+        try:
+            yield
+        finally:
+            self._set(True)
+
+
+__all__ = ["FrozenLinearWeightsInBf16", "InferencePrecision", "ResolvedPrecision", "bf16_linear_weights",
            "cpu_has_native_bf16", "inference_autocast", "resolve_inference_precision"]

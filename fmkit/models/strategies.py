@@ -92,22 +92,24 @@ class LoraStrategy:
     name = "lora"
 
     def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.0,
-                 target_modules: list[str] | None = None) -> None:
-        self.r, self.alpha, self.dropout = r, alpha, dropout
+                 target_modules: list[str] | None = None, top_layers: int | None = None) -> None:
+        self.r, self.alpha, self.dropout, self.top_layers = r, alpha, dropout, top_layers
         self.target_modules = list(target_modules or ["query", "value"])
 
     def prepare(self, model: TextClassifier) -> None:
         from peft import LoraConfig, get_peft_model
 
+        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules() if isinstance(m, nn.Linear)})
+        layers = adapted_layers(model.encoder, self.top_layers)
         targets: list[str] | str = self.target_modules
         if targets == ["all-linear"]:
-            targets = "all-linear"
-        config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
-                            bias="none")
+            # peft takes a layer subset only with module names: every Linear inside the chosen layers.
+            targets = names if layers is not None else "all-linear"
         try:
+            config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
+                                bias="none", layers_to_transform=layers)
             model.encoder = get_peft_model(model.encoder, config)
         except ValueError as exc:
-            names = sorted({n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules() if isinstance(m, nn.Linear)})
             raise ConfigError(
                 f"strategy.lora_target_modules={self.target_modules}: {exc}. Linear layers of this model: "
                 f"{', '.join(names)} (or ['all-linear'])."
@@ -122,6 +124,18 @@ class LoraStrategy:
         return model
 
 
+def adapted_layers(encoder: nn.Module, top_layers: int | None) -> list[int] | None:
+    """Indices of the top `top_layers` transformer layers (None: all of them, peft's default)."""
+    if top_layers is None:
+        return None
+    total = getattr(getattr(encoder, "config", None), "num_hidden_layers", None)
+    if not isinstance(total, int):
+        raise ConfigError("strategy.lora_layers: this model's config has no num_hidden_layers; leave lora_layers unset.")
+    if top_layers >= total:
+        return None
+    return list(range(total - top_layers, total))
+
+
 def build_strategy(name: str, cfg: Any) -> Strategy:
     """`cfg` is the StrategyConfig section."""
     if name == "full":
@@ -129,7 +143,7 @@ def build_strategy(name: str, cfg: Any) -> Strategy:
     if name == "linear-probe":
         return LinearProbeStrategy()
     if name == "lora":
-        return LoraStrategy(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules)
+        return LoraStrategy(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules, cfg.lora_layers)
     if name == "fewshot":
         return FewshotStrategy()
     if name == "zeroshot":
@@ -176,5 +190,5 @@ def zeroshot_head_(head: ClassificationHead, label_vectors: torch.Tensor, temper
 
 __all__ = [
     "ADAPTERS_DIR", "EmbeddingHead", "FewshotStrategy", "FullStrategy", "LinearProbeStrategy", "LoraStrategy",
-    "PairEncoder", "Strategy", "ZeroshotStrategy", "build_strategy", "zeroshot_head_",
+    "PairEncoder", "Strategy", "ZeroshotStrategy", "adapted_layers", "build_strategy", "zeroshot_head_",
 ]

@@ -19,6 +19,7 @@ from torch import nn
 
 from fmkit.config.schema import TrainConfig
 from fmkit.models.cpu_dropout import fast_cpu_dropout
+from fmkit.models.precision import FrozenLinearWeightsInBf16
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
 from fmkit.training.tracking import Tracker
@@ -113,6 +114,10 @@ def train_loop(
 
     history: list[dict[str, Any]] = []
     stopped_early = False
+    # Frozen weights (LoRA's base) are cast to bf16 once, not at every step; evaluations and checkpoints
+    # see the fp32 originals. Applied after resume so checkpoints only ever hold fp32.
+    frozen_bf16 = FrozenLinearWeightsInBf16(
+        unwrapped, enabled=cfg.frozen_weights_bf16 and getattr(accelerator, "mixed_precision", "no") == "bf16")
 
     progress = None
     if cfg.progress and accelerator.is_main_process:
@@ -122,7 +127,7 @@ def train_loop(
 
     window_start = time.perf_counter()  # bound before run_evaluation (which shifts it); reset when training starts
 
-    def run_evaluation() -> bool:
+    def evaluate_and_checkpoint() -> bool:
         """Evaluate, keep the best weights, checkpoint; return True when early stopping says stop."""
         nonlocal window_start
         eval_start = time.perf_counter()
@@ -154,79 +159,85 @@ def train_loop(
         patience = cfg.early_stopping_patience
         return patience > 0 and state.evals_without_improvement >= patience
 
+    def run_evaluation() -> bool:
+        with frozen_bf16.fp32():  # evaluation runs in its own precision; checkpoints hold fp32
+            return evaluate_and_checkpoint()
+
     # --- train ----------------------------------------------------------------------------------
     model.train()
     window_loss, window_batches, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
     run_start = time.perf_counter() - state.train_seconds
     done = state.step >= total_steps
-    for epoch in range(state.epoch, num_epochs):
-        if done or stopped_early:
-            break
-        state.epoch = epoch
-        sampler.set_epoch(epoch)
-        if hasattr(prepared_loader, "set_epoch"):
-            # Accelerate's loader re-applies its own pass counter to the sampler at each iter(); after a resume that
-            # counter restarts at 0, so set it too or later epochs would replay epoch 0's order.
-            prepared_loader.set_epoch(epoch)
-        epoch_loader = prepared_loader
-        if state.batches_in_epoch:
-            # Resuming mid-epoch: the order is the same as before the interruption; skip what was seen.
-            epoch_loader = accelerator.skip_first_batches(prepared_loader, state.batches_in_epoch)
-        for batch in epoch_loader:
-            with accelerator.accumulate(model):
-                outputs = model(**model_inputs(batch))
-                loss = loss_fn(outputs, batch)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            state.batches_in_epoch += 1
-            n = batch_size_of(batch) * accelerator.num_processes
-            state.examples_seen += n
-            window_examples += n
-            window_loss += float(loss.detach())
-            window_batches += 1
-            if not accelerator.sync_gradients:
-                continue
-
-            # One optimizer step done.
-            state.step += 1
-            state.train_seconds = time.perf_counter() - run_start
-            if state.step % 10 == 0 or state.step == total_steps:
-                elapsed = time.perf_counter() - window_start
-                record = {
-                    "loss": window_loss / max(1, window_batches),
-                    "learning_rate": scheduler.get_last_lr()[0],
-                    "examples_per_second": window_examples / max(elapsed, 1e-9),
-                    "epoch": round(state.step / steps_per_epoch, 3),
-                }
-                history.append({"kind": "train", "step": state.step, **record})
-                tracker.log(state.step, record, "train")
-                if progress is not None:
-                    progress.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_second']:.0f}")
-                window_loss, window_batches, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
-            if progress is not None:
-                progress.update(1)
-
-            end_of_epoch = state.batches_in_epoch >= batches_per_epoch
-            if state.step >= total_steps:
-                done = True
-            if done or state.step % eval_every == 0 or (end_of_epoch and not cfg.eval_every_steps):
-                if end_of_epoch:
-                    state.epoch, state.batches_in_epoch = epoch + 1, 0
-                if run_evaluation():
-                    stopped_early = True
-            elif cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
-                checkpoint_start = time.perf_counter()
-                checkpoints.save_last(accelerator, state)
-                checkpoint_time = time.perf_counter() - checkpoint_start
-                state.checkpoint_seconds += checkpoint_time
-                window_start += checkpoint_time  # examples/s measures training only
+    with frozen_bf16:
+        for epoch in range(state.epoch, num_epochs):
             if done or stopped_early:
                 break
-        state.batches_in_epoch = 0
+            state.epoch = epoch
+            sampler.set_epoch(epoch)
+            if hasattr(prepared_loader, "set_epoch"):
+                # Accelerate's loader re-applies its own pass counter to the sampler at each iter(); after a resume that
+                # counter restarts at 0, so set it too or later epochs would replay epoch 0's order.
+                prepared_loader.set_epoch(epoch)
+            epoch_loader = prepared_loader
+            if state.batches_in_epoch:
+                # Resuming mid-epoch: the order is the same as before the interruption; skip what was seen.
+                epoch_loader = accelerator.skip_first_batches(prepared_loader, state.batches_in_epoch)
+            for batch in epoch_loader:
+                with accelerator.accumulate(model):
+                    outputs = model(**model_inputs(batch))
+                    loss = loss_fn(outputs, batch)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                state.batches_in_epoch += 1
+                n = batch_size_of(batch) * accelerator.num_processes
+                state.examples_seen += n
+                window_examples += n
+                window_loss += float(loss.detach())
+                window_batches += 1
+                if not accelerator.sync_gradients:
+                    continue
+
+                # One optimizer step done.
+                state.step += 1
+                state.train_seconds = time.perf_counter() - run_start
+                if state.step % 10 == 0 or state.step == total_steps:
+                    elapsed = time.perf_counter() - window_start
+                    record = {
+                        "loss": window_loss / max(1, window_batches),
+                        "learning_rate": scheduler.get_last_lr()[0],
+                        "examples_per_second": window_examples / max(elapsed, 1e-9),
+                        "epoch": round(state.step / steps_per_epoch, 3),
+                    }
+                    history.append({"kind": "train", "step": state.step, **record})
+                    tracker.log(state.step, record, "train")
+                    if progress is not None:
+                        progress.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_second']:.0f}")
+                    window_loss, window_batches, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
+                if progress is not None:
+                    progress.update(1)
+
+                end_of_epoch = state.batches_in_epoch >= batches_per_epoch
+                if state.step >= total_steps:
+                    done = True
+                if done or state.step % eval_every == 0 or (end_of_epoch and not cfg.eval_every_steps):
+                    if end_of_epoch:
+                        state.epoch, state.batches_in_epoch = epoch + 1, 0
+                    if run_evaluation():
+                        stopped_early = True
+                elif cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
+                    checkpoint_start = time.perf_counter()
+                    with frozen_bf16.fp32():
+                        checkpoints.save_last(accelerator, state)
+                    checkpoint_time = time.perf_counter() - checkpoint_start
+                    state.checkpoint_seconds += checkpoint_time
+                    window_start += checkpoint_time  # examples/s measures training only
+                if done or stopped_early:
+                    break
+            state.batches_in_epoch = 0
 
     if progress is not None:
         progress.close()

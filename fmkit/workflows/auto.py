@@ -24,19 +24,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from fmkit.config.schema import TrainConfig
 from fmkit.data.tasks.classification import TRAIN_PAD_MULTIPLE, LengthGroupedBatches, make_loader
 from fmkit.data.tasks.pairs import pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError
 from fmkit.models.cpu_dropout import fast_cpu_dropout
 from fmkit.models.losses import classification_loss
-from fmkit.models.precision import inference_autocast
+from fmkit.models.precision import FrozenLinearWeightsInBf16, bf16_linear_weights, inference_autocast
+from fmkit.models.strategies import build_strategy
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import build_optimizer
 from fmkit.workflows.strategy_runs import FitContext, eval_precision, new_classifier
 
 FEWSHOT_MAX_PER_CLASS = 32
-# LoRA still back-propagates through every layer: on short texts its forward+backward tokens cost about
-# 0.75x full's (loop 0.73-0.77x of full's on banking77/SST-2, BENCHMARKS.md); 0.8 errs on the safe side.
+# When LoRA's step was not measured: adapters on every layer back-propagate through all of them, and cost
+# about 0.75x full's tokens (loop 0.73-0.77x of full's on banking77/SST-2, BENCHMARKS.md); 0.8 errs on the safe side.
 LORA_TIME_FACTOR = 0.8
 FIXED_OVERHEAD_S = 5.0  # model load, checkpoints, saving: paid by every strategy that trains
 
@@ -58,6 +60,8 @@ class Throughput:
     train_examples_per_s: float   # the same measurements per text, for the record
     embed_examples_per_s: float
     optimizer_step_s: float = 0.0  # gradient clipping + fused AdamW step over every weight, once per step
+    lora_train_tokens_per_s: float = 0.0  # the same step with the run's LoRA adapters (0: not measured)
+    lora_optimizer_step_s: float = 0.0
 
 
 @dataclass
@@ -70,19 +74,17 @@ class Choice:
     throughput: dict[str, float]
 
 
-def measure_throughput(ctx: FitContext, batches: int = 3) -> Throughput:
-    """Time the real model on the run's first batches; the first batch of each kind is a warm-up."""
-    model = new_classifier(ctx)
-    loader = make_loader(ctx.train_enc, ctx.pad_id, ctx.cfg.train.batch_size, ctx.cfg.train.seed, shuffle=True,
-                         group_by_length=False)  # random lengths: a fair sample, not the longest batch first
+def time_train_steps(model: torch.nn.Module, loader: Any, cfg: TrainConfig, batches: int) -> tuple[float, float, float]:
+    """(padded tokens/s and texts/s of forward+backward, median seconds of clip + optimizer step) over the first
+    `batches` batches after a warm-up one, run as the loop runs them: same precision, dropout kernel, optimizer,
+    frozen weights cast once. The optimizer step costs the same whatever the batch, so it is timed apart."""
     model.train()
-    # Time the step the loop will run: same precision, same dropout kernel, same optimizer. The optimizer
-    # step costs the same whatever the batch (22.7M weights on MiniLM: ~0.04 s), so it is timed apart.
-    bf16 = resolve_mixed_precision(ctx.cfg.train.mixed_precision) == "bf16"
-    optimizer = build_optimizer(model, ctx.cfg.train)
-    max_norm = ctx.cfg.train.max_grad_norm
+    bf16 = resolve_mixed_precision(cfg.mixed_precision) == "bf16"
+    optimizer = build_optimizer(model, cfg)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     seen, tokens, seconds, step_seconds = 0, 0, 0.0, []
-    with fast_cpu_dropout(model, enabled=ctx.cfg.train.fast_cpu_dropout):
+    with (fast_cpu_dropout(model, enabled=cfg.fast_cpu_dropout),
+          FrozenLinearWeightsInBf16(model, enabled=bf16 and cfg.frozen_weights_bf16)):
         for i, batch in enumerate(loader):
             if i > batches:
                 break
@@ -91,20 +93,29 @@ def measure_throughput(ctx: FitContext, batches: int = 3) -> Throughput:
                 logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             classification_loss(logits.float(), batch).backward()
             step_start = time.perf_counter()
-            if max_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if i > 0 or len(loader) == 1:
                 seen, seconds = seen + len(batch["index"]), seconds + step_start - start
                 tokens += batch["input_ids"].numel()
                 step_seconds.append(time.perf_counter() - step_start)
-    train = (tokens / max(seconds, 1e-6), seen / max(seconds, 1e-6))
-    del optimizer
+    return (tokens / max(seconds, 1e-6), seen / max(seconds, 1e-6),
+            float(np.median(step_seconds)) if step_seconds else 0.0)
+
+
+def measure_throughput(ctx: FitContext, batches: int = 3, lora: bool = True) -> Throughput:
+    """Time the real model on the run's first batches (the first batch of each kind is a warm-up): full
+    training steps, forward passes, then (if `lora`) the same model with the run's LoRA adapters."""
+    model = new_classifier(ctx)
+    loader = make_loader(ctx.train_enc, ctx.pad_id, ctx.cfg.train.batch_size, ctx.cfg.train.seed, shuffle=True,
+                         group_by_length=False)  # random lengths: a fair sample, not the longest batch first
+    train_tokens, train_texts, optimizer_step = time_train_steps(model, loader, ctx.cfg.train, batches)
     model.eval()
     precision = eval_precision(ctx)
     seen, tokens, seconds = 0, 0, 0.0
-    with torch.inference_mode():
+    with torch.inference_mode(), bf16_linear_weights(model, enabled=precision == "bf16"):
         for i, batch in enumerate(loader):
             if i > batches:
                 break
@@ -114,8 +125,14 @@ def measure_throughput(ctx: FitContext, batches: int = 3) -> Throughput:
             if i > 0 or len(loader) == 1:
                 seen, seconds = seen + len(batch["index"]), seconds + time.perf_counter() - start
                 tokens += batch["input_ids"].numel()
-    return Throughput(train[0], tokens / max(seconds, 1e-6), train[1], seen / max(seconds, 1e-6),
-                      float(np.median(step_seconds)) if step_seconds else 0.0)
+    rate = Throughput(train_tokens, tokens / max(seconds, 1e-6), train_texts, seen / max(seconds, 1e-6),
+                      optimizer_step)
+    if lora:
+        # LoRA's step depends on its rank, targets and layers (backward stops below the lowest adapted layer).
+        build_strategy("lora", ctx.cfg.strategy).prepare(model)
+        rate.lora_train_tokens_per_s, _, rate.lora_optimizer_step_s = time_train_steps(
+            model, loader, ctx.cfg.train, batches)
+    return rate
 
 
 def padded_tokens(lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool, group_by_length: bool = True,
@@ -139,6 +156,9 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
     epoch_tokens = padded_tokens(train_lengths, cfg.train.batch_size, seed, shuffle=True,
                                  group_by_length=cfg.train.group_by_length, multiple=TRAIN_PAD_MULTIPLE)
     token_time = epochs * epoch_tokens / rate.train_tokens_per_s
+    # LoRA measured (few-shot runs skip it: lora is not a candidate there), else a conservative share of full's.
+    lora_rate = rate.lora_train_tokens_per_s or rate.train_tokens_per_s / LORA_TIME_FACTOR
+    lora_token_time = epochs * epoch_tokens / lora_rate
     evals = math.ceil(epochs) * eval_pass
     steps = math.ceil(epochs * math.ceil(len(train_lengths) / cfg.train.batch_size) / cfg.train.grad_accum_steps)
     probe = embed_all if cfg.strategy.probe_init else 0.0
@@ -157,8 +177,7 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
         "zeroshot": round(eval_pass + label_tokens / rate.embed_tokens_per_s + 2.0, 1),
         "linear-probe": round(embed_all + FIXED_OVERHEAD_S, 1),
         "fewshot": round(fewshot + FIXED_OVERHEAD_S, 1),
-        # LoRA's optimizer updates a few adapter weights only: its step cost is left out.
-        "lora": round(probe + LORA_TIME_FACTOR * token_time + evals + FIXED_OVERHEAD_S, 1),
+        "lora": round(probe + lora_token_time + steps * rate.lora_optimizer_step_s + evals + FIXED_OVERHEAD_S, 1),
         "full": round(probe + token_time + steps * rate.optimizer_step_s + evals + FIXED_OVERHEAD_S, 1),
     }
 
@@ -186,7 +205,7 @@ def choose_strategy(ctx: FitContext) -> Choice:
     counts = np.bincount(ctx.train_enc.labels, minlength=len(ctx.labels))
     per_class = float(np.median(counts[counts > 0]))
     budget = parse_duration(ctx.cfg.strategy.time_budget)
-    rate = measure_throughput(ctx)
+    rate = measure_throughput(ctx, lora=per_class > FEWSHOT_MAX_PER_CLASS)  # lora is a candidate only then
     estimates = estimate_seconds(ctx, rate)
     name, reason = decide(per_class, estimates, budget)
     return Choice(name, reason, per_class, budget, estimates,

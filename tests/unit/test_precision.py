@@ -83,3 +83,40 @@ def test_a_linear_tied_to_an_embedding_keeps_fp32() -> None:
     model = torch.nn.ModuleList([embedding, decoder, other])
     with bf16_linear_weights(model):
         assert embedding.weight.dtype == torch.float32 and other.weight.dtype == torch.bfloat16
+
+
+def test_frozen_linear_weights_in_bf16_train_exactly_like_autocast(tiny_model: Path) -> None:
+    """Cast once for the run or at every step: the same gradients; fp32 comes back for evals and on exit."""
+    from fmkit.models.classifier import TextClassifier
+    from fmkit.models.precision import FrozenLinearWeightsInBf16
+
+    ids = torch.randint(5, 100, (4, 7))
+    mask = torch.ones_like(ids)
+    labels = torch.tensor([0, 1, 1, 0])
+
+    def grads(cast_once: bool) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = TextClassifier.from_backbone(tiny_model, ["a", "b"]).eval()  # eval: no dropout randomness
+        model.encoder.requires_grad_(False)
+        model.encoder.encoder.layer[-1].output.dense.requires_grad_(True)  # one trainable Linear stays fp32
+        frozen = FrozenLinearWeightsInBf16(model, enabled=cast_once)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        with frozen:
+            if cast_once:
+                assert model.encoder.encoder.layer[0].attention.self.query.weight.dtype == torch.bfloat16
+                assert model.encoder.encoder.layer[-1].output.dense.weight.dtype == torch.float32  # trains
+                assert model.head.linear.weight.dtype == torch.float32
+                with frozen.fp32():
+                    assert all(p.dtype == torch.float32 for p in model.parameters())
+                assert model.encoder.encoder.layer[0].attention.self.query.weight.dtype == torch.bfloat16
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(ids, mask)
+            torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+        for name, param in model.named_parameters():
+            assert param.dtype == torch.float32 and torch.equal(param.detach(), before[name])
+        return {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+    cast_once, every_step = grads(True), grads(False)
+    assert len(FrozenLinearWeightsInBf16(torch.nn.Linear(2, 2), enabled=False)) == 0
+    assert cast_once.keys() == every_step.keys() and cast_once
+    assert all(torch.equal(cast_once[n], every_step[n]) for n in cast_once)

@@ -208,6 +208,7 @@ def test_auto_measures_and_records_its_choice(tiny_model: Path, sentiment_csv: P
     record = json.loads((out / "strategy.json").read_text())
     assert record["requested"] == "auto"
     assert record["throughput"]["train_examples_per_s"] > 0 and record["throughput"]["embed_examples_per_s"] > 0
+    assert record["throughput"]["lora_train_tokens_per_s"] > 0  # 60 per class: lora is a candidate, so it is timed
     assert set(record["estimates_s"]) == {"zeroshot", "linear-probe", "fewshot", "lora", "full"}
     assert record["examples_per_class"] == 60
     # A one-second budget fits none of the training strategies (each has a fixed overhead of seconds).
@@ -258,3 +259,26 @@ def test_embed_batches_under_bf16_autocast_returns_close_float32_vectors(tiny_mo
     assert fast.dtype == torch.float32
     assert torch.allclose(fast, exact, rtol=0.05, atol=0.05)
     assert not torch.equal(fast, exact)  # bf16 really ran
+
+
+def test_lora_layers_adapts_only_the_top_layers(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
+                                                tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from fmkit.models.strategies import adapted_layers
+
+    layers = json.loads((tiny_model / "config.json").read_text())["num_hidden_layers"]
+    assert layers >= 2
+    run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "lora",
+        **{"train.epochs": 2, "strategy.lora_layers": 1, "train.mixed_precision": "bf16"})
+    adapter = load_file(str(next((tmp_path / "run-lora/adapters").glob("adapter_model.safetensors"))))
+    adapted = {int(k.split(".layer.")[1].split(".")[0]) for k in adapter if "lora_A" in k}
+    assert adapted == {layers - 1}
+    merged = load_file(str(tmp_path / "run-lora/model/model.safetensors"))
+    base = load_file(str(tiny_model / "model.safetensors"))
+    changed = {k for k in base if k in merged and not torch.equal(base[k], merged[k])}
+    assert changed and all(f".layer.{layers - 1}." in k for k in changed)
+    assert all(merged[k].dtype == torch.float32 for k in merged)  # the bf16 copies of frozen weights never leak
+    encoder = fmkit.load(tmp_path / "run-lora/model").model.encoder  # type: ignore[attr-defined]
+    assert adapted_layers(encoder, None) is None and adapted_layers(encoder, layers + 3) is None
+    assert adapted_layers(encoder, 1) == [layers - 1]
