@@ -114,6 +114,12 @@ class LoraStrategy:
                 f"strategy.lora_target_modules={self.target_modules}: {exc}. Linear layers of this model: "
                 f"{', '.join(names)} (or ['all-linear'])."
             ) from None
+        for module in model.encoder.modules():
+            # peft casts a bf16 input up to the adapter's fp32 before autocast casts it back down: two copies of
+            # every adapted activation for the same values. The encoder's own weights are fp32, so outside
+            # autocast inputs already match and there is nothing to cast.
+            if hasattr(module, "cast_input_dtype_enabled"):
+                module.cast_input_dtype_enabled = False
 
     def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
         """Adapters alone go to RUN_DIR/adapters; model/ gets the merged encoder, so predict needs no peft."""

@@ -282,3 +282,34 @@ def test_lora_layers_adapts_only_the_top_layers(tiny_model: Path, sentiment_csv:
     encoder = fmkit.load(tmp_path / "run-lora/model").model.encoder  # type: ignore[attr-defined]
     assert adapted_layers(encoder, None) is None and adapted_layers(encoder, layers + 3) is None
     assert adapted_layers(encoder, 1) == [layers - 1]
+
+
+def test_lora_adapters_skip_the_input_upcast_with_identical_results(tiny_model: Path) -> None:
+    """Under bf16 autocast peft would copy bf16 inputs to fp32 and autocast back to bf16: same values, so
+    fmkit turns the copy off; outputs and adapter gradients must not change."""
+    from fmkit.models.classifier import TextClassifier
+    from fmkit.models.strategies import LoraStrategy
+
+    ids = torch.randint(5, 100, (3, 8))
+    mask = torch.ones_like(ids)
+
+    def grads(upcast: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        torch.manual_seed(0)
+        model = TextClassifier.from_backbone(tiny_model, ["a", "b"]).eval()
+        LoraStrategy(target_modules=["all-linear"]).prepare(model)
+        flags = [m for m in model.modules() if hasattr(m, "cast_input_dtype_enabled")]
+        assert flags and not any(m.cast_input_dtype_enabled for m in flags)
+        for module in flags:
+            module.cast_input_dtype_enabled = upcast
+        for name, param in model.named_parameters():  # lora_B starts at 0: give the adapters an effect
+            if "lora_B" in name:
+                torch.nn.init.normal_(param, std=0.1)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(ids, mask)
+        logits.float().sum().backward()
+        return logits.detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+    (upcast_out, upcast_grads), (fmkit_out, fmkit_grads) = grads(True), grads(False)
+    assert torch.equal(upcast_out, fmkit_out)
+    assert upcast_grads.keys() == fmkit_grads.keys() and any("lora_A" in n for n in fmkit_grads)
+    assert all(torch.equal(upcast_grads[n], fmkit_grads[n]) for n in fmkit_grads)
