@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fmkit.config.schema import ENCODER_LORA_TARGETS
 from fmkit.errors import ConfigError
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.heads import ClassificationHead, pool
@@ -94,7 +95,7 @@ class LoraStrategy:
     def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.0,
                  target_modules: list[str] | None = None, top_layers: int | None = None) -> None:
         self.r, self.alpha, self.dropout, self.top_layers = r, alpha, dropout, top_layers
-        self.target_modules = list(target_modules or ["query", "value"])
+        self.target_modules = list(target_modules or ENCODER_LORA_TARGETS)
 
     def prepare(self, model: TextClassifier) -> None:
         from peft import LoraConfig, get_peft_model

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from fmkit.config import RunConfig, write_config
-from fmkit.config.schema import DEFAULT_MODEL
+from fmkit.config.schema import DEFAULT_MODEL, ENCODER_LORA_TARGETS
 from fmkit.data.tasks.generation import (
     GenerationExample,
     encode_generation,
@@ -68,7 +68,8 @@ def resolve_generation_defaults(cfg: RunConfig) -> RunConfig:
         strategy = strategy.model_copy(update={"name": "lora"})
     if strategy.name not in ("lora", "full"):
         raise ConfigError(f"strategy '{strategy.name}' is not available for generation; use 'lora' or 'full'.")
-    if "lora_target_modules" not in strategy.model_fields_set and strategy.lora_target_modules == ["query", "value"]:
+    if ("lora_target_modules" not in strategy.model_fields_set
+            and strategy.lora_target_modules == list(ENCODER_LORA_TARGETS)):
         strategy = strategy.model_copy(update={"lora_target_modules": CAUSAL_LM_LORA_TARGETS})
     update["strategy"] = strategy
     return cfg.model_copy(update=update)
