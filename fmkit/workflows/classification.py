@@ -114,6 +114,9 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
 
         metrics: dict[str, Any] = {}
         if accelerator.is_main_process:
+            # The model as it will be saved (LoRA: adapters to RUN_DIR/adapters, merged into the weights): the
+            # final metrics are measured on it, so `fmkit eval` and `predict` reproduce them exactly.
+            model = outcome.strategy.export(model, run_dir)
             # Final evaluation of the kept (best) weights, with everything a person needs to read it.
             logits = outcome.eval_logits
             if logits is None:
@@ -141,7 +144,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                 "strategy_details": outcome.details,
                 "eval_precision": eval_precision(ctx),
             }
-            model = outcome.strategy.export(model, run_dir)  # e.g. LoRA: adapters to RUN_DIR/adapters, merged here
             with atomic_directory(run_dir / "model") as tmp:
                 model.save_pretrained(tmp, tokenizer)
             write_evaluation(run_dir, full)

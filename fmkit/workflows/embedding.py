@@ -89,7 +89,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         lora = None
         if strategy == "lora":
             s = cfg.strategy
-            lora = LoraStrategy(s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules)
+            lora = LoraStrategy(s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules, s.lora_layers)
             lora.prepare(sentence)  # type: ignore[arg-type]  # duck-typed: needs only `.encoder`
         model = PairModel(sentence)
         loader = make_pair_batches(tokenizer, train_data, cfg.data.max_length, cfg.train.batch_size, cfg.train.seed)

@@ -82,7 +82,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         lora = None
         if strategy == "lora":
             s = cfg.strategy
-            lora = LoraStrategy(s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules)
+            lora = LoraStrategy(s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules, s.lora_layers)
             lora.prepare(model)  # type: ignore[arg-type]  # duck-typed: needs only `.encoder`
 
         def evaluate(current: Any) -> dict[str, Any]:

@@ -82,6 +82,11 @@ def test_lora_saves_adapters_and_a_merged_model(tiny_model: Path, sentiment_csv:
     assert metrics["accuracy"] >= 0.8, metrics
     reloaded = fmkit.load(run_dir / "model").predict_proba(TEXTS)
     assert reloaded.shape == (2, 2)
+    # The reported metrics are measured on the merged model that was saved, not on the adapters before the merge.
+    rows = [json.loads(line) for line in (run_dir / "eval_predictions.jsonl").read_text().splitlines()]
+    saved = fmkit.load(run_dir / "model").predict_proba([r["text"] for r in rows])
+    recorded = np.array([[r["scores"][label] for label in ("neg", "pos")] for r in rows])
+    assert np.abs(saved - recorded).max() < 2e-6
 
 
 def test_lora_unknown_target_module_is_a_config_error(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
