@@ -30,6 +30,7 @@ from fmkit.training.precision import cpu_has_native_bf16
 SETTINGS: dict[str, tuple[list[str], int | None] | None] = {
     "full": None,
     "lora value+intermediate.dense (default)": (["value", "intermediate.dense"], None),
+    "lora value+intermediate.dense, lora_layers=5": (["value", "intermediate.dense"], 5),
     "lora query+value": (["query", "value"], None),
     "lora query+value, lora_layers=3": (["query", "value"], 3),
     "lora all-linear": (["all-linear"], None),

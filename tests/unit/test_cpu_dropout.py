@@ -144,3 +144,41 @@ class _NullTracker:
 
     def close(self, status: str) -> None:
         pass
+
+
+def test_training_without_attention_dropout_takes_the_math_path_with_sdpa_results(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Attention dropout 0 (hidden dropout off too, so outputs are comparable): while gradients flow, the math
+    path replaces SDPA (whose CPU backward is slow) with the same outputs and gradients; frozen inputs keep SDPA."""
+    import transformers.integrations.sdpa_attention as sdpa_module
+
+    torch.manual_seed(0)
+    model = tiny_bert()
+    ids, mask = padded_batch(3, 7, short_row=1, short_length=4)
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    model.train()
+    expected = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    expected.sum().backward()
+    expected_grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad()
+
+    sdpa_calls = []
+    real_sdpa = sdpa_module.sdpa_attention_forward
+
+    def counting_sdpa(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sdpa_calls.append(1)
+        return real_sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(sdpa_module, "sdpa_attention_forward", counting_sdpa)
+    with fast_cpu_dropout(model):
+        got = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        got.sum().backward()
+        assert not sdpa_calls  # two layers, both on the math path
+        got_grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert torch.allclose(got, expected, atol=1e-5)
+        assert len(got_grads) == len(expected_grads)
+        assert all(torch.allclose(g, e, atol=1e-5) for g, e in zip(got_grads, expected_grads, strict=True))
+        model.requires_grad_(False)  # nothing to train through attention: SDPA, forward-only, is faster
+        model(input_ids=ids, attention_mask=mask)
+        assert len(sdpa_calls) == 2
