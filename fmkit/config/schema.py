@@ -158,7 +158,8 @@ class TrainConfig(Section):
     )
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 uses every core of this machine.")
     fast_cpu_dropout: bool = Field(
-        True, description="On CPU, draw dropout masks four to a random word (same distribution, ~15% faster steps)."
+        True, description="On CPU, draw dropout masks four to a random word (same distribution, ~15% faster steps) "
+        "and run attention on the math path while it trains (SDPA's CPU backward is about twice as slow)."
     )
     frozen_weights_bf16: bool = Field(
         True, description="bf16 training: keep a bf16 copy of frozen linear weights (LoRA's base model) for the run "
