@@ -25,10 +25,10 @@ def write_confusion_csv(metrics: dict[str, Any], path: Path) -> None:
 
 
 def write_confusion_png(metrics: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figure + the Agg canvas directly, not pyplot: no global figure registry (safe from server threads),
+    # and no process-wide backend switch.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     labels = metrics["labels"]
     cm = np.asarray(metrics["confusion_matrix"], dtype=np.float64)
@@ -36,7 +36,9 @@ def write_confusion_png(metrics: dict[str, Any], path: Path) -> None:
     normalised = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     k = len(labels)
     size = min(24.0, max(5.0, 0.28 * k + 3))
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    fig = Figure(figsize=(size, size * 0.85))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -55,7 +57,6 @@ def write_confusion_png(metrics: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 

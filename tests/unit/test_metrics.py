@@ -60,3 +60,23 @@ def test_report_and_confusion_tables() -> None:
     assert "0.6667" in report  # accuracy 2/3
     table = format_confusion(metrics).splitlines()
     assert table[1].split() == ["negative", "1", "0"] and table[2].split() == ["positive", "1", "1"]
+
+
+def test_confusion_png_is_drawn_without_pyplot(tmp_path) -> None:
+    # pyplot keeps a process-wide figure registry and switches backends: a server or UI thread writing a
+    # report must not touch it. A fresh interpreter, so no other test's imports hide a pyplot import.
+    import subprocess
+    import sys
+    import textwrap
+
+    png = tmp_path / "cm.png"
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from fmkit.evaluation.artifacts import write_confusion_png
+        write_confusion_png({{"labels": ["neg", "pos"], "confusion_matrix": [[5, 1], [0, 4]]}}, Path({str(png)!r}))
+        print("matplotlib.pyplot" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
