@@ -1,7 +1,8 @@
 """The strategy ladder: every fmkit strategy (and reference tools) on the same splits, accuracy + wall time.
 
   datasets  sst2 (train -> dev), ag_news (dev.tsv -> test.tsv), banking77 (train -> test), twitter_fin
-  sizes     k examples per class (--k 8 64, --seeds 0 1 2) and/or the full training set (--full)
+  sizes     k examples per class (--k 8 64, --seeds 0 1 2) and/or the full training set (--full;
+            --full-seeds 0 1 2 trains it with several train.seed values)
   tools     zeroshot linear-probe fewshot lora full auto  (fmkit strategies)
             sklearn-lr  (sentence-transformers embeddings + scikit-learn LogisticRegression: the usual baseline)
 
@@ -84,6 +85,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--full", action="store_true", help="also the whole training set (see --train-rows)")
     ap.add_argument("--train-rows", type=int, default=None, help="subsample the full training set (stratified)")
+    ap.add_argument("--full-seeds", type=int, nargs="+", default=[0],
+                    help="train.seed values for --full (the same training rows each time; --seeds is for --k samples)")
     ap.add_argument("--test-rows", type=int, default=2000)
     ap.add_argument("--tools", nargs="+", default=["zeroshot", "linear-probe", "fewshot", "lora", "full", "sklearn-lr"])
     ap.add_argument("--threads", type=int, default=1)
@@ -103,7 +106,8 @@ def main() -> None:
         test_path = write_tsv(stratified_rows(test, a.test_rows), f"{ds}_test_{a.test_rows}")
         sizes: list[tuple[str, int, Any]] = [(f"k{k}", seed, per_class(train, k, seed)) for k in a.k for seed in a.seeds]
         if a.full:
-            sizes.append((f"full{a.train_rows or ''}", 0, stratified_rows(train, a.train_rows)))
+            full_split = stratified_rows(train, a.train_rows)
+            sizes += [(f"full{a.train_rows or ''}", seed, full_split) for seed in a.full_seeds]
         for size, seed, split in sizes:
             train_path = write_tsv(split, f"{ds}_{size}_s{seed}")
             for tool in a.tools:
