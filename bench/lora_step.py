@@ -1,8 +1,7 @@
 """What one LoRA training step costs against a full one, split into forward, backward and optimizer.
 
 MiniLM, a batch of 32 x 24 tokens, the loop's settings (bf16 autocast where the CPU has it natively,
-fmkit's CPU dropout, frozen weights cast once, clip + fused AdamW), and LoRA with fmkit's fused adapter
-forward (fmkit/models/lora_linear.py) against peft's own. Wall-clock medians over
+fmkit's CPU dropout, frozen weights cast once, clip + fused AdamW). Wall-clock medians over
 interleaved rounds, so machine drift hits every setting alike; ratios are to `full`.
 
     python bench/lora_step.py --threads 2
@@ -21,7 +20,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
 
-from fmkit.models import lora_linear
 from fmkit.models.backbone import bundled_minilm_path
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.cpu_dropout import fast_cpu_dropout
@@ -29,36 +27,25 @@ from fmkit.models.precision import FrozenLinearWeightsInBf16
 from fmkit.models.strategies import LoraStrategy
 from fmkit.training.precision import cpu_has_native_bf16
 
-# (target modules, lora_layers, fmkit's fused adapter forward or peft's own); None: full fine-tuning.
-Setting = tuple[list[str], int | None, bool] | None
-SETTINGS: dict[str, Setting] = {
+SETTINGS: dict[str, tuple[list[str], int | None] | None] = {
     "full": None,
-    "lora value+intermediate.dense (default)": (["value", "intermediate.dense"], None, True),
-    "lora value+intermediate.dense, peft's forward": (["value", "intermediate.dense"], None, False),
-    "lora value+intermediate.dense, lora_layers=5": (["value", "intermediate.dense"], 5, True),
-    "lora value+intermediate.dense, lora_layers=5, peft's forward": (["value", "intermediate.dense"], 5, False),
-    "lora query+value": (["query", "value"], None, True),
-    "lora all-linear": (["all-linear"], None, True),
-    "lora all-linear, peft's forward": (["all-linear"], None, False),
+    "lora value+intermediate.dense (default)": (["value", "intermediate.dense"], None),
+    "lora value+intermediate.dense, lora_layers=5": (["value", "intermediate.dense"], 5),
+    "lora query+value": (["query", "value"], None),
+    "lora query+value, lora_layers=3": (["query", "value"], 3),
+    "lora all-linear": (["all-linear"], None),
 }
 
 
-def build(setting: Setting) -> TextClassifier:
+def build(setting: tuple[list[str], int | None] | None) -> TextClassifier:
     torch.manual_seed(0)
     model = TextClassifier.from_backbone(bundled_minilm_path(), ["a", "b"])
     if setting is not None:
-        targets, layers, fused = setting
-        original = lora_linear.register_fused_linear
-        if not fused:  # peft's own LoRA Linear, as before fmkit's fused forward
-            lora_linear.register_fused_linear = lambda config: config  # type: ignore[assignment]
-        try:
-            LoraStrategy(target_modules=targets, top_layers=layers).prepare(model)
-        finally:
-            lora_linear.register_fused_linear = original  # type: ignore[assignment]
+        LoraStrategy(target_modules=setting[0], top_layers=setting[1]).prepare(model)
     return model.train()
 
 
-def time_parts(setting: Setting, batch: dict[str, torch.Tensor], bf16: bool,
+def time_parts(setting: tuple[list[str], int | None] | None, batch: dict[str, torch.Tensor], bf16: bool,
                steps: int) -> dict[str, float]:
     model = build(setting)
     trainable = [p for p in model.parameters() if p.requires_grad]

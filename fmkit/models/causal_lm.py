@@ -131,11 +131,9 @@ def add_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: lis
     """Wrap `model` with peft LoRA adapters; only they train."""
     from peft import LoraConfig, get_peft_model
 
-    from fmkit.models.lora_linear import register_fused_linear
-
     targets: list[str] | str = "all-linear" if target_modules == ["all-linear"] else target_modules
-    config = register_fused_linear(LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
-                                              bias="none", task_type="CAUSAL_LM"))
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none",
+                        task_type="CAUSAL_LM")
     try:
         return get_peft_model(model, config)
     except ValueError as exc:

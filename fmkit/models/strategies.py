@@ -100,8 +100,6 @@ class LoraStrategy:
     def prepare(self, model: TextClassifier) -> None:
         from peft import LoraConfig, get_peft_model
 
-        from fmkit.models.lora_linear import register_fused_linear
-
         names = sorted({n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules() if isinstance(m, nn.Linear)})
         layers = adapted_layers(model.encoder, self.top_layers)
         targets: list[str] | str = self.target_modules
@@ -109,9 +107,8 @@ class LoraStrategy:
             # peft takes a layer subset only with module names: every Linear inside the chosen layers.
             targets = names if layers is not None else "all-linear"
         try:
-            config = register_fused_linear(LoraConfig(
-                r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets, bias="none",
-                layers_to_transform=layers))
+            config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
+                                bias="none", layers_to_transform=layers)
             model.encoder = get_peft_model(model.encoder, config)
         except ValueError as exc:
             raise ConfigError(
