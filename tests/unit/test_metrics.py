@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn import metrics as sk
@@ -62,13 +67,9 @@ def test_report_and_confusion_tables() -> None:
     assert table[1].split() == ["negative", "1", "0"] and table[2].split() == ["positive", "1", "1"]
 
 
-def test_confusion_png_is_drawn_without_pyplot(tmp_path) -> None:
+def test_confusion_png_is_drawn_without_pyplot(tmp_path: Path) -> None:
     # pyplot keeps a process-wide figure registry and switches backends: a server or UI thread writing a
     # report must not touch it. A fresh interpreter, so no other test's imports hide a pyplot import.
-    import subprocess
-    import sys
-    import textwrap
-
     png = tmp_path / "cm.png"
     script = textwrap.dedent(f"""
         import sys
