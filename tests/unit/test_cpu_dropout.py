@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
@@ -146,7 +149,7 @@ class _NullTracker:
         pass
 
 
-def test_training_without_attention_dropout_takes_the_math_path_with_sdpa_results(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_training_without_attention_dropout_takes_the_math_path_with_sdpa_results(monkeypatch: pytest.MonkeyPatch) -> None:
     """Attention dropout 0 (hidden dropout off too, so outputs are comparable): while gradients flow, the math
     path replaces SDPA (whose CPU backward is slow) with the same outputs and gradients; frozen inputs keep SDPA."""
     import transformers.integrations.sdpa_attention as sdpa_module
@@ -166,7 +169,7 @@ def test_training_without_attention_dropout_takes_the_math_path_with_sdpa_result
     sdpa_calls = []
     real_sdpa = sdpa_module.sdpa_attention_forward
 
-    def counting_sdpa(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting_sdpa(*args: Any, **kwargs: Any) -> Any:
         sdpa_calls.append(1)
         return real_sdpa(*args, **kwargs)
 
