@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -166,12 +165,25 @@ def cmd_rm(args: argparse.Namespace) -> int:
         if record.status == "running" and not args.force:
             raise FmkitError(f"run '{run_id}' is still running (pid {record.pid}); stop it first or pass --force.")
         registry.remove(record.id)
-        removed_files = ""
-        if args.files and record.path and Path(record.path).is_dir():
-            shutil.rmtree(record.path)
-            removed_files = f" and deleted {record.path}"
+        removed_files = _remove_files(Path(record.path)) if args.files and record.path else ""
         print(f"removed {record.id} from the registry{removed_files}")
     return 0
+
+
+def _remove_files(run_dir: Path) -> str:
+    """Delete only what fmkit wrote in `run_dir`; say what it left there and why."""
+    from fmkit.workflows.rundir import is_fmkit_run, remove_run_files
+
+    if not run_dir.is_dir():
+        return ""
+    if not is_fmkit_run(run_dir):
+        return f"; kept {run_dir}: it was not created by fmkit, so nothing in it was deleted"
+    kept = remove_run_files(run_dir)
+    if not kept:
+        return f" and deleted {run_dir}"
+    shown = ", ".join(kept[:10]) + (f", ... ({len(kept) - 10} more)" if len(kept) > 10 else "")
+    noun = "file" if len(kept) == 1 else "files"
+    return f" and deleted fmkit's files in {run_dir}; kept {len(kept)} {noun} not written by fmkit: {shown}"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -218,7 +230,7 @@ def register(sub: Any) -> None:
     p = runs_sub.add_parser("rm", help="remove runs from the registry (and their folders with --files)")
     runs_flag(p)
     p.add_argument("runs_to_remove", nargs="+", metavar="RUN")
-    p.add_argument("--files", action="store_true", help="also delete the run directory")
+    p.add_argument("--files", action="store_true", help="also delete what fmkit wrote in the run folder (other files stay)")
     p.add_argument("--force", action="store_true", help="remove even if it is marked running")
     p.set_defaults(func=cmd_rm)
 
