@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from fmkit.errors import DataError, FmkitError
+from fmkit.utils.folders import read_json_object, refuse_foreign_folder
 from fmkit.utils.io import atomic_directory, atomic_write_json
 
 APP_KIND = "recommend"
@@ -226,6 +227,8 @@ def build_recommender(items_path: Path | str, output: Path | str, ratings_path: 
     output = Path(output)
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise FmkitError(f"{output} already exists; pass --overwrite to replace it.")
+    # The build swaps the whole folder, so --overwrite replaces only an app fmkit built there.
+    refuse_foreign_folder(output, read_json_object(output / "app.json").get("kind") == APP_KIND, "app.json of a recommender app")
     items = read_items(items_path)
     ratings = read_ratings(ratings_path) if ratings_path else pd.DataFrame(columns=["user", "item", "rating", "ts"])
     with atomic_directory(output) as tmp:

@@ -31,6 +31,7 @@ import numpy as np
 
 from fmkit.apps.bm25 import BM25
 from fmkit.errors import DataError, FmkitError
+from fmkit.utils.folders import read_json_object, refuse_foreign_folder
 from fmkit.utils.io import atomic_directory, atomic_write_json
 
 OOS_LABELS = frozenset({"oos", "out_of_scope", "out-of-scope", "none", "other", ""})
@@ -410,6 +411,8 @@ def build_support(faq: Path | str | list[FaqEntry], output: Path | str, *, model
     output = Path(output)
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise FmkitError(f"{output} already exists; pass --overwrite to replace it.")
+    # The build swaps the whole folder, so --overwrite replaces only an app fmkit built there.
+    refuse_foreign_folder(output, read_json_object(output / "app.json").get("kind") == APP_KIND, "app.json of a support app")
     entries = read_faq(faq) if not isinstance(faq, list) else faq
     if calibration is None:
         index_entries, held = hold_out_phrasings(entries, holdout, seed)

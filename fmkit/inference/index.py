@@ -24,9 +24,11 @@ from typing import Any, Literal
 import numpy as np
 
 from fmkit.errors import DataError, ModelError
+from fmkit.utils.folders import read_json_object, refuse_foreign_folder
 from fmkit.utils.io import atomic_directory
 
 FORMAT_VERSION = 1
+INDEX_KIND = "fmkit-vector-index"
 DEFAULT_EXACT_THRESHOLD = 50_000
 Backend = Literal["auto", "exact", "hnsw"]
 
@@ -201,6 +203,9 @@ class VectorIndex:
     # -- persistence ------------------------------------------------------------------------------
     def save(self, directory: Path | str) -> None:
         directory = Path(directory)
+        # The save swaps the whole folder: never over one that is not an index (a user's folder of documents).
+        refuse_foreign_folder(directory, read_json_object(directory / "index.json").get("kind") == INDEX_KIND,
+                              "index.json of an fmkit index")
         with atomic_directory(directory) as tmp:
             np.save(tmp / "vectors.npy", self._vectors)
             with open(tmp / "records.jsonl", "w", encoding="utf-8") as fh:
@@ -209,7 +214,7 @@ class VectorIndex:
                                         ensure_ascii=False, default=str) + "\n")
             if self._hnsw is not None:
                 self._hnsw.save_index(str(tmp / "hnsw.bin"))
-            info = {"format": FORMAT_VERSION, "kind": "fmkit-vector-index", "dim": self.dim, "model": self.model,
+            info = {"format": FORMAT_VERSION, "kind": INDEX_KIND, "dim": self.dim, "model": self.model,
                     "metric": "cosine", "backend": self.backend, "active_backend": self.active_backend,
                     "exact_threshold": self.exact_threshold, "hnsw_m": self.hnsw_m,
                     "hnsw_ef_construction": self.hnsw_ef_construction, "count": len(self),
