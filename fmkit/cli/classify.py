@@ -87,41 +87,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from fmkit.data.readers import iter_texts
+    from fmkit.cli.predict_output import SkipCount, id_column, iter_inputs, select_fields, with_inputs, write_records
     from fmkit.inference import load_predictor
 
     predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size, backend=args.backend,
                                precision=args.precision)
     if args.input != "-" and not Path(args.input).exists():
         raise FmkitError(f"{args.input}: file not found.")
+    skipped = SkipCount()
     if getattr(args, "audio", False):
         from fmkit.cli.media import transcribed_records
 
         records = transcribed_records(predictor, Path(args.input))  # speech -> text -> this model
     elif hasattr(predictor, "predict_source"):
-        records = predictor.predict_source(Path(args.input))  # images: one file or a folder
+        records = predictor.predict_source(Path(args.input))  # images: one file or a folder; records carry the path
     else:
-        records = predictor.predict_stream(iter_texts(args.input, args.text_column))
+        inputs = iter_inputs(args.input, args.text_column, id_column(args.input, args.id_column), skipped)
+        records = with_inputs(predictor, inputs)
+    records = select_fields(records, args.fields)
+    # A person at a terminal gets the table; files and pipes get JSON lines unless asked otherwise.
+    table = args.format == "table" or (args.format is None and not args.output and sys.stdout.isatty())
     if args.output:
-        _write_jsonl_atomically(Path(args.output), records)
+        _write_atomically(Path(args.output), records, table)
     else:
-        out = sys.stdout
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        out.flush()
+        write_records(records, sys.stdout, table)
+        sys.stdout.flush()
+    skipped.report()
     return 0
 
 
-def _write_jsonl_atomically(path: Path, records: Any) -> None:
+def _write_atomically(path: Path, records: Any, table: bool) -> None:
     """Stream to a temporary file beside OUT and rename at the end: OUT is whole or untouched."""
     import tempfile
+
+    from fmkit.cli.predict_output import write_records
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            write_records(records, fh, table)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -221,6 +226,12 @@ def register(sub: Any) -> None:
     p.add_argument("input", help="file of texts (txt: one per line; CSV/TSV/JSONL/Parquet: text column) or -")
     p.add_argument("--output", help="write JSON lines here instead of stdout")
     p.add_argument("--text-column")
+    p.add_argument("--id-column", help="column that names each input (auto-detected: id, doc_id, ...); each output "
+                   "line then carries the id instead of the text")
+    p.add_argument("--fields", metavar="A,B", help="keep only these output fields (e.g. label,scores), or leave "
+                   "some out with -NAME (e.g. --fields=-scores)")
+    p.add_argument("--format", choices=["jsonl", "table"], help="jsonl: one JSON line per input (default for a file "
+                   "or a pipe); table: label, top score and text per line (default at a terminal)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                    help="inference backend; auto: the fastest measured on this machine (cached beside the model)")

@@ -89,8 +89,9 @@ def test_predict_file_stdin_and_api_agree(sst2: dict[str, Path], tmp_path: Path)
     api_records = fmkit.load(sst2["run"] / "model").predict(texts)
     assert len(file_records) == len(stdin_records) == len(api_records) == len(texts)
     assert [r["label"] for r in file_records] == [r["label"] for r in stdin_records] == [r["label"] for r in api_records]
+    assert [r["text"] for r in file_records] == [r["text"] for r in stdin_records] == texts
     for a, b in zip(file_records, api_records, strict=True):
-        assert set(a) == {"label", "scores"}
+        assert set(a) == {"text", "label", "scores"}
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
     assert file_records[-2]["label"] == "1" and file_records[-1]["label"] == "0"
     # --precision overrides the one the model was evaluated in: close scores either way.
