@@ -28,7 +28,8 @@ class SkipCount:
 
     def report(self) -> None:
         if self.blank:
-            print(f"skipped {self.blank} blank {self.unit}", file=sys.stderr)
+            unit = self.unit if self.blank > 1 else self.unit.rstrip("s")
+            print(f"skipped {self.blank} blank {unit}", file=sys.stderr)
 
 
 def _column_names(path: Path) -> list[str]:

@@ -62,7 +62,7 @@ def test_a_table_with_an_id_column_carries_the_id(predictor: ByWordPredictor, tm
     records = [json.loads(line) for line in lines]
     assert [(r["id"], r["label"]) for r in records] == [("x7", "pos"), ("x9", "neg")]
     assert "text" not in records[0]
-    assert "skipped 1 blank rows" in err
+    assert "skipped 1 blank row" in err
     named = tmp_path / "named.csv"
     named.write_text("ref,text\nr1,good\nr2,bad\n", encoding="utf-8")
     lines, _ = _predict(capsys, str(named), "--id-column", "ref")
