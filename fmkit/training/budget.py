@@ -156,7 +156,7 @@ class StepBudget:
         self.loop_ended_at_s = round(self.deadline.elapsed(), 2)
         return self.stop_reason
 
-    def record(self, steps: int, planned_steps: int, steps_per_epoch: int) -> dict[str, Any]:
+    def record(self, steps: int, planned_steps: int, steps_per_epoch: int, stop_reason: str) -> dict[str, Any]:
         """What the budget allowed and what it cut, with the throughput it measured (for strategy.json)."""
         first = self._all[: self._recent.maxlen or STEP_WINDOW]
         return {
@@ -166,7 +166,7 @@ class StepBudget:
             "steps": steps,
             "epochs": round(steps / steps_per_epoch, 3),
             "cut": self.stop_reason is not None,
-            "stop_reason": self.stop_reason or "planned steps done",
+            "stop_reason": stop_reason,  # the budget's, or early stopping's, or the plan done
             "loop_ended_at_s": self.loop_ended_at_s,
             "step_seconds": {
                 "first_steps": round(statistics.fmean(first), 4) if first else None,

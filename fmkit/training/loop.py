@@ -292,7 +292,7 @@ def train_loop(
     if budget is not None:
         if stopped_by_budget:
             stop_reason = budget.stop(state.step, total_steps)
-        budget_record = budget.record(state.step, total_steps, steps_per_epoch)
+        budget_record = budget.record(state.step, total_steps, steps_per_epoch, stop_reason)
         stop = {"planned_steps": total_steps, "steps": state.step, "budget_s": budget.deadline.budget_s,
                 "cut": float(stopped_by_budget)}
         history.append({"kind": "stop", "step": state.step, **stop, "reason": stop_reason})
