@@ -39,12 +39,14 @@ def train(config: str | Path | None = None, **overrides: Any) -> RunResult:
     ``seed``, ``output``; any other key is dotted, e.g. ``**{"train.batch_size": 16}``.
     """
     from fmkit.config import load_config
+    from fmkit.utils.clock import command_clock
     from fmkit.workflows import train_for_task
 
     short = {"data": "data.train", "eval": "data.eval", "model": "model.name", "epochs": "train.epochs",
              "seed": "train.seed", "text_column": "data.text_column", "label_column": "data.label_column"}
     dotted = {short.get(k, k): v for k, v in overrides.items()}
-    return train_for_task(load_config(config, dotted))
+    with command_clock():  # strategy.time_budget counts from this call
+        return train_for_task(load_config(config, dotted))
 
 
 def evaluate(model: str | Path, data: str | Path, **kwargs: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from fmkit.errors import FmkitError
+from fmkit.utils.clock import command_clock
 
 COMMAND_MODULES = [
     "fmkit.cli.classify",
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with command_clock():  # a --time-budget counts from here, imports and parsing included
+        return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_libraries()

@@ -82,7 +82,11 @@ class StrategyConfig(Section):
     )
     time_budget: str | None = Field(
         None, pattern=r"^\s*\d+(\.\d+)?\s*[smh]?\s*$",
-        description="Wall-time budget 'auto' must fit in, e.g. '90s', '10m', '1h' (plain number: seconds); unset: no limit.",
+        description="Wall-time budget of the whole train command, e.g. '90s', '10m', '1h' (plain number: seconds), "
+        "from its start to the saved model and report; unset: no limit. 'auto' chooses a strategy that fits what "
+        "is left after loading and measuring; with any strategy the training loop re-measures its step, evaluation "
+        "and checkpoint times as it goes and stops (keeping the best evaluated weights) when one more step would "
+        "not leave time to finish. strategy.json and metrics.json say what was cut.",
     )
     label_descriptions: Path | None = Field(
         None, description="zeroshot: file mapping each label to a description (JSON object, or CSV/TSV label,description)."

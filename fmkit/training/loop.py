@@ -11,8 +11,9 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 import torch
 from torch import nn
@@ -20,6 +21,7 @@ from torch import nn
 from fmkit.config.schema import TrainConfig
 from fmkit.models.cpu_dropout import fast_cpu_dropout
 from fmkit.models.precision import FrozenLinearWeightsInBf16
+from fmkit.training.budget import StepBudget
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
 from fmkit.training.tracking import Tracker
@@ -51,6 +53,17 @@ class LoopResult:
     train_seconds: float
     examples_per_second: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    planned_steps: int = 0
+    stop_reason: str = "planned steps done"  # or early stopping, or what the time budget cut
+    budget: dict[str, Any] | None = None      # StepBudget.record(): planned vs run, measured throughput
+
+
+def agreed(accelerator: Any, stop: bool) -> bool:
+    """One decision for every process (clocks differ): a process that stops alone would leave the others
+    waiting for its gradients."""
+    if accelerator.num_processes == 1:
+        return stop
+    return bool(accelerator.reduce(torch.tensor([float(stop)], device=accelerator.device), reduction="sum").item() > 0)
 
 
 def configure_threads(threads: int, num_processes: int = 1) -> None:
@@ -88,6 +101,7 @@ def train_loop(
     tracker: Tracker,
     accelerator: Any,
     resume: bool = False,
+    budget: StepBudget | None = None,
 ) -> LoopResult:
     # --- set up ---------------------------------------------------------------------------------
     sampler: Any = loader.batch_sampler  # ours: deterministic in (seed, epoch), so resume can skip batches
@@ -113,7 +127,12 @@ def train_loop(
                 rewind(state.step)
 
     history: list[dict[str, Any]] = []
-    stopped_early = False
+    stopped_early = stopped_by_budget = False
+    last_eval_step: int | None = None
+
+    def timed(kind: Literal["eval", "checkpoint"]) -> AbstractContextManager[None]:
+        """Evaluations and checkpoints, timed for the budget's projection (nothing without a budget)."""
+        return budget.measure(kind) if budget is not None else nullcontext()
     # Frozen weights (LoRA's base) are cast to bf16 once, not at every step; evaluations and checkpoints
     # see the fp32 originals. Applied after resume so checkpoints only ever hold fp32.
     frozen_bf16 = FrozenLinearWeightsInBf16(
@@ -129,9 +148,11 @@ def train_loop(
 
     def evaluate_and_checkpoint() -> bool:
         """Evaluate, keep the best weights, checkpoint; return True when early stopping says stop."""
-        nonlocal window_start
+        nonlocal window_start, last_eval_step
         eval_start = time.perf_counter()
-        metrics = evaluate(unwrapped)
+        with timed("eval"):
+            metrics = evaluate(unwrapped)
+        last_eval_step = state.step
         eval_time = time.perf_counter() - eval_start
         state.eval_seconds += eval_time
         window_start += eval_time  # the running examples/s measures training only
@@ -143,7 +164,8 @@ def train_loop(
             state.best_metrics = {**metrics, "epoch": round(state.step / steps_per_epoch, 3)}
             state.evals_without_improvement = 0
             if accelerator.is_main_process:
-                checkpoints.save_best(unwrapped, state)
+                with timed("checkpoint"):
+                    checkpoints.save_best(unwrapped, state)
         else:
             state.evals_without_improvement += 1
         scalars = {f"eval_{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -152,7 +174,8 @@ def train_loop(
         tracker.log(state.step, record, "eval")
         if progress is not None:
             progress.write(f"step {state.step}: {primary_metric}={score:.4f}" + (" (best)" if improved else ""))
-        checkpoints.save_last(accelerator, state)
+        with timed("checkpoint"):
+            checkpoints.save_last(accelerator, state)
         checkpoint_time = time.perf_counter() - checkpoint_start
         state.checkpoint_seconds += checkpoint_time
         window_start += checkpoint_time
@@ -168,6 +191,9 @@ def train_loop(
     window_loss, window_batches, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
     run_start = time.perf_counter() - state.train_seconds
     done = state.step >= total_steps
+    if budget is not None:
+        budget.start()
+    at_step_start = True  # the next batch begins an optimizer step (several batches under accumulation)
     with frozen_bf16:
         for epoch in range(state.epoch, num_epochs):
             if done or stopped_early:
@@ -183,6 +209,10 @@ def train_loop(
                 # Resuming mid-epoch: the order is the same as before the interruption; skip what was seen.
                 epoch_loader = accelerator.skip_first_batches(prepared_loader, state.batches_in_epoch)
             for batch in epoch_loader:
+                if at_step_start and budget is not None and agreed(accelerator, budget.should_stop()):
+                    stopped_by_budget = done = True  # the next step would not leave time to finish
+                    break
+                at_step_start = False
                 with accelerator.accumulate(model):
                     outputs = model(**model_inputs(batch))
                     loss = loss_fn(outputs, batch)
@@ -202,6 +232,9 @@ def train_loop(
                     continue
 
                 # One optimizer step done.
+                at_step_start = True
+                if budget is not None:
+                    budget.step_done()
                 state.step += 1
                 state.train_seconds = time.perf_counter() - run_start
                 if state.step % 10 == 0 or state.step == total_steps:
@@ -230,14 +263,19 @@ def train_loop(
                         stopped_early = True
                 elif cfg.checkpoint_every_steps and state.step % cfg.checkpoint_every_steps == 0:
                     checkpoint_start = time.perf_counter()
-                    with frozen_bf16.fp32():
+                    with frozen_bf16.fp32(), timed("checkpoint"):
                         checkpoints.save_last(accelerator, state)
                     checkpoint_time = time.perf_counter() - checkpoint_start
                     state.checkpoint_seconds += checkpoint_time
                     window_start += checkpoint_time  # examples/s measures training only
                 if done or stopped_early:
                     break
-            state.batches_in_epoch = 0
+            if not stopped_by_budget:
+                state.batches_in_epoch = 0
+        if stopped_by_budget and last_eval_step != state.step:
+            # As early stopping does, the best evaluated weights become the model: evaluate the steps taken
+            # since the last evaluation (or at all, if none ran yet) so the saved model is never unevaluated.
+            run_evaluation()
 
     if progress is not None:
         progress.close()
@@ -247,6 +285,18 @@ def train_loop(
     accelerator.wait_for_everyone()
     if state.best_step is not None and state.best_step != state.step:
         checkpoints.load_best_into(unwrapped)
+    stop_reason = "planned steps done"
+    budget_record = None
+    if stopped_early:
+        stop_reason = f"early stopping: no improvement in {cfg.early_stopping_patience} evaluations"
+    if budget is not None:
+        if stopped_by_budget:
+            stop_reason = budget.stop(state.step, total_steps)
+        budget_record = budget.record(state.step, total_steps, steps_per_epoch, stop_reason)
+        stop = {"planned_steps": total_steps, "steps": state.step, "budget_s": budget.deadline.budget_s,
+                "cut": float(stopped_by_budget)}
+        history.append({"kind": "stop", "step": state.step, **stop, "reason": stop_reason})
+        tracker.log(state.step, stop, "stop")
     return LoopResult(
         steps=state.step,
         epochs_completed=round(state.step / steps_per_epoch, 3),
@@ -256,6 +306,9 @@ def train_loop(
         train_seconds=train_seconds,
         examples_per_second=state.examples_seen / max(train_seconds - state.eval_seconds - state.checkpoint_seconds, 1e-9),
         history=history,
+        planned_steps=total_steps,
+        stop_reason=stop_reason,
+        budget=budget_record,
     )
 
 

@@ -10,6 +10,10 @@ expected accuracy for this much data that fits the budget:
   <= FEWSHOT_MAX_PER_CLASS examples per class:  fewshot, linear-probe, zeroshot
   more:                                         full, lora, linear-probe, zeroshot
 
+The budget is a deadline for the whole command: what loading, tokenizing and these measurements
+already spent is taken off it before choosing, and the chosen strategy's loop then keeps the rest
+(training/budget.py), stopping early if this machine turns out slower than measured.
+
 The choice, the measurements, the estimates and the reason go to RUN_DIR/strategy.json.
 """
 
@@ -71,6 +75,7 @@ class Choice:
     examples_per_class: float
     time_budget_s: float | None
     estimates_s: dict[str, float]
+    budget_spent_s: float | None  # of the budget, already gone when choosing (loading, tokenizing, measuring)
     throughput: dict[str, float]
 
 
@@ -182,17 +187,21 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
     }
 
 
-def decide(examples_per_class: float, estimates: dict[str, float], budget_s: float | None) -> tuple[str, str]:
-    """The rule (pure, so it is tested without timing): first preferred strategy that fits the budget."""
+def decide(examples_per_class: float, estimates: dict[str, float], budget_s: float | None,
+           spent_s: float = 0.0) -> tuple[str, str]:
+    """The rule (pure, so it is tested without timing): first preferred strategy that fits what is left of
+    the budget once `spent_s` (time the command already took) is taken off."""
     few = examples_per_class <= FEWSHOT_MAX_PER_CLASS
     order = ["fewshot", "linear-probe", "zeroshot"] if few else ["full", "lora", "linear-probe", "zeroshot"]
     data_note = (f"{examples_per_class:g} examples per class (<= {FEWSHOT_MAX_PER_CLASS}: few-shot regime)" if few
                  else f"{examples_per_class:g} examples per class (> {FEWSHOT_MAX_PER_CLASS}: enough to fine-tune)")
-    limit = math.inf if budget_s is None else budget_s
+    limit = math.inf if budget_s is None else budget_s - spent_s
     for name in order:
         if estimates[name] <= limit:
             skipped = [f"{s} (~{estimates[s]:.0f}s)" for s in order[: order.index(name)]]
             budget_note = "no time budget" if budget_s is None else f"budget {budget_s:.0f}s"
+            if budget_s is not None and spent_s > 0:
+                budget_note += f", {limit:.0f}s left after {spent_s:.0f}s of loading and measuring"
             why = f"{data_note}; {budget_note}; {name} estimated at {estimates[name]:.0f}s"
             if skipped:
                 why += f"; preferred {', '.join(skipped)} would not fit"
@@ -204,11 +213,12 @@ def choose_strategy(ctx: FitContext) -> Choice:
     assert ctx.train_enc.labels is not None
     counts = np.bincount(ctx.train_enc.labels, minlength=len(ctx.labels))
     per_class = float(np.median(counts[counts > 0]))
-    budget = parse_duration(ctx.cfg.strategy.time_budget)
     rate = measure_throughput(ctx, lora=per_class > FEWSHOT_MAX_PER_CLASS)  # lora is a candidate only then
     estimates = estimate_seconds(ctx, rate)
-    name, reason = decide(per_class, estimates, budget)
-    return Choice(name, reason, per_class, budget, estimates,
+    budget = ctx.deadline.budget_s if ctx.deadline is not None else parse_duration(ctx.cfg.strategy.time_budget)
+    spent = round(ctx.deadline.elapsed(), 1) if ctx.deadline is not None else None
+    name, reason = decide(per_class, estimates, budget, spent or 0.0)
+    return Choice(name, reason, per_class, budget, estimates, spent,
                   {k: round(v, 2) for k, v in asdict(rate).items()})
 
 

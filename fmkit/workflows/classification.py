@@ -29,10 +29,12 @@ from fmkit.evaluation.artifacts import write_evaluation, write_predictions
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.backbone import check_model_files, load_tokenizer, resolve_model_path
 from fmkit.models.classifier import predict_logits
-from fmkit.training import Trackers, configure_threads, make_accelerator
+from fmkit.training import LoopResult, Trackers, configure_threads, make_accelerator
+from fmkit.training.budget import Deadline
+from fmkit.utils.clock import command_started
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
-from fmkit.workflows.auto import choice_record, choose_strategy
+from fmkit.workflows.auto import choice_record, choose_strategy, parse_duration
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
 from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
 
@@ -63,9 +65,15 @@ def load_datasets(cfg: RunConfig) -> tuple[LabeledTexts, LabeledTexts, list[str]
 
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
-    """Fine-tune a classifier as `cfg` says and write a complete run directory."""
+    """Fine-tune a classifier as `cfg` says and write a complete run directory.
+
+    `strategy.time_budget` is a deadline for the whole command, from its start (the CLI's or the API's
+    entry) to the saved model and report: the loop stops in time and strategy.json says what was cut.
+    """
     resume = resume_dir is not None
-    started = time.perf_counter()
+    started = command_started()
+    budget_s = parse_duration(cfg.strategy.time_budget)
+    deadline = None if budget_s is None else Deadline(started, budget_s)
     train_data, eval_data, warnings = load_datasets(cfg)
     for message in warnings:
         warn(message)
@@ -105,12 +113,13 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         ctx = FitContext(cfg=cfg, model_path=model_path, tokenizer=tokenizer, labels=labels,
                          train_texts=train_data.texts, eval_texts=eval_data.texts, train_enc=train_enc,
                          eval_enc=eval_enc, max_length=max_length, run_dir=run_dir, tracker=tracker,
-                         class_weights=weights)
+                         class_weights=weights, deadline=deadline)
         strategy_name = resolve_strategy(ctx, resume)
         ctx.resume = resume and strategy_name in ("full", "lora")  # the others re-run in seconds
         outcome = fit(ctx, strategy_name)
         model, result = outcome.model, outcome.result
         tracker.close("finished")
+        budget_record = record_budget(run_dir, result) if accelerator.is_main_process else None
 
         metrics: dict[str, Any] = {}
         if accelerator.is_main_process:
@@ -136,6 +145,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                 "steps": result.steps if result else 0,
                 "epochs_completed": result.epochs_completed if result else 0,
                 "stopped_early": result.stopped_early if result else False,
+                "stop_reason": result.stop_reason if result else "no training",
                 "train_seconds": round(result.train_seconds, 2) if result else 0.0,
                 "train_examples_per_second": round(result.examples_per_second, 2) if result else 0.0,
                 "wall_seconds": round(time.perf_counter() - started, 2),
@@ -144,11 +154,17 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                 "strategy_details": outcome.details,
                 "eval_precision": eval_precision(ctx),
             }
+            if budget_record is not None:
+                metrics["budget"] = budget_record
             with atomic_directory(run_dir / "model") as tmp:
                 model.save_pretrained(tmp, tokenizer)
             write_evaluation(run_dir, full)
             write_predictions(run_dir / "eval_predictions.jsonl", eval_data.texts, eval_data.labels, probs,
                               labels.labels)
+            if budget_record is not None:
+                # To here: what is left is writing metrics.json and the process exit.
+                budget_record["wall_seconds"] = round(time.perf_counter() - started, 2)
+                update_strategy_record(run_dir, {"budget": budget_record})
             atomic_write_json(run_dir / "metrics.json", metrics)
             if status is not None:
                 status.end("finished", metrics=headline(metrics))
@@ -177,6 +193,32 @@ def resolve_strategy(ctx: FitContext, resume: bool) -> str:
     atomic_write_json(record_path, choice_record(choice))
     print(f"strategy: {choice.strategy} ({choice.reason})", file=sys.stderr)
     return choice.strategy
+
+
+def record_budget(run_dir: Path, result: LoopResult | None) -> dict[str, Any] | None:
+    """What the time budget allowed and cut, with measured vs estimated throughput (None without a budget
+    or a loop); also said on the console, since a cut run is not the run that was asked for."""
+    if result is None or result.budget is None:
+        return None
+    record = {**result.budget, "examples_per_second": round(result.examples_per_second, 2)}
+    choice = read_strategy_record(run_dir)
+    if choice.get("requested") == "auto":
+        record["estimated_seconds"] = choice["estimates_s"][choice["strategy"]]
+        record["estimated_examples_per_second"] = choice["throughput"]["train_examples_per_s"]
+    if record["cut"]:
+        print(f"{record['stop_reason']} (budget {record['budget_s']:g}s; each step took "
+              f"{record['step_seconds']['last_steps']}s at the end, the best evaluated weights are kept)",
+              file=sys.stderr)
+    return record
+
+
+def read_strategy_record(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "strategy.json"
+    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {}
+
+
+def update_strategy_record(run_dir: Path, fields: dict[str, Any]) -> None:
+    atomic_write_json(run_dir / "strategy.json", {**read_strategy_record(run_dir), **fields})
 
 
 def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, label_column: str | None = None,

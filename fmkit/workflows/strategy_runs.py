@@ -34,6 +34,7 @@ from fmkit.models.losses import classification_loss, cosine_pair_loss
 from fmkit.models.precision import ResolvedPrecision, resolve_inference_precision
 from fmkit.models.strategies import EmbeddingHead, PairEncoder, Strategy, build_strategy, zeroshot_head_
 from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
+from fmkit.training.budget import AFTER_LOOP_FIXED_S, FORWARD_SHARE, AfterLoop, Deadline, StepBudget, checkpoint_estimate_s
 from fmkit.training.logistic import fit_logistic_regression
 from fmkit.training.memory_checkpoints import MemoryCheckpoints
 from fmkit.training.precision import resolve_mixed_precision
@@ -60,6 +61,7 @@ class FitContext:
     tracker: Any
     resume: bool = False
     class_weights: torch.Tensor | None = None
+    deadline: Deadline | None = None  # strategy.time_budget, counted from the start of the command
 
     @property
     def pad_id(self) -> int:
@@ -202,6 +204,24 @@ def text_evaluator(ctx: FitContext) -> Callable[[torch.nn.Module], dict[str, Any
     return evaluate
 
 
+def loop_budget(ctx: FitContext, model: torch.nn.Module, eval_steps_estimate: float,
+                after: AfterLoop) -> StepBudget | None:
+    """The stop rule for a loop of this run (None without a time budget)."""
+    if ctx.deadline is None:
+        return None
+    parameters = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return StepBudget(ctx.deadline, eval_steps_estimate=eval_steps_estimate,
+                      checkpoint_s_estimate=checkpoint_estimate_s(parameters, trainable), after=after)
+
+
+def text_eval_steps(ctx: FitContext, steps_per_epoch: int) -> float:
+    """One evaluation pass in training steps, from the data size, until the loop has timed one: the eval
+    tokens over the (unpadded, so fewer than computed) training tokens of one step, forward only."""
+    train_tokens = float(ctx.train_enc.lengths.sum()) or 1.0
+    return FORWARD_SHARE * float(ctx.eval_enc.lengths.sum()) * steps_per_epoch / train_tokens
+
+
 # --- the strategies -----------------------------------------------------------------------------------
 
 def fit_linear_probe(ctx: FitContext) -> FitOutcome:
@@ -245,9 +265,13 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
     def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return classification_loss(logits, batch, weights)
 
+    # After the loop the workflow evaluates the kept weights once more and writes the model (and LoRA's adapters).
+    steps_per_epoch = max(1, math.ceil(len(loader) / train_cfg.grad_accum_steps))
+    budget = loop_budget(ctx, model, text_eval_steps(ctx, steps_per_epoch),
+                         AfterLoop(evaluations=1, saves=2 if name == "lora" else 1))
     result = train_loop(model, loader, cfg=train_cfg, loss_fn=loss_fn, evaluate=text_evaluator(ctx),
                         primary_metric=cfg.eval.primary_metric, checkpoints=Checkpoints(ctx.run_dir / "checkpoints"),
-                        tracker=ctx.tracker, accelerator=make_accelerator(train_cfg), resume=ctx.resume)
+                        tracker=ctx.tracker, accelerator=make_accelerator(train_cfg), resume=ctx.resume, budget=budget)
     return FitOutcome(model, strategy, result, details=details)
 
 
@@ -284,10 +308,17 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
         current.train()
         return {"neg_pair_loss": -float(cosine_pair_loss(cos, probe_batch))}
 
+    # After the pair phase: every train and eval text embedded once (a pair step runs 2 x batch texts forward
+    # and back), the head fitted in seconds, the model written (the phase's checkpoints are in memory: untimed).
+    texts_per_step = 2 * pair_cfg.batch_size
+    budget = loop_budget(ctx, body, FORWARD_SHARE * len(probe_batch["index"]) / pair_cfg.batch_size, AfterLoop(
+        evaluations=0, steps=FORWARD_SHARE * (len(ctx.train_enc) + len(ctx.eval_enc)) / texts_per_step, saves=0,
+        seconds=AFTER_LOOP_FIXED_S + checkpoint_estimate_s(sum(p.numel() for p in model.parameters()), 0)))
     # The pair phase is short (tens of steps); a disk checkpoint of body + optimizer would cost more than it.
     pair_result = train_loop(body, pair_loader, cfg=pair_cfg, loss_fn=cosine_pair_loss, evaluate=evaluate_pairs,
                              primary_metric="neg_pair_loss", checkpoints=MemoryCheckpoints(),
-                             tracker=PhaseTracker(ctx.tracker, "pairs"), accelerator=make_accelerator(pair_cfg))
+                             tracker=PhaseTracker(ctx.tracker, "pairs"), accelerator=make_accelerator(pair_cfg),
+                             budget=budget)
 
     # Phase 2: the head on vectors of the tuned body (not cached: these weights exist only in this run).
     train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, False, train_precision(ctx))
@@ -298,7 +329,8 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
     merged = LoopResult(steps=pair_result.steps + head_result.steps, epochs_completed=pair_result.epochs_completed,
                         best_step=head_result.best_step, best_metrics=head_result.best_metrics, stopped_early=False,
                         train_seconds=pair_result.train_seconds + head_result.train_seconds,
-                        examples_per_second=pair_result.examples_per_second)
+                        examples_per_second=pair_result.examples_per_second, planned_steps=pair_result.planned_steps,
+                        stop_reason=pair_result.stop_reason, budget=pair_result.budget)
     return FitOutcome(model, strategy, merged, eval_logits=eval_logits, details=details)
 
 
