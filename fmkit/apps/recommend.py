@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmkit.data.readers import check_text_file
+from fmkit.data.readers import check_readable, check_text_file
 from fmkit.errors import DataError, FmkitError
 from fmkit.utils.io import atomic_directory, atomic_write_json
 
@@ -44,8 +44,7 @@ class RecSettings:
 
 def _read_csv(path: Path, names: list[str]) -> pd.DataFrame:
     """CSV with or without a header row (the shared MovieLens copy has none)."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found.")
+    check_readable(path)
     check_text_file(path)
     first = path.open(encoding="utf-8").readline().split(",")[0].strip().strip('"')
     has_header = not first.replace(".", "").isdigit()

@@ -15,7 +15,9 @@ import errno
 import importlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from fmkit import __version__
@@ -76,10 +78,19 @@ _OS_ERROR_FIXES: dict[int, str] = {
 }
 
 
-def os_error_message(exc: OSError) -> str:
-    """One line for an OSError: the path it concerns, what went wrong and the fix."""
+# Errors of a write() call, which carries no file name: they concern what the command writes.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def os_error_message(exc: OSError, args: argparse.Namespace | None = None) -> str:
+    """One line for an OSError: the path it concerns, what went wrong and the fix.
+
+    A failed write() (a full disk) carries no file name: then the command's --output is named."""
     fix = _OS_ERROR_FIXES.get(exc.errno or -1) or (exc.strerror or str(exc)).rstrip(".")
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    output = getattr(args, "output", None)
+    if not paths and output and exc.errno in _WRITE_ERRNOS:
+        paths = [f"{output} (while writing)"]
     return f"{' -> '.join(paths)}: {fix}." if paths else f"{fix}."
 
 
@@ -105,10 +116,39 @@ def decode_error_message(exc: UnicodeDecodeError, args: argparse.Namespace) -> s
             "e.g. `iconv -f latin1 -t utf-8 IN > OUT`.")
 
 
+@contextmanager
+def _background_os_errors() -> Iterator[list[OSError]]:
+    """Collect OSErrors of library threads (TensorBoard's event writer on a full disk) instead of letting
+    Python print their tracebacks: the same error reaches the command, which reports it in one line."""
+    caught: list[OSError] = []
+    previous = threading.excepthook
+
+    def hook(hook_args: threading.ExceptHookArgs) -> None:
+        if isinstance(hook_args.exc_value, OSError) and not os.environ.get("FMKIT_DEBUG"):
+            caught.append(hook_args.exc_value)
+        else:
+            previous(hook_args)
+
+    threading.excepthook = hook
+    try:
+        yield caught
+    finally:
+        threading.excepthook = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_libraries()
+    with _background_os_errors() as background:
+        code = _run(args)
+    if code == 0:
+        for exc in background:  # the command succeeded anyway: still say what was not written
+            print(f"warning: {os_error_message(exc)}", file=sys.stderr)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
@@ -120,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        return _fail(os_error_message(exc), EXIT_USER_ERROR, exc)
+        return _fail(os_error_message(exc, args), EXIT_USER_ERROR, exc)
     except UnicodeDecodeError as exc:
         return _fail(decode_error_message(exc, args), EXIT_USER_ERROR, exc)
     except Exception as exc:

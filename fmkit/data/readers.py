@@ -28,11 +28,11 @@ _SNIFF_BYTES = 64 * 1024
 def read_table(path: Path | str) -> pd.DataFrame:
     """Read a whole table as strings (no NA conversion: an empty cell stays '')."""
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _read_parquet(path)
-    raw = path.read_bytes()
+    raw = _read_bytes(path)
     text = _decode(raw, path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty. Give a table with a header row and one example per row.")
@@ -42,7 +42,20 @@ def read_table(path: Path | str) -> pd.DataFrame:
     return _read_delimited(text, path, delimiter)
 
 
-def _check_readable(path: Path) -> None:
+def _read_bytes(path: Path, limit: int = -1) -> bytes:
+    """The file's bytes (the first `limit`); a file that exists but cannot be read is a DataError naming it.
+
+    Why here: a failed read() carries no file name, so the CLI could not say which file it was."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}). Give a regular data file you can read, "
+                        "or copy it somewhere readable.") from None
+
+
+def check_readable(path: Path) -> None:
+    """Fail with the fix on a path that is missing or a folder (not yet on its contents)."""
     if str(path) == "-":
         return
     if not path.exists():
@@ -68,9 +81,8 @@ def check_text_file(path: Path | str) -> None:
     """Fail early, with the fix, on a file that is missing, a folder, binary (Excel, Parquet, an image...)
     or not UTF-8 in its first 64 KiB: every reader calls this before it opens a file as text."""
     path = Path(path)
-    _check_readable(path)
-    with open(path, "rb") as fh:
-        head = fh.read(_SNIFF_BYTES + 1)
+    check_readable(path)
+    head = _read_bytes(path, _SNIFF_BYTES + 1)
     complete = len(head) <= _SNIFF_BYTES
     _check_head(head[:_SNIFF_BYTES], path, complete)
     if complete and not head.strip():
@@ -249,7 +261,7 @@ def iter_texts(source: str | Path, text_column: str | None = None) -> Iterator[s
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        _check_readable(path)
+        check_readable(path)
         try:
             pf = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several types for a non-parquet file

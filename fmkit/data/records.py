@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmkit.data.readers import TEXT_COLUMN_NAMES, check_text_file, read_table
+from fmkit.data.readers import TEXT_COLUMN_NAMES, check_readable, check_text_file, read_table
 from fmkit.errors import DataError
 
 ID_COLUMN_NAMES = ("id", "doc_id", "docid", "_id", "uid", "key", "pid")
@@ -34,8 +34,7 @@ def iter_records(source: str | Path, text_column: str | None = None, id_column: 
         yield from _from_lines(sys.stdin, Path("<stdin>"), text_column, id_column)
         return
     path = Path(source)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found.")
+    check_readable(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".parquet"):
         df = read_table(path)
