@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fmkit.data.readers import check_readable, check_text_file
 from fmkit.errors import DataError, FmkitError
 from fmkit.utils.folders import read_json_object, refuse_foreign_folder
 from fmkit.utils.io import atomic_directory, atomic_write_json
@@ -44,8 +45,8 @@ class RecSettings:
 
 def _read_csv(path: Path, names: list[str]) -> pd.DataFrame:
     """CSV with or without a header row (the shared MovieLens copy has none)."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found.")
+    check_readable(path)
+    check_text_file(path)
     first = path.open(encoding="utf-8").readline().split(",")[0].strip().strip('"')
     has_header = not first.replace(".", "").isdigit()
     df = pd.read_csv(path, header=0 if has_header else None, dtype=str, keep_default_na=False)

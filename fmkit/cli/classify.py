@@ -190,12 +190,12 @@ def register(sub: Any) -> None:
     p.add_argument("--model", help="bundled name, local folder or hub id (default: all-MiniLM-L6-v2)")
     p.add_argument("--task", help="what to learn: classification (default), ner (CoNLL or JSONL spans), "
                    "embedding (query/positive pairs), ...")
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate")
-    p.add_argument("--max-length", type=int)
-    p.add_argument("--class-weights", choices=["none", "auto"])
+    p.add_argument("--epochs", type=float, help="passes over the training data, fractions allowed (default 3)")
+    p.add_argument("--seed", type=int, help="random seed for the split, shuffling and initialisation (default 42)")
+    p.add_argument("--batch-size", type=int, help="examples per training step (default 32)")
+    p.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate", help="peak learning rate (default 1e-4)")
+    p.add_argument("--max-length", type=int, help="longer texts are truncated to this many tokens (default 128)")
+    p.add_argument("--class-weights", choices=["none", "auto"], help="auto: weigh classes by inverse frequency")
     p.add_argument("--strategy", choices=["auto", "full", "linear-probe", "fewshot", "lora", "zeroshot"],
                    help="how to adapt the model (default auto: chosen from examples per class and --time-budget)")
     p.add_argument("--time-budget", metavar="DURATION",
@@ -214,27 +214,27 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="metrics of a saved model on a labelled file")
-    p.add_argument("model_dir")
-    p.add_argument("--data", required=True)
+    p.add_argument("model_dir", help="saved model folder or the run directory holding it")
+    p.add_argument("--data", required=True, help="labelled file to score: CSV, TSV, JSONL or Parquet")
     data_flags(p)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print all metrics as JSON")
     p.add_argument("--runs", help="run registry folder to record this evaluation in (default: the model's runs folder)")
     precision_flag(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", help="one JSON line per input text: label and scores")
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="saved model folder or the run directory holding it")
     p.add_argument("input", help="file of texts (txt: one per line; CSV/TSV/JSONL/Parquet: text column) or -")
     p.add_argument("--output", help="write JSON lines here instead of stdout")
-    p.add_argument("--text-column")
+    p.add_argument("--text-column", help="column with the text in a CSV/TSV/JSONL/Parquet input (auto-detected if omitted)")
     p.add_argument("--id-column", help="column that names each input (auto-detected: id, doc_id, ...); each output "
                    "line then carries the id instead of the text")
     p.add_argument("--fields", metavar="A,B", help="keep only these output fields (e.g. label,scores), or leave "
                    "some out with -NAME (e.g. --fields=-scores)")
     p.add_argument("--format", choices=["jsonl", "table"], help="jsonl: one JSON line per input (default for a file "
                    "or a pipe); table: label, top score and text per line (default at a terminal)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default %(default)s)")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                    help="inference backend; auto: the fastest measured on this machine (cached beside the model)")
     p.add_argument("--audio", action="store_true",
@@ -243,13 +243,13 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("doctor", help="check data and model before training")
-    p.add_argument("--data", required=True)
-    p.add_argument("--eval")
+    p.add_argument("--data", required=True, help="training file to check: CSV, TSV, JSONL or Parquet")
+    p.add_argument("--eval", help="evaluation file to check against the training file")
     data_flags(p)
-    p.add_argument("--model")
-    p.add_argument("--max-length", type=int)
-    p.add_argument("--config")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--model", help="model whose tokenizer and files are checked")
+    p.add_argument("--max-length", type=int, help="token limit the truncation share is measured against (default 128)")
+    p.add_argument("--config", help="YAML config (see `fmkit init-config`)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("init-config", help="print a documented default config")

@@ -30,16 +30,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("export", help="export a saved classifier to ONNX (optionally int8) and verify it")
-    p.add_argument("model_dir")
-    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("model_dir", help="saved classifier folder or the run directory holding it")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (only onnx for now)")
     p.add_argument("--quantize", choices=["none", "int8"], default="none", help="dynamic int8 weights (onnxruntime)")
     p.add_argument("--output", required=True, help="folder for the exported model (replaced atomically)")
     p.add_argument("--verify", metavar="FILE", help="labelled file: measure agreement and accuracy change")
-    p.add_argument("--text-column")
-    p.add_argument("--label-column")
+    p.add_argument("--text-column", help="column with the text in --verify (auto-detected if omitted)")
+    p.add_argument("--label-column", help="column with the label in --verify (auto-detected if omitted)")
     p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
                    help="refuse an int8 export losing more accuracy than this on --verify (default 1)")
     p.add_argument("--force", action="store_true", help="write the int8 export even past --max-accuracy-drop")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass while verifying (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the verification report as JSON")
     p.set_defaults(func=cmd_export)

@@ -61,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve a saved or exported model over HTTP (FastAPI + uvicorn)")
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="saved model, exported ONNX folder or run directory")
     p.add_argument("--host", help="interface (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--workers", type=int, help="server processes (default 1)")
@@ -72,5 +72,5 @@ def register(sub: Any) -> None:
     p.add_argument("--no-batching", action="store_true", help="one forward pass per request (for comparison)")
     p.add_argument("--config", help="YAML config; its serve section holds the limits")
     p.add_argument("--set", action="append", metavar="serve.KEY=VALUE", help="e.g. serve.max_batch_size=32")
-    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"], help="log level")
     p.set_defaults(func=cmd_serve)

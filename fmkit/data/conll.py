@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fmkit.data.readers import check_text_file
 from fmkit.errors import DataError
 
 _TAG = re.compile(r"^([BIESLU])-(.+)$")
@@ -53,6 +54,7 @@ def read_ner(path: Path | str) -> NerData:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found.")
+    check_text_file(path)
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
         return _read_jsonl(path)
     return read_conll(path)

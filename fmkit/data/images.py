@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fmkit.data.readers import check_text_file
 from fmkit.errors import DataError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
@@ -81,6 +82,7 @@ def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str],
 
 def read_image_csv(path: Path, path_column: str | None = None, label_column: str | None = None) -> LabeledImages:
     """A CSV/TSV with an image path column (relative paths are relative to the CSV) and a label column."""
+    check_text_file(path)
     text = path.read_text(encoding="utf-8-sig")
     dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
     rows = list(csv.DictReader(text.splitlines(), dialect=dialect))

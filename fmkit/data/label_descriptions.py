@@ -11,6 +11,7 @@ import csv
 import json
 from pathlib import Path
 
+from fmkit.data.readers import check_text_file
 from fmkit.errors import DataError
 
 
@@ -18,6 +19,7 @@ def read_label_descriptions(path: Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"--label-descriptions {path}: file not found. Give a JSON object or a CSV/TSV label,description.")
+    check_text_file(path)
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         try:

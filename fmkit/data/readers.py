@@ -6,6 +6,7 @@ Every problem becomes a `DataError` naming the file, the row and the fix.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -27,11 +28,11 @@ _SNIFF_BYTES = 64 * 1024
 def read_table(path: Path | str) -> pd.DataFrame:
     """Read a whole table as strings (no NA conversion: an empty cell stays '')."""
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _read_parquet(path)
-    raw = path.read_bytes()
+    raw = _read_bytes(path)
     text = _decode(raw, path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty. Give a table with a header row and one example per row.")
@@ -41,7 +42,20 @@ def read_table(path: Path | str) -> pd.DataFrame:
     return _read_delimited(text, path, delimiter)
 
 
-def _check_readable(path: Path) -> None:
+def _read_bytes(path: Path, limit: int = -1) -> bytes:
+    """The file's bytes (the first `limit`); a file that exists but cannot be read is a DataError naming it.
+
+    Why here: a failed read() carries no file name, so the CLI could not say which file it was."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}). Give a regular data file you can read, "
+                        "or copy it somewhere readable.") from None
+
+
+def check_readable(path: Path) -> None:
+    """Fail with the fix on a path that is missing or a folder (not yet on its contents)."""
     if str(path) == "-":
         return
     if not path.exists():
@@ -56,20 +70,78 @@ def _check_readable(path: Path) -> None:
 
 
 def _decode(raw: bytes, path: Path) -> str:
-    if b"\x00" in raw[:_SNIFF_BYTES]:
+    _check_head(raw[:_SNIFF_BYTES], path, complete=len(raw) <= _SNIFF_BYTES)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, raw, exc) from None
+
+
+def check_text_file(path: Path | str) -> None:
+    """Fail early, with the fix, on a file that is missing, a folder, binary (Excel, Parquet, an image...)
+    or not UTF-8 in its first 64 KiB: every reader calls this before it opens a file as text."""
+    path = Path(path)
+    check_readable(path)
+    head = _read_bytes(path, _SNIFF_BYTES + 1)
+    complete = len(head) <= _SNIFF_BYTES
+    _check_head(head[:_SNIFF_BYTES], path, complete)
+    if complete and not head.strip():
+        raise DataError(f"{path}: the file is empty. Give one text per line, or a table with a text column.")
+
+
+# Leading bytes of formats people rename to .csv/.txt or pick by mistake -> what to tell them.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "this is an Excel (.xls) or other Office file, not a table: "
+                                          "open it and save it as CSV UTF-8"),
+    (b"PAR1", "this is a Parquet file: give it the .parquet suffix"),
+    (b"\x1f\x8b", "this is a gzip archive: decompress it first (`gunzip FILE`)"),
+    (b"%PDF", "this is a PDF document, not a table: export its text to a CSV or .txt file"),
+    (b"\x89PNG", "this is a PNG image, not a table"),
+    (b"\xff\xd8\xff", "this is a JPEG image, not a table"),
+    (b"GIF8", "this is a GIF image, not a table"),
+)
+
+
+def _check_head(head: bytes, path: Path, complete: bool) -> None:
+    """Name the format of a file that is not UTF-8 text, or the first line that does not decode."""
+    if head.startswith(b"PK\x03\x04"):
+        if b"xl/" in head:
+            raise DataError(f"{path}: this is an Excel file (.xlsx), not a CSV: open it and save it as CSV UTF-8 "
+                            "(File > Save As > CSV UTF-8), then give that file.")
+        raise DataError(f"{path}: this is a ZIP archive, not a table: unzip it and give the CSV, TSV, JSONL or "
+                        "Parquet file inside.")
+    for signature, problem in _SIGNATURES:
+        if head.startswith(signature):
+            raise DataError(f"{path}: {problem}.")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: the file is UTF-16 text (Excel's 'Unicode Text'); re-save it as UTF-8, e.g. "
+                        f"`iconv -f utf-16 -t utf-8 {path} > {_utf8_name(path)}`.")
+    if b"\x00" in head:
         raise DataError(
             f"{path}: this is a binary file, not a table. Give a CSV, TSV, JSONL or Parquet file "
             "(a .parquet file needs the .parquet suffix)."
         )
     try:
-        return raw.decode("utf-8-sig")
+        # Not final unless this is the whole file: the 64 KiB cut may split a multi-byte character.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
     except UnicodeDecodeError as exc:
+        raise _not_utf8(path, head, exc) from None
+
+
+def _not_utf8(path: Path, raw: bytes | None = None, exc: UnicodeDecodeError | None = None) -> DataError:
+    """The message for text that is not UTF-8: where, and the `iconv` line that fixes it."""
+    where = "is not valid UTF-8"
+    if raw is not None and exc is not None:
         line = raw[: exc.start].count(b"\n") + 1
-        bad = raw[exc.start : exc.start + 4]
-        raise DataError(
-            f"{path}: line {line} is not valid UTF-8 (bytes {bad!r} at offset {exc.start}). "
-            "Re-save the file as UTF-8 (for example `iconv -f latin1 -t utf-8 in.csv > out.csv`)."
-        ) from None
+        where = f"line {line} is not valid UTF-8 (bytes {raw[exc.start : exc.start + 4]!r} at offset {exc.start})"
+    return DataError(
+        f"{path}: {where}; it is probably Latin-1/Windows-1252. Re-save it as UTF-8, e.g. "
+        f"`iconv -f latin1 -t utf-8 {path} > {_utf8_name(path)}`."
+    )
+
+
+def _utf8_name(path: Path) -> str:
+    return str(path.with_name(f"{path.stem}.utf8{path.suffix}"))
 
 
 def _sniff_delimiter(text: str, path: Path) -> str:
@@ -185,16 +257,20 @@ def iter_texts(source: str | Path, text_column: str | None = None) -> Iterator[s
         yield from _iter_lines(sys.stdin, text_column)
         return
     path = Path(source)
-    _check_readable(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(path)
+        check_readable(path)
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow raises several types for a non-parquet file
+            raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
         column = text_column or _pick(list(pf.schema_arrow.names), TEXT_COLUMN_NAMES, path)
         for batch in pf.iter_batches(columns=[column], batch_size=4096):
             yield from (str(t) if t is not None else "" for t in batch.column(0).to_pylist())
         return
+    check_text_file(path)
     if suffix in (".csv", ".tsv"):
         sep = "," if suffix == ".csv" else "\t"
         with open(path, encoding="utf-8-sig", errors="strict", newline="") as fh:
@@ -216,7 +292,7 @@ def iter_texts(source: str | Path, text_column: str | None = None) -> Iterator[s
                         raise DataError(f"{path}: no column '{col}'. Columns present: {', '.join(names)}.")
                     yield from chunk.iloc[:, names.index(col)].tolist()
         except UnicodeDecodeError:
-            raise DataError(f"{path}: not valid UTF-8. Re-save the file as UTF-8.") from None
+            raise _not_utf8(path) from None
         except pd.errors.ParserError as exc:
             raise DataError(f"{path}: not a well-formed table ({exc}).") from None
         return
@@ -224,7 +300,7 @@ def iter_texts(source: str | Path, text_column: str | None = None) -> Iterator[s
         try:
             yield from _iter_lines(fh, text_column, path)
         except UnicodeDecodeError:
-            raise DataError(f"{path}: not valid UTF-8. Re-save the file as UTF-8.") from None
+            raise _not_utf8(path) from None
 
 
 def _iter_lines(stream: Iterable[str], text_column: str | None, path: Path | None = None) -> Iterator[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmkit.data.readers import TEXT_COLUMN_NAMES, read_table
+from fmkit.data.readers import TEXT_COLUMN_NAMES, check_readable, check_text_file, read_table
 from fmkit.errors import DataError
 
 ID_COLUMN_NAMES = ("id", "doc_id", "docid", "_id", "uid", "key", "pid")
@@ -34,8 +34,7 @@ def iter_records(source: str | Path, text_column: str | None = None, id_column: 
         yield from _from_lines(sys.stdin, Path("<stdin>"), text_column, id_column)
         return
     path = Path(source)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found.")
+    check_readable(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".parquet"):
         df = read_table(path)
@@ -49,6 +48,7 @@ def iter_records(source: str | Path, text_column: str | None = None, id_column: 
             _check_unique(item_id, seen, path, row + 2)  # +2: 1-based and the header line
             yield DocRecord(item_id, str(record[text_col]), record)
         return
+    check_text_file(path)
     with open(path, encoding="utf-8-sig") as fh:
         try:
             yield from _from_lines(fh, path, text_column, id_column)
@@ -125,6 +125,7 @@ def read_relevance(path: Path | str, query_column: str | None = None, relevant_c
         raise DataError(f"{path}: file not found.")
     rows: list[tuple[int, dict[str, Any]]] = []
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        check_text_file(path)
         with open(path, encoding="utf-8-sig") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if line.strip():

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fmkit.data.readers import check_text_file
 from fmkit.data.tasks.classification import IndexDataset, LengthGroupedBatches
 from fmkit.errors import DataError
 
@@ -75,6 +76,7 @@ def read_generation_jsonl(path: Path, need_completion: bool = True) -> list[Gene
         raise DataError(f"{path}: file not found.")
     if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
         raise DataError(f"{path}: generation data must be JSONL (one JSON object per line with prompt/completion).")
+    check_text_file(path)
     examples = []
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
