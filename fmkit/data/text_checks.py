@@ -13,13 +13,19 @@ from collections.abc import Sequence
 
 
 class InvalidText(ValueError):
-    """A text that cannot be tokenized; `index` is its position in the request, `reason` says why."""
+    """A text that cannot be tokenized; `index` is its position in the request (None for a field that
+    holds one text, such as a prompt), `reason` says why."""
 
-    def __init__(self, index: int, reason: str, field: str = "texts") -> None:
+    def __init__(self, index: int | None, reason: str, field: str = "texts") -> None:
         self.index = index
         self.reason = reason
         self.field = field
-        super().__init__(f"{field}[{index}] {reason}")
+        super().__init__(f"{field_location(field, index)} {reason}")
+
+
+def field_location(field: str, index: int | None) -> str:
+    """Where a text sits in a request: `texts[2]`, or `prompt` for a field of one text."""
+    return field if index is None else f"{field}[{index}]"
 
 
 def text_problem(text: object) -> str | None:
@@ -35,9 +41,9 @@ def text_problem(text: object) -> str | None:
     return None
 
 
-def check_texts(texts: Sequence[object], field: str = "texts") -> None:
-    """Raise InvalidText for the first text that cannot be tokenized."""
+def check_texts(texts: Sequence[object], field: str = "texts", indexed: bool = True) -> None:
+    """Raise InvalidText for the first text that cannot be tokenized (`indexed=False`: `field` holds one text)."""
     for index, text in enumerate(texts):
         reason = text_problem(text)
         if reason is not None:
-            raise InvalidText(index, reason, field)
+            raise InvalidText(index if indexed else None, reason, field)

@@ -9,6 +9,11 @@ is its own forward pass (still one at a time: concurrent passes would only fight
 Work is registered per operation ("predict", "embed", or any route provider's own) as a function
 `list[str] -> list[result]`; one batch only ever holds requests of one operation. The function sorts
 by length itself (the Predictor does), so padding stays small inside the coalesced batch.
+
+No request can break another: when a coalesced forward pass raises, each of its requests is run again
+on its own, so only the request whose texts fail gets the exception and the others get exactly the
+results they would have had alone (the server also rejects untokenizable texts before they are queued;
+this is the defence for whatever that check cannot foresee).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ class BatchObserver:
 
     def batch_done(self, op: str, texts: int, requests: int, seconds: float) -> None:
         pass
+
+    def batch_isolated(self, op: str, requests: int, failed: int) -> None:
+        """A coalesced pass of `requests` requests raised; retried one by one, `failed` of them failed alone."""
 
 
 class DynamicBatcher:
@@ -126,18 +134,53 @@ class DynamicBatcher:
         texts = [t for item in batch for t in item.texts]
         start = time.perf_counter()
         try:
-            results = await asyncio.get_running_loop().run_in_executor(self._executor, self.ops[op], texts)
-        except Exception as exc:  # a failure answers this batch's requests; the server keeps going
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            results = await self._forward(op, texts)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], error=exc)
+            else:
+                await self._isolate(op, batch)
             return
-        finally:
-            self.forward_passes += 1
         self.observer.batch_done(op, len(texts), len(batch), time.perf_counter() - start)
         offset = 0
         for item in batch:
-            part = results[offset : offset + len(item.texts)]
+            _settle(item, results[offset : offset + len(item.texts)])
             offset += len(item.texts)
-            if not item.future.done():
-                item.future.set_result(part)
+
+    async def _isolate(self, op: str, batch: list[_Item]) -> None:
+        """The shared pass failed: run every request alone, so only the one(s) that fail on their own
+        texts get an error. The results of the others are what they get alone (same function, same texts)."""
+        failed = 0
+        for item in batch:
+            if item.future.done():  # timed out or gone meanwhile: nobody waits for the answer
+                continue
+            start = time.perf_counter()
+            try:
+                results = await self._forward(op, item.texts)
+            except Exception as exc:
+                failed += 1
+                _settle(item, error=exc)
+                continue
+            self.observer.batch_done(op, len(item.texts), 1, time.perf_counter() - start)
+            _settle(item, results)
+        self.observer.batch_isolated(op, len(batch), failed)
+
+    async def _forward(self, op: str, texts: list[str]) -> list[Any]:
+        """One forward pass in the inference thread; a result count that does not match is a failure too
+        (it would hand one request another's results)."""
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(self._executor, self.ops[op], texts)
+        finally:
+            self.forward_passes += 1
+        if len(results) != len(texts):
+            raise RuntimeError(f"operation '{op}' returned {len(results)} results for {len(texts)} texts")
+        return results
+
+
+def _settle(item: _Item, results: list[Any] | None = None, error: Exception | None = None) -> None:
+    if item.future.done():
+        return
+    if error is not None:
+        item.future.set_exception(error)
+    else:
+        item.future.set_result(results if results is not None else [])

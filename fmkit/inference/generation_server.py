@@ -19,13 +19,18 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from fmkit.inference.server import ServeContext
 
+# Sampling divides the logits by the temperature: a tiny one (1e-300 is valid input) overflows them to
+# inf/NaN and the sampler raises. Below this, sampling is greedy in effect anyway, so it is run greedy.
+GREEDY_BELOW = 0.01
+
 
 class GenerateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"prompt": "Can I return an item?"}]})
 
     prompt: StrictStr = Field(min_length=1, description="The user message; the model's chat template is applied.")
     max_new_tokens: int | None = Field(None, ge=1, le=1024, description="Tokens to generate (default: the model's).")
-    temperature: float | None = Field(None, ge=0.0, le=5.0, description="0 = greedy (default: the model's).")
+    temperature: float | None = Field(None, ge=0.0, le=5.0,
+                                      description=f"0 = greedy, as is anything below {GREEDY_BELOW} (default: the model's).")
     stream: bool = Field(False, description="Stream text/plain chunks as they are generated.")
 
 
@@ -36,11 +41,15 @@ def routes(ctx: ServeContext) -> APIRouter:
 
     @router.post("/generate", summary="Generate an answer to a prompt (optionally streamed)", response_model=None)
     async def generate(body: GenerateIn) -> dict[str, Any] | StreamingResponse:
-        [prompt] = ctx.clean_texts([body.prompt])
+        # Checked here, not only in ctx.run: a stream or a custom-settings call skips the batcher, and a
+        # stream has already answered 200 when the tokenizer would fail.
+        [prompt] = ctx.clean_texts([body.prompt], "prompt", indexed=False)
+        if body.temperature is not None and body.temperature < GREEDY_BELOW:
+            body = body.model_copy(update={"temperature": 0.0})
         if body.stream:
             return StreamingResponse(_stream(predictor, prompt, body), media_type="text/plain; charset=utf-8")
         if body.max_new_tokens is None and body.temperature is None:
-            [text] = await ctx.run("generate", [prompt])
+            [text] = await ctx.run("generate", [prompt], "prompt", indexed=False)
         else:
             [text] = await asyncio.to_thread(predictor.generate, [prompt], body.max_new_tokens, body.temperature)
         return {"model": ctx.model_name, "prompt": prompt, "generated": text}

@@ -28,9 +28,10 @@ import contextlib
 import hmac
 import importlib
 import json
+import math
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +41,10 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fmkit.config.schema import ServeConfig
+from fmkit.data.text_checks import InvalidText, check_texts, field_location
 from fmkit.errors import ModelError
 from fmkit.inference.batching import DynamicBatcher, QueueFull
 from fmkit.inference.server_metrics import ServerMetrics
@@ -70,23 +73,33 @@ class ServeContext:
     ready: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def clean_texts(self, texts: list[str]) -> list[str]:
+    def clean_texts(self, texts: list[str], field: str = "texts", indexed: bool = True) -> list[str]:
+        """The per-request checks, before any text joins a shared batch: count (413), texts a tokenizer
+        cannot take (422, naming `field[index]`), length (truncate, or 413). `indexed=False`: `field` is
+        one text (a prompt), named without an index."""
         s = self.settings
         if len(texts) > s.max_texts_per_request:
             raise HTTPException(413, f"{len(texts)} texts in one request; the limit is {s.max_texts_per_request} "
                                      "(serve.max_texts_per_request). Split the request.")
+        try:
+            check_texts(texts, field, indexed)
+        except InvalidText as exc:
+            raise HTTPException(422, str(exc)) from None
         limit = s.max_chars_per_text
         if s.overlong_text == "reject":
             for i, text in enumerate(texts):
                 if len(text) > limit:
-                    raise HTTPException(413, f"texts[{i}] has {len(text)} characters; the limit is {limit} "
-                                             "(serve.max_chars_per_text). Shorten it.")
+                    raise HTTPException(413, f"{field_location(field, i if indexed else None)} has {len(text)} "
+                                             f"characters; the limit is {limit} (serve.max_chars_per_text). Shorten it.")
             return texts
         return [t[:limit] for t in texts]
 
-    async def run(self, op: str, texts: list[str]) -> list[Any]:
-        """Limits -> batcher -> results, mapping overload to 503 and slowness to 504."""
-        texts = self.clean_texts(texts)
+    async def run(self, op: str, texts: list[str], field: str = "texts", indexed: bool = True) -> list[Any]:
+        """Per-request checks -> batcher -> results, mapping overload to 503 and slowness to 504.
+
+        Every batched route goes through here, so no route can let a text that would fail the shared
+        forward pass into a batch; `field` names the request field in the 422/413 messages."""
+        texts = self.clean_texts(texts, field, indexed)
         try:
             return await asyncio.wait_for(self.batcher.submit(op, texts), self.settings.request_timeout_s)
         except QueueFull:
@@ -95,7 +108,7 @@ class ServeContext:
         except TimeoutError:
             raise HTTPException(504, f"not answered within {self.settings.request_timeout_s:g}s "
                                      "(serve.request_timeout_s).") from None
-        except Exception as exc:  # the forward pass failed: this request fails, the server does not
+        except Exception as exc:  # the forward pass failed on this request's own texts (the batcher isolates it)
             raise HTTPException(500, f"inference failed: {type(exc).__name__}: {exc}") from None
 
 
@@ -177,15 +190,20 @@ def create_app(predictor: Any, settings: ServeConfig | None = None, api_key: str
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": _explain(exc), "detail": _jsonable(exc.errors())}, status_code=422)
+        return _error_response(422, {"error": _explain(exc), "detail": exc.errors()})
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    # Starlette's class, not FastAPI's subclass: FastAPI raises Starlette's for an unreadable body (and 404/405),
+    # and those answers should look like every other error too.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        unreadable = _unreadable_body(exc)
+        if unreadable is not None:
+            return _error_response(422, {"error": unreadable})
+        return _error_response(exc.status_code, {"error": exc.detail}, exc.headers)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+        return _error_response(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
 
     # Metrics label requests by route; unknown paths share one label so scanners cannot blow up the series.
     known = {getattr(r, "path", "") for r in (*app.routes, *router.routes)} - {""}
@@ -223,8 +241,40 @@ def _explain(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def _jsonable(errors: Any) -> Any:
-    return json.loads(json.dumps(errors, default=str))
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """FastAPI answers a JSON body it cannot even decode with a bare 400 ('There was an error parsing the
+    body'); say what is wrong and how to send it instead, as for any other malformed body."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"the body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02X} at byte {cause.start}); "
+                'send JSON encoded as UTF-8, e.g. {"texts": ["..."]}, with any character as itself or as a '
+                "\\uXXXX escape")
+    if isinstance(cause, RecursionError):
+        return 'the body nests JSON too deeply to read; send {"texts": ["..."]}'
+    return None  # json.loads raises nothing else; a route's own 400 keeps its message
+
+
+def _error_response(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(_jsonable(body), status_code=status, headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    """What an error answer may echo of the request, made renderable: a lone surrogate (from a JSON
+    "\\ud800" escape, in a text or a key) cannot be encoded as UTF-8 and NaN/Infinity are not JSON, and
+    either would turn a 422 into a 500. They are written out as escapes/words instead."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_jsonable(str(k)): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _jsonable(str(value))
 
 
 class _Guard:

@@ -5,6 +5,8 @@ fmkit_request_seconds{route}                histogram of whole-request latency
 fmkit_batch_size                            histogram of texts per forward pass
 fmkit_batch_requests                        histogram of requests coalesced per forward pass
 fmkit_forward_seconds                       histogram of forward-pass time
+fmkit_batch_isolations_total{op}            counter: coalesced passes that raised and were retried request by request
+fmkit_isolated_failures_total{op}           counter: requests that still failed on their own (the offenders)
 fmkit_queue_depth                           gauge: requests waiting for a forward pass
 fmkit_inflight_requests                     gauge
 """
@@ -55,6 +57,8 @@ class ServerMetrics(BatchObserver):
         self.batch_size = Histogram(SIZE_BUCKETS)
         self.batch_requests = Histogram(SIZE_BUCKETS)
         self.forward_seconds = Histogram(LATENCY_BUCKETS)
+        self.isolations: dict[str, int] = {}
+        self.isolated_failures: dict[str, int] = {}
         self.inflight = 0
 
     def request_done(self, route: str, status: int, seconds: float) -> None:
@@ -67,6 +71,11 @@ class ServerMetrics(BatchObserver):
             self.batch_size.observe(texts)
             self.batch_requests.observe(requests)
             self.forward_seconds.observe(seconds)
+
+    def batch_isolated(self, op: str, requests: int, failed: int) -> None:
+        with self._lock:
+            self.isolations[op] = self.isolations.get(op, 0) + 1
+            self.isolated_failures[op] = self.isolated_failures.get(op, 0) + failed
 
     def render(self) -> str:
         with self._lock:
@@ -81,6 +90,13 @@ class ServerMetrics(BatchObserver):
                                      ("fmkit_batch_requests", self.batch_requests, "Requests coalesced per forward pass."),
                                      ("fmkit_forward_seconds", self.forward_seconds, "Forward-pass time in seconds.")):
                 out += [f"# HELP {name} {text}", f"# TYPE {name} histogram", *hist.lines(name)]
+            for name, counts, text in (
+                    ("fmkit_batch_isolations_total", self.isolations,
+                     "Coalesced forward passes that raised and were retried request by request."),
+                    ("fmkit_isolated_failures_total", self.isolated_failures,
+                     "Requests that failed on their own when a failed batch was retried request by request.")):
+                out += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
+                out += [f'{name}{{op="{op}"}} {count}' for op, count in sorted(counts.items())]
             out += ["# HELP fmkit_queue_depth Requests waiting for a forward pass.", "# TYPE fmkit_queue_depth gauge",
                     f"fmkit_queue_depth {self.queue_depth()}",
                     "# HELP fmkit_inflight_requests Requests being handled.", "# TYPE fmkit_inflight_requests gauge",

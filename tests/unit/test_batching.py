@@ -1,6 +1,10 @@
-"""LabelMap, length-grouped batches (deterministic in seed+epoch, each index once) and padding."""
+"""LabelMap, length-grouped batches (deterministic in seed+epoch, each index once), padding, and the server's
+dynamic batcher isolating a failing request."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +19,7 @@ from fmkit.data.tasks.classification import (
     make_loader,
 )
 from fmkit.errors import DataError
+from fmkit.inference.batching import BatchObserver, DynamicBatcher
 
 # --- LabelMap ----------------------------------------------------------------------------------
 
@@ -153,3 +158,67 @@ def test_class_weights_inverse_frequency() -> None:
     weights = class_weights(np.array([0, 0, 0, 1]), num_labels=3)
     # n / (k * count): the absent class gets the weight of a class seen once instead of infinity.
     assert weights.tolist() == pytest.approx([4 / 9, 4 / 3, 4 / 3])
+
+
+# --- the server's dynamic batcher: one request's failure stays its own --------------------------
+
+POISON = "<poison>"
+
+
+class Recorder(BatchObserver):
+    def __init__(self) -> None:
+        self.isolated: list[tuple[str, int, int]] = []
+
+    def batch_isolated(self, op: str, requests: int, failed: int) -> None:
+        self.isolated.append((op, requests, failed))
+
+
+def shout(texts: list[str]) -> list[str]:
+    """A deterministic 'model' that, like a tokenizer, fails the whole call on one bad text."""
+    if POISON in texts:
+        raise TypeError("TextEncodeInput must be Union[TextInputSequence, ...]")
+    return [t.upper() for t in texts]
+
+
+async def submit_together(batcher: DynamicBatcher, requests: list[list[str]]) -> list[Any]:
+    """Queue every request before the collector wakes, so they all land in one coalesced batch."""
+    await batcher.start()
+    try:
+        return await asyncio.gather(*(batcher.submit("shout", texts) for texts in requests), return_exceptions=True)
+    finally:
+        await batcher.stop()
+
+
+def test_a_failing_coalesced_batch_fails_only_the_offending_request() -> None:
+    calls: list[list[str]] = []
+
+    def op(texts: list[str]) -> list[str]:
+        calls.append(list(texts))
+        return shout(texts)
+
+    observer = Recorder()
+    batcher = DynamicBatcher({"shout": op}, max_batch_size=64, max_wait_ms=50, observer=observer)
+    requests = [["a", "b"], ["c"], ["d", POISON], ["e"], ["f", "g", "h"]]
+    results = asyncio.run(submit_together(batcher, requests))
+    assert calls[0] == [t for r in requests for t in r]  # they did share one forward pass first
+    assert isinstance(results[2], TypeError) and "TextEncodeInput" in str(results[2])
+    for texts, result in zip(requests, results, strict=True):
+        if POISON not in texts:
+            assert result == shout(texts)  # in order, and what the request gets alone
+    assert calls[1:] == requests  # then each request alone, in arrival order
+    assert observer.isolated == [("shout", 5, 1)]
+    assert batcher.forward_passes == 6
+
+
+def test_a_request_that_fails_alone_is_not_retried() -> None:
+    observer = Recorder()
+    batcher = DynamicBatcher({"shout": shout}, max_wait_ms=50, observer=observer)
+    [result] = asyncio.run(submit_together(batcher, [[POISON]]))
+    assert isinstance(result, TypeError)
+    assert observer.isolated == [] and batcher.forward_passes == 1
+
+
+def test_an_operation_returning_the_wrong_number_of_results_fails_instead_of_misassigning() -> None:
+    batcher = DynamicBatcher({"shout": lambda texts: shout(texts)[:-1]}, max_wait_ms=50)
+    results = asyncio.run(submit_together(batcher, [["a"], ["b", "c"]]))
+    assert all(isinstance(r, RuntimeError) and "returned" in str(r) for r in results)

@@ -110,6 +110,10 @@ def test_api_key_guards_every_route_but_health(predictor: Predictor) -> None:
     (b'{"text": ["a"]}', "texts"),
     (b'["a", "b"]', "valid dictionary"),
     (b'{"texts": ["a"], "extra": 1}', "extra"),
+    (b'{"texts": ["caf\xe9"]}', "not valid UTF-8 (byte 0xE9 at byte 15)"),  # Latin-1, not UTF-8: was a bare 400
+    (b'{"texts": [NaN]}', "texts.0"),  # echoing NaN back used to crash the 422 into a 500
+    (b'{"texts": ["a"], "\\ud800": 1}', "unicode string"),  # ... and so did echoing a lone-surrogate key
+    (b'{"texts": "\\udfff"}', "texts"),
 ])
 def test_malformed_input_is_422_with_a_message(predictor: Predictor, body: bytes, needle: str) -> None:
     with client(predictor, api_key=None) as c:
@@ -215,6 +219,102 @@ def test_metrics_count_requests_by_status(predictor: Predictor) -> None:
         assert 'fmkit_requests_total{route="other",status="404"} 1' in text
         assert 'fmkit_request_seconds_bucket{route="/v1/predict",le="+Inf"} 2' in text
         assert "# TYPE fmkit_queue_depth gauge" in text
+
+
+def post_json(c: TestClient, path: str, body: dict[str, Any]) -> Any:
+    """POST `body` as ASCII JSON, so a lone surrogate goes over the wire as the escape "\ud800" (valid JSON)."""
+    return c.post(path, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("route", ["/v1/predict", "/v1/embed"])
+def test_an_untokenizable_text_is_422_naming_its_index(predictor: Predictor, route: str) -> None:
+    with client(predictor, api_key=None) as c:
+        r = post_json(c, route, {"texts": ["good", "bad", "\ud800 lone"]})
+        assert r.status_code == 422
+        assert r.json()["error"].startswith("texts[2] holds an unpaired surrogate U+D800 at character 0")
+        assert post_json(c, route, {"texts": ["an emoji pair is fine \U0001f600"]}).status_code == 200
+
+
+def test_lone_surrogates_sent_together_with_good_requests_do_not_fail_them(predictor: Predictor) -> None:
+    # The reported defect: the bad texts joined the good requests' batch and the tokenizer failed them all (500).
+    good = [{"texts": [f"good movie {i}"]} for i in range(30)]
+    bad = [{"texts": ["fine", "\ud800"]}] * 3
+    bodies = good[:10] + bad[:1] + good[10:20] + bad[1:] + good[20:]
+    with client(predictor, api_key=KEY, max_wait_ms=20) as c, ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda b: c.post("/v1/predict", content=json.dumps(b).encode(),
+                                                 headers={**AUTH, "content-type": "application/json"}), bodies))
+    for body, r in zip(bodies, answers, strict=True):
+        if body in bad:
+            assert r.status_code == 422 and r.json()["error"].startswith("texts[1] holds an unpaired surrogate")
+        else:
+            assert r.status_code == 200 and r.json()["predictions"] == predictor.predict(body["texts"])
+
+
+def test_a_request_failing_a_shared_forward_pass_fails_alone_and_is_counted(predictor: Predictor) -> None:
+    with client(predictor, api_key=None) as c, ThreadPoolExecutor(6) as pool:
+        ctx = c.app.state.ctx  # type: ignore[attr-defined]
+        real = ctx.batcher.ops["predict"]
+
+        def fails_on_marker(texts: list[str]) -> list[Any]:
+            if "marker" in texts:
+                raise RuntimeError("this text breaks the model")
+            return list(real(texts))
+
+        g = Gate(fails_on_marker)
+        ctx.batcher.ops["predict"] = g
+        first = pool.submit(c.post, "/v1/predict", json={"texts": ["first"]})
+        assert g.entered.wait(10)
+        texts = [["good"], ["bad movie", "marker"], ["the plot"], ["awful", "film"]]
+        rest = [pool.submit(c.post, "/v1/predict", json={"texts": t}) for t in texts]
+        wait_for(lambda: ctx.batcher.depth == 4)  # the four coalesce behind the first
+        g.release.set()
+        assert first.result().status_code == 200
+        for t, fut in zip(texts, rest, strict=True):
+            r = fut.result()
+            if "marker" in t:
+                assert r.status_code == 500 and "RuntimeError: this text breaks the model" in r.json()["error"]
+            else:
+                assert r.status_code == 200 and r.json()["predictions"] == predictor.predict(t)
+        assert g.calls[:2] == [1, 6]  # the first, then the four requests' shared pass ...
+        assert sorted(g.calls[2:]) == [1, 1, 2, 2]  # ... then each of them alone (in their arrival order)
+        metrics = c.get("/metrics").text
+        assert 'fmkit_batch_isolations_total{op="predict"} 1' in metrics
+        assert 'fmkit_isolated_failures_total{op="predict"} 1' in metrics
+
+
+@pytest.fixture(scope="module")
+def generation_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    from tests.serve_apps import generation_app
+
+    app, _ = generation_app(tmp_path_factory.mktemp("gen"))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_generate_rejects_an_untokenizable_prompt(generation_client: TestClient) -> None:
+    for stream in (False, True):
+        r = post_json(generation_client, "/v1/generate", {"prompt": "hi \ud800", "stream": stream})
+        assert r.status_code == 422 and "prompt" in r.json()["error"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_generate_with_a_vanishing_temperature_is_greedy_not_a_500(generation_client: TestClient, stream: bool) -> None:
+    body = {"prompt": "what colour is the sky ?", "max_new_tokens": 2, "stream": stream}
+    greedy = generation_client.post("/v1/generate", json={**body, "temperature": 0.0})
+    tiny = generation_client.post("/v1/generate", json={**body, "temperature": 1e-300})  # logits / 1e-300 = inf
+    assert greedy.status_code == tiny.status_code == 200 and tiny.text == greedy.text
+
+
+def test_support_answer_rejects_an_untokenizable_query_or_session(tmp_path: Path) -> None:
+    from tests.serve_apps import support_app
+
+    with TestClient(support_app(tmp_path)) as c:
+        r = post_json(c, "/v1/support/answer", {"queries": ["reset password", "\udc00"]})
+        assert r.status_code == 422 and r.json()["error"].startswith("queries[1] holds an unpaired surrogate U+DC00")
+        r = post_json(c, "/v1/support/answer", {"queries": ["reset password"], "session": "\ud800"})
+        assert r.status_code == 422 and r.json()["error"].startswith("session: ")
+        assert post_json(c, "/v1/support/answer", {"queries": ["reset password"]}).status_code == 200
+    assert len((tmp_path / "transcript.jsonl").read_text(encoding="utf-8").splitlines()) == 1  # only the good one
 
 
 def test_unknown_task_has_no_routes() -> None:
