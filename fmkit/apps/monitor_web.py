@@ -6,12 +6,16 @@ and HTTP ingestion (POST /v1/items), in one small FastAPI app.
     GET  /api/windows?scope=    the same series as JSON
     GET  /api/alerts            recent alerts as JSON
     POST /v1/items              one item or a list of items: scored and stored before the reply
-    GET  /health
+    GET  /health                (never needs the key)
+
+Bound beyond localhost every other route needs the key (fmkit.inference.http_guard): a browser brings it
+once as ?token=KEY, programs send `Authorization: Bearer KEY`.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -19,15 +23,49 @@ from typing import Any
 from fastapi import Body, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 
-from fmkit.apps.monitor import OVERALL, Monitor
+from fmkit.apps.monitor import OVERALL, Monitor, parse_time
+from fmkit.data.text_checks import text_problem
 from fmkit.errors import FmkitError
+from fmkit.inference.http_guard import (
+    AllowedHosts,
+    SafeJSONResponse,
+    install_error_handlers,
+    install_host_guard,
+    install_key_guard,
+)
 
 ITEMS_BODY = Body(..., examples=[{"text": "$XYZ shares fall after guidance cut", "time": "2024-05-01T14:30:00Z",
                                   "ticker": "XYZ"}])
+ITEM_EXAMPLE = '{"text": "...", "time": "2024-05-01T14:30:00Z", "ticker": "XYZ"} or a list of them'
+ITEM_STRING_FIELDS = ("text", "time", "ticker", "source")
+LATEST_TIME = 4_102_444_800.0  # 2100-01-01: later (or before 1970) is a unit mistake, and would break the windows
 
 
-def create_monitor_app(monitor: Monitor) -> FastAPI:
-    app = FastAPI(title="fmkit news sentiment monitor", version="1")
+def item_problem(obj: dict[str, Any]) -> str | None:
+    """Why an HTTP item cannot be stored, checked before scoring so a bad item never reaches the model."""
+    for name in ITEM_STRING_FIELDS:
+        value = obj.get(name)
+        reason = text_problem(value) if isinstance(value, str) else None
+        if reason is not None:
+            return f'"{name}" {reason}'
+    try:
+        ts = parse_time(obj.get("time"))
+    except FmkitError as exc:
+        return exc.message
+    except (TypeError, ValueError, OverflowError):
+        return f'"time" {obj.get("time")!r} is neither ISO 8601 nor epoch seconds'
+    if not (math.isfinite(ts) and 0 <= ts < LATEST_TIME):
+        return f'"time" {obj.get("time")!r} is not between 1970 and 2100 (epoch seconds or milliseconds, or ISO 8601)'
+    return None
+
+
+def create_monitor_app(monitor: Monitor, api_key: str | None = None, allowed_hosts: AllowedHosts | None = None) -> FastAPI:
+    """`api_key`: required on every route but /health; `allowed_hosts`: the Host names answered (None: any)."""
+    app = FastAPI(title="fmkit news sentiment monitor", version="1", default_response_class=SafeJSONResponse)
+    install_error_handlers(app, example=ITEM_EXAMPLE)
+    install_key_guard(app, api_key, public_paths={"/health"})
+    if allowed_hosts is not None:
+        install_host_guard(app, allowed_hosts)  # added last: checked first
     lock = threading.Lock()  # HTTP offsets are allocated read-then-write: one ingesting request at a time
 
     def recent_series(scope: str, windows: int) -> list[dict[str, Any]]:
@@ -43,6 +81,10 @@ def create_monitor_app(monitor: Monitor) -> FastAPI:
         objects = body if isinstance(body, list) else [body]
         if not all(isinstance(o, dict) for o in objects):
             raise HTTPException(422, 'send an item {"text": ..., "time": ..., "ticker": ...} or a list of them')
+        for k, obj in enumerate(objects):  # all items are checked before any is scored: a request is stored whole or not at all
+            problem = item_problem(obj)
+            if problem is not None:
+                raise HTTPException(422, f"item {k}: {problem}")
         try:
             with lock:
                 rows = monitor.post_items(objects)

@@ -78,8 +78,11 @@ def cmd_support_serve(args: argparse.Namespace) -> int:
 
     from fmkit.apps.support_http import create_support_app
     from fmkit.config.schema import ServeConfig
+    from fmkit.inference.http_guard import install_host_guard, resolve_key
 
-    app = create_support_app(args.app_dir, ServeConfig(host=args.host, port=args.port), api_key=args.api_key)
+    api_key = resolve_key(args.host, args.api_key, kind="api")  # before loading anything: fail fast
+    app = create_support_app(args.app_dir, ServeConfig(host=args.host, port=args.port), api_key=api_key)
+    install_host_guard(app, _allowed_hosts(args))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -131,12 +134,18 @@ def cmd_monitor_serve(args: argparse.Namespace) -> int:
 
     from fmkit.apps.monitor import Monitor, run_stream
     from fmkit.apps.monitor_web import create_monitor_app
+    from fmkit.inference.http_guard import resolve_key, server_url
 
+    # A dashboard a person opens: beyond localhost without --api-key a key is generated and printed in the URL.
+    api_key = resolve_key(args.host, args.api_key, kind="browser")
     monitor = Monitor.load(args.app_dir)
     if args.follow:
         threading.Thread(target=run_stream, args=(monitor, args.follow), daemon=True).start()
-    print(f"dashboard on http://{args.host}:{args.port}/  (POST items to /v1/items)", file=sys.stderr)
-    uvicorn.run(create_monitor_app(monitor), host=args.host, port=args.port, log_level="warning")
+    auth = "; send 'Authorization: Bearer KEY' with the key in the URL" if api_key else ""
+    print(f"dashboard on {server_url(args.host, args.port, api_key)}  (POST items to /v1/items{auth})",
+          file=sys.stderr, flush=True)
+    app = create_monitor_app(monitor, api_key=api_key, allowed_hosts=_allowed_hosts(args))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -146,6 +155,23 @@ def cmd_monitor_status(args: argparse.Namespace) -> int:
     monitor = Monitor.load(args.app_dir)
     _print({**monitor.stats(), "windows": monitor.window_series(args.scope)[-args.windows:], "alerts": monitor.alerts(20)})
     return 0
+
+
+# --- shared by the app servers --------------------------------------------------------------------------
+
+def _allowed_hosts(args: argparse.Namespace) -> Any:
+    from fmkit.inference.http_guard import AllowedHosts, parse_host_list
+
+    return AllowedHosts.for_bind(args.host, parse_host_list(args.allowed_hosts))
+
+
+def _server_flags(p: argparse.ArgumentParser, port: int, key_help: str) -> None:
+    """--host, --port, --api-key and --allowed-hosts: the same for every app server (fmkit.inference.http_guard)."""
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=port, help="port (default %(default)s)")
+    p.add_argument("--api-key", help=key_help + " (or set FMKIT_API_KEY)")
+    p.add_argument("--allowed-hosts", metavar="NAME,NAME", help="also answer to these Host names (e.g. a DNS name; "
+                   "'*' turns the check off behind a proxy). Default: the --host value and localhost")
 
 
 # --- recommend -----------------------------------------------------------------------------------------
@@ -213,9 +239,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_support_ask)
     p = support.add_parser("serve", help="HTTP: POST /v1/support/answer on the fmkit server")
     p.add_argument("app_dir", help="app folder written by `fmkit app support build`")
-    p.add_argument("--host", default="127.0.0.1", help="interface (default %(default)s)")
-    p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
-    p.add_argument("--api-key", help="require this key on every route but /health")
+    _server_flags(p, 8000, "require this key on every route but /health; required when --host is not local")
     p.set_defaults(func=cmd_support_serve)
     p = support.add_parser("eval", help="accuracy@1/recall@5 on StackFAQ, intent accuracy and OOS P/R on CLINC150")
     p.add_argument("--stackfaq", help="stackExchange-FAQ.xml")
@@ -253,8 +277,8 @@ def register(sub: Any) -> None:
     p = monitor.add_parser("serve", help="dashboard + POST /v1/items (optionally also follow a file)")
     p.add_argument("app_dir", help="monitor folder written by `fmkit app monitor init`")
     p.add_argument("--follow", help="also tail this JSON-lines file")
-    p.add_argument("--host", default="127.0.0.1", help="interface (default %(default)s)")
-    p.add_argument("--port", type=int, default=8050, help="port (default %(default)s)")
+    _server_flags(p, 8050, "require this key on every route but /health; generated and printed when --host is "
+                  "not local")
     p.set_defaults(func=cmd_monitor_serve)
     p = monitor.add_parser("status", help="stored items, recent windows and alerts as JSON")
     p.add_argument("app_dir", help="monitor folder written by `fmkit app monitor init`")

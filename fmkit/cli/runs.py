@@ -198,9 +198,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    from fmkit.inference.http_guard import parse_host_list
     from fmkit.ui.app import serve
 
-    serve(Path(args.runs), host=args.host, port=args.port, token=args.token)
+    serve(Path(args.runs), host=args.host, port=args.port, token=args.token,
+          allowed_hosts=parse_host_list(args.allowed_hosts))
     return 0
 
 
@@ -243,6 +245,8 @@ def register(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default %(default)s)")
     p.add_argument("--token", help="access token (required, or generated and printed, when --host is not local)")
+    p.add_argument("--allowed-hosts", metavar="NAME,NAME", help="also answer to these Host names (e.g. a DNS name or a "
+                   "reverse proxy's; '*' turns the check off). Default: the --host value and localhost")
     p.set_defaults(func=cmd_ui)
 
 

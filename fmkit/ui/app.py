@@ -2,27 +2,36 @@
 
 The back end only reads the run registry and run directories; the playground loads models with
 fmkit.inference.load_predictor and keeps the last few in memory. Bound to 127.0.0.1 by default;
-on any other address every request needs the access token (query ?token=, then a cookie).
+on any other address every request needs the access token (query ?token=, then a cookie); whatever the
+address, only the host names it is bound to are answered (fmkit.inference.http_guard).
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from fmkit.data.text_checks import InvalidText, check_texts
+from fmkit.inference.http_guard import (
+    AllowedHosts,
+    SafeJSONResponse,
+    install_error_handlers,
+    install_host_guard,
+    install_key_guard,
+    resolve_key,
+    server_url,
+)
 from fmkit.tracking import Registry, RunRecord
 
 STATIC = Path(__file__).parent / "static"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_TEXTS = 64
 MAX_CHARS = 20_000
 
@@ -70,23 +79,19 @@ def _summary(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def create_app(runs_root: Path, token: str | None = None) -> FastAPI:
+def create_app(runs_root: Path, token: str | None = None, allowed_hosts: AllowedHosts | None = None,
+               openapi: bool = False) -> FastAPI:
+    """The dashboard app. `token`: required on every request; `allowed_hosts`: the Host names answered
+    (None: any, for in-process use); `openapi`: serve /openapi.json (the property tests read it)."""
     registry = Registry(Path(runs_root))
     cache = PredictorCache()
-    app = FastAPI(title="fmkit dashboard", docs_url=None, redoc_url=None, openapi_url=None)
-
-    if token:
-        @app.middleware("http")
-        async def require_token(request: Request, call_next: Any) -> Response:
-            given = (request.query_params.get("token") or request.headers.get("x-fmkit-token")
-                     or request.cookies.get("fmkit_token") or "")
-            if not hmac.compare_digest(given.encode(), token.encode()):
-                return JSONResponse({"detail": "access token required: open the URL printed by `fmkit ui`"},
-                                    status_code=401)
-            response: Response = await call_next(request)
-            if request.query_params.get("token"):
-                response.set_cookie("fmkit_token", token, httponly=True, samesite="strict")
-            return response
+    static_files = {p.name: p for p in STATIC.iterdir() if p.is_file()}  # the only names /static/ serves
+    app = FastAPI(title="fmkit dashboard", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if openapi else None, default_response_class=SafeJSONResponse)
+    install_error_handlers(app, example='{"run": "RUN_ID", "texts": ["..."]}')
+    install_key_guard(app, token)
+    if allowed_hosts is not None:
+        install_host_guard(app, allowed_hosts)  # added last: checked first
 
     def record_or_404(run_id: str) -> RunRecord:
         record = registry.get(run_id)
@@ -100,9 +105,10 @@ def create_app(runs_root: Path, token: str | None = None) -> FastAPI:
 
     @app.get("/static/{name}")
     def static(name: str) -> FileResponse:
-        path = (STATIC / name).resolve()
-        if path.parent != STATIC.resolve() or not path.is_file():
-            raise HTTPException(404)
+        # A lookup, not a path join: no traversal, and no OS call on names holding NUL bytes (a 500 before).
+        path = static_files.get(name)
+        if path is None:
+            raise HTTPException(404, f"no static file '{name}'")
         return FileResponse(path)
 
     @app.get("/api/runs")
@@ -141,6 +147,10 @@ def create_app(runs_root: Path, token: str | None = None) -> FastAPI:
 
     @app.post("/api/predict")
     def predict(body: PredictRequest) -> dict[str, Any]:
+        try:
+            check_texts(body.texts)  # before any model call: one bad text fails the tokenizer's whole batch
+        except InvalidText as exc:
+            raise HTTPException(422, str(exc)) from None
         record = record_or_404(body.run)
         model_dir = Path(record.path or "") / "model"
         if not (model_dir / "fmkit.json").is_file():
@@ -155,18 +165,17 @@ def create_app(runs_root: Path, token: str | None = None) -> FastAPI:
     return app
 
 
-def serve(runs_root: Path, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
+def serve(runs_root: Path, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
+          allowed_hosts: Iterable[str] = ()) -> None:
     import uvicorn
 
     from fmkit.errors import FmkitError
 
     if not Path(runs_root).is_dir():
         raise FmkitError(f"{runs_root}: no such folder. Pass --runs DIR, the folder your runs (and registry.db) are in.")
-    if host not in LOCAL_HOSTS and not token:
-        # Anyone on the network could load models and read data otherwise.
-        token = secrets.token_urlsafe(16)
-    suffix = f"/?token={token}" if token else "/"
-    shown = f"[{host}]" if ":" in host else host
-    print(f"fmkit dashboard for {Path(runs_root).resolve()}: http://{shown}:{port}{suffix}  (Ctrl+C stops it)",
+    # Off this machine anyone on the network could load models and read data: a key is generated if none is given.
+    token = resolve_key(host, token, kind="browser", flag="--token", env=None)
+    print(f"fmkit dashboard for {Path(runs_root).resolve()}: {server_url(host, port, token)}  (Ctrl+C stops it)",
           file=sys.stderr, flush=True)
-    uvicorn.run(create_app(Path(runs_root), token), host=host, port=port, log_level="warning")
+    app = create_app(Path(runs_root), token, AllowedHosts.for_bind(host, allowed_hosts))
+    uvicorn.run(app, host=host, port=port, log_level="warning")
