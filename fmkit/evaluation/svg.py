@@ -127,7 +127,8 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, title: st
             (x, y), (raw_x, raw_y) = pts[0], next(p for p in values if math.isfinite(p[1]))
             anchor, dx = ("end", -8) if x > left + pw * 0.6 else ("start", 8)
             where = f"{xlabel} {_fmt(raw_x)}" if xlabel else _fmt(raw_x)
-            out.append(f'<text class="point-label" x="{x + dx:.1f}" y="{y - 6:.1f}" text-anchor="{anchor}" '
+            label_y = y + 16 if y < top + 18 else y - 6  # below the marker when it sits at the top edge
+            out.append(f'<text class="point-label" x="{x + dx:.1f}" y="{label_y:.1f}" text-anchor="{anchor}" '
                        f'fill="{color}" font-weight="600">{escape(_fmt_value(raw_y))} at {escape(where)}</text>')
         lx, ly = left + (i % 3) * (pw / 3), top + ph + 44 + 16 * (i // 3)
         out.append(f'<rect x="{lx:.1f}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
