@@ -25,6 +25,14 @@ def write_confusion_csv(metrics: dict[str, Any], path: Path) -> None:
 
 
 def write_confusion_png(metrics: dict[str, Any], path: Path) -> None:
+    fig = confusion_figure(metrics)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def confusion_figure(metrics: dict[str, Any]) -> Any:
+    """The confusion matrix as a matplotlib Figure (row-normalised colour, counts in the cells)."""
     # Figure + the Agg canvas directly, not pyplot: no global figure registry (safe from server threads),
     # and no process-wide backend switch.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -42,7 +50,8 @@ def write_confusion_png(metrics: dict[str, Any], path: Path) -> None:
     im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("Confusion matrix (row-normalised; numbers are counts)")
+    # Two short lines: one long line is wider than the axes of a small matrix and gets cut at the figure edge.
+    ax.set_title("Confusion matrix\n(colour: row-normalised; numbers: counts)", fontsize=10)
     ticks = np.arange(k)
     fontsize = 9 if k <= 20 else max(4, int(9 - k / 20))
     ax.set_xticks(ticks, labels=labels, rotation=90, fontsize=fontsize)
@@ -55,9 +64,7 @@ def write_confusion_png(metrics: dict[str, Any], path: Path) -> None:
                             color="white" if normalised[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
+    return fig
 
 
 def write_predictions(path: Path, texts: Sequence[str], true_labels: Sequence[str], probs: np.ndarray,

@@ -23,6 +23,14 @@ from typing import Any
 import yaml
 
 from fmkit.evaluation import svg
+from fmkit.evaluation.display import (
+    format_duration,
+    format_metric,
+    format_number,
+    phase_title,
+    strategy_choice,
+    strategy_text,
+)
 from fmkit.utils.io import atomic_write_text
 
 # --- what a run directory holds --------------------------------------------------------------------
@@ -104,14 +112,7 @@ def register_sections(task: str, fn: SectionFn) -> SectionFn:
 # --- small HTML/Markdown helpers -----------------------------------------------------------------
 
 
-def fmt(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+fmt = format_number  # table cells; callers pass already formatted text (durations) as str
 
 
 def html_table(header: list[str], rows: list[list[Any]], numeric_from: int = 1) -> str:
@@ -147,20 +148,29 @@ def overview(run: RunFiles) -> Section:
     headline = {k: m[k] for k in _HEADLINE_KEYS if k in m} or dict(list(m.items())[:8])
     facts = [
         ["task", run.task], ["model", (run.config.get("model") or {}).get("name", "?")],
-        ["strategy", run.metrics.get("strategy") or (run.config.get("strategy") or {}).get("name", "?")],
+        ["strategy", ran_strategy(run)],
         ["status", run.status.get("status", "?")],
         ["started", time.strftime("%Y-%m-%d %H:%M", time.localtime(run.status["started"])) if run.status.get("started") else "?"],
         ["train examples", (run.data.get("train") or {}).get("rows", run.metrics.get("train_examples", "?"))],
         ["eval examples", (run.data.get("eval") or {}).get("rows", m.get("num_examples", "?"))],
-        ["train time (s)", m.get("train_seconds", "?")], ["steps", m.get("steps", "?")],
+        ["train time", format_duration(m["train_seconds"]) if "train_seconds" in m else "?"],
+        ["steps", m.get("steps", "?")],
     ]
     if run.metrics.get("eval_precision"):
         facts.append(["evaluated in", run.metrics["eval_precision"]])  # what `fmkit predict` runs in by default
-    cards = "".join(f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{escape(fmt(v))}</div></div>'
-                    for k, v in headline.items())
+    cards = "".join(f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{escape(format_metric(k, v))}</div>'
+                    "</div>" for k, v in headline.items())
     html = f'<div class="cards">{cards}</div>' + html_table(["", ""], facts, numeric_from=9)
-    md = md_table(["metric", "value"], [[k, v] for k, v in headline.items()]) + "\n\n" + md_table(["fact", "value"], facts)
+    md = (md_table(["metric", "value"], [[k, format_metric(k, v)] for k, v in headline.items()]) + "\n\n"
+          + md_table(["fact", "value"], facts))
     return Section("Overview", html, md)
+
+
+def ran_strategy(run: RunFiles) -> str:
+    """The strategy that ran (`auto → full` when `auto` chose it), from strategy.json, metrics or config."""
+    choice = strategy_choice(run.run_dir)
+    requested = choice.get("requested") or (run.config.get("strategy") or {}).get("name")
+    return strategy_text(requested, run.metrics.get("strategy") or choice.get("strategy"))
 
 
 def learning_curves(run: RunFiles) -> Section:
@@ -173,14 +183,16 @@ def learning_curves(run: RunFiles) -> Section:
         evals = [r for r in rows if r.get("kind") == "eval"]
         names = [k for k in (evals[0] if evals else {}) if k.startswith("eval_") and k != "eval_num_examples"
                  and isinstance(evals[0][k], (int, float))]
-        label = f" ({phase})" if phase else ""
+        label = f": {phase_title(phase)}" if phase else ""
         if train:
-            charts.append(svg.line_chart({"train loss": train}, title=f"Training loss{label}", ylabel="loss"))
+            charts.append(svg.line_chart({"train loss": train}, title=f"Training loss{label}", ylabel="loss",
+                                         integer_x=True))
         if evals and names:
             series = {n.removeprefix("eval_"): [(r["step"], r[n]) for r in evals if n in r] for n in names[:6]}
-            charts.append(svg.line_chart(series, title=f"Evaluation{label}", ylabel="score", markers=True))
+            charts.append(svg.line_chart(series, title=f"Evaluation{label}", ylabel="score", markers=True,
+                                         integer_x=True))
         if train:
-            notes.append(f"{phase or 'training'}: {len(train)} loss points, final loss {train[-1][1]:.4f}")
+            notes.append(f"{phase_title(phase) or 'training'}: {len(train)} loss points, final loss {train[-1][1]:.4f}")
     if not charts:
         return Section("Learning curves", "<p>No training history (history.jsonl is empty or missing).</p>",
                        "No training history.")
@@ -266,8 +278,8 @@ def usage_section(run: RunFiles) -> Section:
 
 def generic_metrics(run: RunFiles) -> list[Section]:
     """For tasks without their own sections: every scalar, and each nested table of metrics."""
-    sections = [Section("Metrics", html_table(["metric", "value"], [[k, v] for k, v in scalar_metrics(run.metrics).items()]),
-                        md_table(["metric", "value"], [[k, v] for k, v in scalar_metrics(run.metrics).items()]))]
+    rows: list[list[Any]] = [[k, format_metric(k, v)] for k, v in scalar_metrics(run.metrics).items()]
+    sections = [Section("Metrics", html_table(["metric", "value"], rows), md_table(["metric", "value"], rows))]
     for key, value in run.metrics.items():
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             columns = list(dict.fromkeys(c for v in value.values() for c in v))

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from fmkit.data.text_checks import InvalidText, check_texts
+from fmkit.evaluation.display import format_duration, format_metric, strategy_choice, strategy_text
 from fmkit.inference.http_guard import (
     AllowedHosts,
     SafeJSONResponse,
@@ -64,19 +65,58 @@ class PredictorCache:
             return predictor
 
 
+# Metrics a run is ranked by when its config names none, best first; and the ones where lower is better.
+HEADLINE_METRICS = ("macro_f1", "accuracy", "f1", "micro_f1", "ndcg@10", "mrr@10", "perplexity")
+LOWER_IS_BETTER = frozenset({"perplexity", "loss", "eval_loss"})
+
+
+def _metrics_text(metrics: dict[str, Any] | None) -> dict[str, str]:
+    """Every scalar metric as the page shows it (durations as `3m 22s`): the front end formats nothing itself."""
+    return {k: format_metric(k, v) for k, v in (metrics or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _ran_strategy(record: RunRecord, path: Path | None) -> tuple[str | None, str | None]:
+    """(requested, ran): the registry stores the configured name (`auto`); strategy.json and metrics say what ran."""
+    choice = strategy_choice(path)
+    ran = (record.final_metrics or {}).get("strategy") or choice.get("strategy")
+    requested = choice.get("requested") or record.strategy
+    return requested, str(ran) if ran else requested
+
+
 def _summary(record: RunRecord) -> dict[str, Any]:
     path = Path(record.path) if record.path else None
     cfg = record.config or {}
+    requested, ran = _ran_strategy(record, path)
+    metrics = record.headline()
     return {
         "id": record.id, "command": record.command, "status": record.status, "task": record.task,
-        "model": record.model, "strategy": record.strategy, "started": record.started, "ended": record.ended,
-        "heartbeat": record.heartbeat, "duration": record.duration, "path": record.path, "parent": record.parent,
-        "metrics": record.headline(), "error": record.error,
+        "model": record.model, "strategy": ran, "strategy_requested": requested,
+        "strategy_text": strategy_text(requested, ran), "started": record.started, "ended": record.ended,
+        "heartbeat": record.heartbeat, "duration": record.duration, "duration_text": format_duration(record.duration),
+        "path": record.path, "parent": record.parent, "metrics": metrics,
+        "metrics_text": _metrics_text(record.final_metrics),  # from the raw values: counts stay `8`, not `8.0000`
+        "error": record.error,
         "epochs": (cfg.get("train") or {}).get("epochs"),
         "primary_metric": (cfg.get("eval") or {}).get("primary_metric"),
         "has_report": bool(path and (path / "report.html").is_file()),
         "has_model": bool(path and (path / "model" / "fmkit.json").is_file()),
     }
+
+
+def _ranking_score(summary: dict[str, Any]) -> float | None:
+    """A run's primary metric (the configured one, else the first headline metric), higher = better."""
+    metrics = summary["metrics"]
+    key = next((k for k in (summary.get("primary_metric"), *HEADLINE_METRICS) if k and k in metrics), None)
+    if key is None:
+        return None
+    return -metrics[key] if key in LOWER_IS_BETTER else metrics[key]
+
+
+def best_model(models: list[dict[str, Any]]) -> str | None:
+    """The id of the model with the highest primary metric (the playground's default), None when none has one."""
+    scored = [(score, m["id"]) for m in models if (score := _ranking_score(m)) is not None]
+    return max(scored, key=lambda pair: pair[0])[1] if scored else (models[0]["id"] if models else None)
 
 
 def create_app(runs_root: Path, token: str | None = None, allowed_hosts: AllowedHosts | None = None,
@@ -119,7 +159,8 @@ def create_app(runs_root: Path, token: str | None = None, allowed_hosts: Allowed
     def run(id: str) -> dict[str, Any]:
         record = record_or_404(id)
         return {**_summary(record), "config": record.config, "data": record.data, "env": record.env,
-                "final_metrics": record.final_metrics, "artifacts": record.artifacts, "host": record.host,
+                "final_metrics": record.final_metrics, "final_metrics_text": _metrics_text(record.final_metrics),
+                "artifacts": record.artifacts, "host": record.host,
                 "pid": record.pid, "curves": registry.curves(record.id)}
 
     @app.get("/api/compare")
@@ -142,8 +183,9 @@ def create_app(runs_root: Path, token: str | None = None, allowed_hosts: Allowed
     @app.get("/api/models")
     def models() -> dict[str, Any]:
         # The playground takes typed text: image models are tried with `fmkit predict` instead.
-        return {"models": [_summary(r) for r in registry.runs(status="finished")
-                           if r.path and r.task != "image" and (Path(r.path) / "model" / "fmkit.json").is_file()]}
+        found = [_summary(r) for r in registry.runs(status="finished")
+                 if r.path and r.task != "image" and (Path(r.path) / "model" / "fmkit.json").is_file()]
+        return {"models": found, "best": best_model(found)}
 
     @app.post("/api/predict")
     def predict(body: PredictRequest) -> dict[str, Any]:

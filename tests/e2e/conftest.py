@@ -1,7 +1,8 @@
 """Browser tests: Debian's /usr/bin/chromium driven by Playwright (never `playwright install`).
 
-Tests start and stop `fmkit ui` themselves; a failing test leaves a screenshot in
-$FMKIT_E2E_ARTIFACTS (default: /tmp/fmkit-e2e-artifacts).
+Tests start and stop `fmkit ui` themselves. Every test leaves a full-page screenshot of its `page`
+(passed or failed) in $FMKIT_E2E_ARTIFACTS (default: /tmp/fmkit-e2e-artifacts), and tests take named
+screenshots of the states worth looking at (`shot`): a person can check what a user sees.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.run_helpers import fake_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -90,17 +93,41 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def shot(page: Any, name: str) -> Path:
+    """A named full-page screenshot kept in ARTIFACTS (what the page looked like at this point of the test)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.when == "call" and report.failed:
+    if report.when == "call":  # passed or failed: the last state of every test's page is kept
         page = getattr(item, "funcargs", {}).get("page")
         if page is not None:
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            path = ARTIFACTS / f"{item.name}.png"
+            suffix = "-FAILED" if report.failed else ""
             try:
-                page.screenshot(path=str(path), full_page=True)
-                report.sections.append(("screenshot", str(path)))
+                report.sections.append(("screenshot", str(shot(page, f"{item.name}{suffix}"))))
             except Exception as exc:  # a crashed page cannot be photographed; the failure still stands
                 report.sections.append(("screenshot", f"failed: {exc}"))
+
+
+# --- run folders for the dashboard ----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dashboard_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """alpha (2 epochs) and beta (1 epoch: one loss point, one eval) trained for real, gamma faked (auto -> full)."""
+    from fmkit.cli import main
+    from tests.conftest import write_sentiment_csv
+
+    root = tmp_path_factory.mktemp("dash") / "runs"
+    data = write_sentiment_csv(root.parent / "train.csv", n=80)
+    common = ["train", "--data", str(data), "--model", str(tiny_model), "--quiet", "--batch-size", "16",
+              "--set", "strategy.name=full", "--set", "strategy.probe_init=false"]
+    assert main([*common, "--output", str(root / "alpha"), "--epochs", "2"]) == 0
+    assert main([*common, "--output", str(root / "beta"), "--epochs", "1", "--learning-rate", "0.001"]) == 0
+    fake_run(root, "gamma")
+    return root

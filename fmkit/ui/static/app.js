@@ -10,11 +10,11 @@ function esc(text) {
 }
 function fmtNum(v) { return v == null ? "-" : Number.isInteger(v) || Math.abs(v) >= 1000 ? Math.round(v).toLocaleString() : Number(v).toFixed(4); }
 function fmtTime(ts) { return ts ? new Date(ts * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "-"; }
-function fmtDur(s) {
-  if (s == null) return "-";
-  s = Math.round(s);
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-}
+// Durations and metric values arrive formatted by the server (fmkit/evaluation/display.py), so a time reads
+// the same here, in report.html and in `fmkit runs`: `metricText(run.metrics_text, key, value)`.
+function metricText(texts, key, value) { return texts && key in texts ? texts[key] : fmtNum(value); }
+// Phases of a strategy, as history.jsonl tags them (the same words as PHASE_TITLES in evaluation/display.py).
+const PHASE_TITLES = { probe: "head warm-up (linear probe, before fine-tuning)" };
 async function api(path, options) {
   const res = await fetch(path, options);
   const body = await res.json().catch(() => ({}));
@@ -28,34 +28,45 @@ function headlineMetric(run) {
 }
 
 // --- charts ---------------------------------------------------------------------------------------
-function ticks(lo, hi, n) {
+// Round tick values over [lo, hi]; `integer` (optimizer steps): whole numbers, a step of at least 1.
+function ticks(lo, hi, n, integer = false) {
   if (!isFinite(lo) || !isFinite(hi) || hi - lo < 1e-12) return [lo];
-  const raw = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  const raw = integer ? Math.max(1, (hi - lo) / n) : (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const multiples = integer && mag < 10 ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10];
+  const step = multiples.map((m) => m * mag).find((s) => s >= raw);
   const out = [];
   for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9; t += step) out.push(Number(t.toPrecision(10)));
   return out;
 }
-function lineChart(title, series, { width = 460, height = 260, xlabel = "step" } = {}) {
+function tickText(t) { return Math.abs(t) >= 1000 ? Math.round(t).toLocaleString() : String(Number(t.toPrecision(4))); }
+function lineChart(title, series, { width = 460, height = 260, xlabel = "step", subtitle = "" } = {}) {
   const pts = series.flatMap((s) => s.points).filter((p) => isFinite(p[1]));
   if (!pts.length) return `<div class="chart"><b>${esc(title)}</b><p class="muted">no data yet</p></div>`;
-  const L = 52, R = 12, T = 24, B = 36 + 16 * Math.ceil(series.length / 2);
+  const L = 52, R = 12, T = subtitle ? 38 : 24, B = 36 + 16 * Math.ceil(series.length / 2);
   let x0 = Math.min(...pts.map((p) => p[0])), x1 = Math.max(...pts.map((p) => p[0]));
   let y0 = Math.min(...pts.map((p) => p[1])), y1 = Math.max(...pts.map((p) => p[1]));
-  if (x1 === x0) { x0 -= 1; x1 += 1; }
-  if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+  const singleX = x1 === x0;
+  if (singleX) { x0 -= 1; x1 += 1; }
+  if (y1 === y0) { const pad = Math.abs(y0) * 0.1 || 0.5; y0 -= pad; y1 += pad; }
   const pw = width - L - R, ph = height - T - B;
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * pw, sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * ph;
   let svg = `<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-size="11" font-family="system-ui,sans-serif">`;
   svg += `<text x="${L}" y="15" font-size="13" font-weight="600">${esc(title)}</text>`;
+  if (subtitle) svg += `<text class="chart-subtitle" x="${L}" y="30" fill="#6b7280">${esc(subtitle)}</text>`;
   for (const t of ticks(y0, y1, 5)) svg += `<line x1="${L}" x2="${L + pw}" y1="${sy(t)}" y2="${sy(t)}" stroke="#e5e7eb"/><text x="${L - 5}" y="${sy(t) + 4}" text-anchor="end" fill="#4b5563">${Number(t.toPrecision(3))}</text>`;
-  for (const t of ticks(x0, x1, 6)) svg += `<text x="${sx(t)}" y="${T + ph + 14}" text-anchor="middle" fill="#4b5563">${Number(t.toPrecision(4))}</text>`;
+  const xTicks = singleX ? [pts[0][0]] : ticks(x0, x1, 6, xlabel === "step");
+  for (const t of xTicks) svg += `<text class="x-tick" x="${sx(t)}" y="${T + ph + 14}" text-anchor="middle" fill="#4b5563">${tickText(t)}</text>`;
   svg += `<rect x="${L}" y="${T}" width="${pw}" height="${ph}" fill="none" stroke="#9ca3af"/>`;
   svg += `<text x="${L + pw / 2}" y="${T + ph + 28}" text-anchor="middle">${esc(xlabel)}</text>`;
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length], p = s.points.filter((q) => isFinite(q[1]));
     if (p.length > 1) svg += `<polyline fill="none" stroke="${c}" stroke-width="1.8" points="${p.map((q) => `${sx(q[0]).toFixed(1)},${sy(q[1]).toFixed(1)}`).join(" ")}"/>`;
-    if (p.length <= 20) for (const q of p) svg += `<circle cx="${sx(q[0])}" cy="${sy(q[1])}" r="2.8" fill="${c}"><title>${esc(s.name)} step ${q[0]}: ${q[1]}</title></circle>`;
+    if (p.length <= 20) for (const q of p) svg += `<circle cx="${sx(q[0])}" cy="${sy(q[1])}" r="${p.length === 1 ? 4.5 : 2.8}" fill="${c}"><title>${esc(s.name)} ${esc(xlabel)} ${q[0]}: ${q[1]}</title></circle>`;
+    if (p.length === 1) {  // a lone point is easy to miss: say what it is beside it
+      const [x, y] = [sx(p[0][0]), sy(p[0][1])], right = x > L + pw * 0.6;
+      const ly = y < T + 30 ? y + 16 + 13 * (i % 2) : y - 6 - 13 * (i % 2);  // below the marker near the top edge
+      svg += `<text class="point-label" x="${x + (right ? -8 : 8)}" y="${ly}" text-anchor="${right ? "end" : "start"}" fill="${c}" font-weight="600">${Number(p[0][1].toPrecision(4))} at ${esc(xlabel)} ${tickText(p[0][0])}</text>`;
+    }
     const lx = L + (i % 2) * (pw / 2), ly = T + ph + 44 + 16 * Math.floor(i / 2);
     svg += `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${c}"/><text x="${lx + 14}" y="${ly}">${esc(s.name.slice(0, 38))}</text>`;
   });
@@ -74,13 +85,53 @@ function curveCharts(runs) {
   for (const run of runs) {
     for (const [key, points] of Object.entries(run.curves || {})) {
       const c = splitCurve(key);
-      if (!wanted.includes(c.name) || (c.kind === "eval" && c.name === "loss" && false)) continue;
-      const title = `${c.kind === "train" ? "train" : "eval"} ${c.name}${c.phase ? ` (${c.phase})` : ""}`;
-      if (!groups.has(title)) groups.set(title, []);
-      groups.get(title).push({ name: runs.length > 1 ? run.id : c.name, points: points.map((p) => [p.step, p.value]) });
+      if (!wanted.includes(c.name)) continue;
+      const title = `${c.kind === "train" ? "train" : "eval"} ${c.name}`;
+      const group = `${title}|${c.phase}`;
+      if (!groups.has(group)) groups.set(group, { title, subtitle: c.phase ? PHASE_TITLES[c.phase] || c.phase : "", series: [] });
+      groups.get(group).series.push({ name: runs.length > 1 ? run.id : c.name, points: points.map((p) => [p.step, p.value]) });
     }
   }
-  return [...groups.entries()].map(([title, series]) => lineChart(title, series)).join("");
+  // In the order they ran: a strategy's earlier phases (the probe) first, then training; loss before eval.
+  const order = (g) => (g.subtitle ? 0 : 2) + (g.title.startsWith("train") ? 0 : 1);
+  return [...groups.values()].sort((a, b) => order(a) - order(b))
+    .map((g) => lineChart(g.title, g.series, { subtitle: g.subtitle })).join("");
+}
+
+// --- routes ---------------------------------------------------------------------------------------
+// Every view has its own URL, so it can be shared, bookmarked and reloaded:
+//   #/runs  ·  #/runs?run=ID (a run's page)  ·  #/compare?ids=A,B  ·  #/playground?run=ID
+const VIEWS = ["runs", "compare", "playground"];
+function parseRoute() {
+  const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  return { view: VIEWS.includes(path) ? path : "runs", params: new URLSearchParams(query) };
+}
+function routeUrl(view, params = {}) {
+  const query = Object.entries(params).filter(([, v]) => v != null && v !== "" && !(Array.isArray(v) && !v.length))
+    .map(([k, v]) => `${k}=${(Array.isArray(v) ? v : [v]).map(encodeURIComponent).join(",")}`).join("&");
+  return `#/${view}${query ? `?${query}` : ""}`;
+}
+function go(view, params) {  // navigate: a new history entry, then render() runs on hashchange
+  const url = routeUrl(view, params);
+  if (location.hash === url) render(); else location.hash = url;
+}
+function setRoute(view, params) { history.replaceState(null, "", routeUrl(view, params)); }  // same view, new state
+function render() {
+  const { view, params } = parseRoute();
+  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === view));
+  document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${view}`; });
+  if (view === "runs") {
+    const id = params.get("run");
+    if (id) showRun(id).catch(showError);
+    else { state.detail = null; $("#run-detail").hidden = true; }
+  }
+  if (view === "compare") {
+    const ids = (params.get("ids") || "").split(",").filter(Boolean);
+    state.selected = new Set(ids);  // the Runs tab shows the compared runs ticked
+    renderRuns();
+    showCompare(ids).catch(showError);
+  }
+  if (view === "playground") loadModels(params.get("run")).catch(showError);
 }
 
 // --- runs list ------------------------------------------------------------------------------------
@@ -121,8 +172,8 @@ function renderRuns() {
       <td>${esc(r.id)}${r.command !== "train" ? ` <span class="muted">(${esc(r.command)})</span>` : ""}</td>
       <td><span class="status ${esc(r.status)}">${esc(r.status)}</span></td>
       <td>${esc(r.task || "-")}</td><td title="${esc(r.model)}">${esc((r.model || "-").split("/").pop())}</td>
-      <td>${esc(r.strategy || "-")}</td><td>${fmtTime(r.started)}</td><td>${fmtDur(r.duration)}</td>
-      <td class="num">${m.key ? `${fmtNum(m.value)} <span class="muted">${esc(m.key)}</span>` : "-"}</td></tr>`;
+      <td class="strategy">${esc(r.strategy_text || "-")}</td><td>${fmtTime(r.started)}</td><td class="num duration">${esc(r.duration_text || "-")}</td>
+      <td class="num">${m.key ? `${esc(metricText(r.metrics_text, m.key, m.value))} <span class="muted">${esc(m.key)}</span>` : "-"}</td></tr>`;
   }).join("");
   $("#run-count").textContent = `${runs.length} run${runs.length === 1 ? "" : "s"}`;
   $("#compare-selected").disabled = state.selected.size < 2;
@@ -145,16 +196,14 @@ async function showRun(id) {
   $("#run-detail").innerHTML = `<h2>${esc(run.id)} <span class="status ${esc(run.status)}">${esc(run.status)}</span></h2>
     ${progress}
     <dl class="facts"><dt>path</dt><dd>${esc(run.path || "-")}</dd><dt>task / model</dt><dd>${esc(run.task || "-")} · ${esc(run.model || "-")}</dd>
-    <dt>strategy</dt><dd>${esc(run.strategy || "-")}</dd><dt>host / pid</dt><dd>${esc(run.host)} / ${esc(run.pid)}</dd>
-    <dt>started · took</dt><dd>${fmtTime(run.started)} · ${fmtDur(run.duration)}</dd>
+    <dt>strategy</dt><dd id="detail-strategy">${esc(run.strategy_text || "-")}</dd><dt>host / pid</dt><dd>${esc(run.host)} / ${esc(run.pid)}</dd>
+    <dt>started · took</dt><dd>${fmtTime(run.started)} · <span id="detail-duration">${esc(run.duration_text || "-")}</span></dd>
     ${run.error ? `<dt>error</dt><dd class="error">${esc(run.error)}</dd>` : ""}
     ${run.parent ? `<dt>evaluates</dt><dd>${esc(run.parent)}</dd>` : ""}</dl>
     <p>${run.path && run.status === "finished" ? `<a id="open-report" href="report?id=${encodeURIComponent(run.id)}" target="_blank">Open report</a>` : ""}
-    ${run.has_model ? ` · <a href="#" id="try-model">Try this model</a>` : ""}</p>
+    ${run.has_model ? ` · <a href="${routeUrl("playground", { run: run.id })}" id="try-model">Try this model</a>` : ""}</p>
     <div class="charts">${curveCharts([run])}</div>
-    ${scalars.length ? `<h3>Final metrics</h3><table class="metrics"><tbody>${scalars.map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${fmtNum(v)}</td></tr>`).join("")}</tbody></table>` : ""}`;
-  const tryLink = $("#try-model");
-  if (tryLink) tryLink.onclick = (e) => { e.preventDefault(); openTab("playground", run.id); };
+    ${scalars.length ? `<h3>Final metrics</h3><table class="metrics"><tbody>${scalars.map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${esc(metricText(run.final_metrics_text, k, v))}</td></tr>`).join("")}</tbody></table>` : ""}`;
   schedulePoll(run.status === "running" || state.runs.some((r) => r.status === "running"));
 }
 function schedulePoll(active) {
@@ -167,10 +216,9 @@ function schedulePoll(active) {
 }
 
 // --- compare --------------------------------------------------------------------------------------
-async function showCompare() {
-  const ids = [...state.selected];
-  if (ids.length < 2) { $("#compare-hint").hidden = false; return; }
-  $("#compare-hint").hidden = true;
+async function showCompare(ids) {
+  $("#compare-hint").hidden = ids.length >= 2;
+  if (ids.length < 2) { $("#compare-charts").innerHTML = ""; $("#compare-table").innerHTML = ""; return; }
   const body = await api(`api/compare?ids=${ids.map(encodeURIComponent).join(",")}`);
   $("#compare-charts").innerHTML = curveCharts(body.runs);
   const keys = [...new Set(body.runs.flatMap((r) => Object.keys(r.metrics || {})))];
@@ -180,21 +228,33 @@ async function showCompare() {
     const vals = body.runs.map((r) => (r.metrics || {})[k]);
     const finite = vals.filter((v) => v != null);
     const best = notScores.has(k) ? NaN : lowerBetter.has(k) ? Math.min(...finite) : Math.max(...finite);
-    return `<tr><td>${esc(k)}</td>${vals.map((v) => `<td class="num${v === best && finite.length > 1 ? " best" : ""}">${v === best && finite.length > 1 ? "<b>" + fmtNum(v) + "</b>" : fmtNum(v)}</td>`).join("")}</tr>`;
+    return `<tr><td>${esc(k)}</td>${body.runs.map((r, i) => {
+      const v = vals[i], text = esc(v == null ? "-" : metricText(r.metrics_text, k, v)), isBest = v === best && finite.length > 1;
+      return `<td class="num${isBest ? " best" : ""}">${isBest ? `<b>${text}</b>` : text}</td>`;
+    }).join("")}</tr>`;
   });
   $("#compare-table").innerHTML = `<h3>Final metrics (best in bold)</h3><table id="compare-metrics"><thead><tr><th>metric</th>${body.runs.map((r) => `<th>${esc(r.id)}</th>`).join("")}</tr></thead><tbody>
     <tr><td>status</td>${body.runs.map((r) => `<td><span class="status ${esc(r.status)}">${esc(r.status)}</span></td>`).join("")}</tr>
     <tr><td>model</td>${body.runs.map((r) => `<td>${esc((r.model || "-").split("/").pop())}</td>`).join("")}</tr>
-    <tr><td>strategy</td>${body.runs.map((r) => `<td>${esc(r.strategy || "-")}</td>`).join("")}</tr>${rows.join("")}</tbody></table>`;
+    <tr><td>strategy</td>${body.runs.map((r) => `<td>${esc(r.strategy_text || "-")}</td>`).join("")}</tr>
+    <tr><td>time</td>${body.runs.map((r) => `<td class="num">${esc(r.duration_text || "-")}</td>`).join("")}</tr>${rows.join("")}</tbody></table>`;
 }
 
 // --- playground -----------------------------------------------------------------------------------
+const TEXTS_KEY = "fmkit.playground.texts";  // typed texts survive a reload of the tab (not put in the URL)
 async function loadModels(preferred) {
   const body = await api("api/models");
   const sel = $("#model-select");
-  sel.innerHTML = body.models.map((m) => `<option value="${esc(m.id)}">${esc(m.id)} (${esc(m.task || "?")}, ${fmtNum(headlineMetric(m).value)} ${esc(headlineMetric(m).key || "")})</option>`).join("");
-  if (!body.models.length) $("#predict-status").textContent = "no finished run with a saved model yet";
-  if (preferred) sel.value = preferred;
+  sel.innerHTML = body.models.map((m) => {
+    const h = headlineMetric(m);
+    return `<option value="${esc(m.id)}">${esc(m.id)} (${esc(m.task || "?")}, ${esc(metricText(m.metrics_text, h.key, h.value))} ${esc(h.key || "")})${m.id === body.best ? " · best" : ""}</option>`;
+  }).join("");
+  const known = body.models.some((m) => m.id === preferred);
+  $("#predict-status").textContent = !body.models.length ? "no finished run with a saved model yet"
+    : preferred && !known ? `run '${preferred}' has no saved model here; showing the best run` : "";
+  if (!body.models.length) return;
+  sel.value = known ? preferred : body.best;
+  setRoute("playground", { run: sel.value });
 }
 async function predict() {
   const texts = $("#texts").value.split("\n").map((t) => t.trim()).filter(Boolean);
@@ -225,15 +285,16 @@ async function predict() {
 }
 
 // --- wiring ---------------------------------------------------------------------------------------
-function openTab(name, arg) {
-  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
-  document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${name}`; });
-  if (name === "compare") showCompare().catch(showError);
-  if (name === "playground") loadModels(arg).catch(showError);
-}
 function showError(err) { $("#run-count").innerHTML = `<span class="error">${esc(err.message)}</span>`; }
 
-document.querySelectorAll("#tabs button").forEach((b) => { b.onclick = () => openTab(b.dataset.tab); });
+document.querySelectorAll("#tabs button").forEach((b) => {
+  b.onclick = () => {
+    const view = b.dataset.tab;
+    if (view === "compare") go("compare", { ids: [...state.selected] });
+    else if (view === "playground") go("playground", { run: $("#model-select").value });
+    else go("runs", { run: state.detail && state.detail.id });
+  };
+});
 document.querySelectorAll("#runs-table th[data-sort]").forEach((th) => {
   th.onclick = () => {
     const key = th.dataset.sort;
@@ -251,12 +312,17 @@ $("#runs-table tbody").addEventListener("click", (e) => {
     $("#compare-selected").disabled = state.selected.size < 2;
     return;
   }
-  showRun(id).catch(showError);
+  go("runs", { run: id });
 });
 let filterTimer = null;
 $("#filter").oninput = () => { clearTimeout(filterTimer); filterTimer = setTimeout(() => loadRuns().catch(showError), 200); };
 $("#status-filter").onchange = () => loadRuns().catch(showError);
 $("#task-filter").onchange = () => loadRuns().catch(showError);
-$("#compare-selected").onclick = () => openTab("compare");
+$("#compare-selected").onclick = () => go("compare", { ids: [...state.selected] });
+$("#model-select").onchange = () => setRoute("playground", { run: $("#model-select").value });
+$("#texts").value = sessionStorage.getItem(TEXTS_KEY) || "";
+$("#texts").oninput = () => sessionStorage.setItem(TEXTS_KEY, $("#texts").value);
 $("#predict").onclick = () => predict();
+window.addEventListener("hashchange", render);
 loadRuns().catch(showError);
+render();
