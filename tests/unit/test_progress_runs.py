@@ -68,7 +68,7 @@ def test_linear_probe_logs_encoding_and_reports_the_encoders_speed(
 
 def test_loop_phases_log_step_lines_with_loss_and_speed(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    train(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "full", **{"train.epochs": 1})
+    train(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "full", name="run", **{"train.epochs": 1})
     lines = count_lines(capsys.readouterr().err)
     assert set(lines) >= {"encode train", "encode eval", "train"}  # the probe-initialised head, then the loop
     assert re.match(r"train: 15/15 steps \(100%\), epoch 1, loss \d+\.\d{4}, [\d,.]+ examples/s, [\d,.]+ steps/s, "
@@ -91,7 +91,7 @@ def test_fewshot_pairs_and_zeroshot_labels_are_logged(tiny_model: Path, sentimen
 
 def test_progress_off_prints_no_progress(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    train(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "full", **{"train.epochs": 1, "train.progress": False})
+    train(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "full", name="run", **{"train.epochs": 1, "train.progress": False})
     train(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "linear-probe", name="probe",
           **{"train.progress": False})
     err = capsys.readouterr().err
