@@ -139,22 +139,22 @@ def _background_os_errors() -> Iterator[list[OSError]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     with command_clock():  # a --time-budget counts from here, imports and parsing included
-        return _run(argv)
+        return _parse_and_run(argv)
 
 
-def _run(argv: Sequence[str] | None) -> int:
+def _parse_and_run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_libraries()
     with _background_os_errors() as background:
-        code = _run(args)
+        code = _run_command(args)
     if code == 0:
         for exc in background:  # the command succeeded anyway: still say what was not written
             print(f"warning: {os_error_message(exc)}", file=sys.stderr)
     return code
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run_command(args: argparse.Namespace) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -22,6 +22,7 @@ import torch
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.precision import ResolvedPrecision, bf16_linear_weights, inference_autocast
 from fmkit.utils.io import atomic_write_bytes
+from fmkit.utils.progress import Progress
 
 
 def cache_dir() -> Path:
@@ -54,10 +55,11 @@ def cache_key(model_path: Path, texts: Sequence[str], max_length: int, pooling: 
 
 @torch.inference_mode()
 def embed_batches(model: TextClassifier, loader: Any, num_examples: int,
-                  precision: ResolvedPrecision = "fp32") -> torch.Tensor:
+                  precision: ResolvedPrecision = "fp32", progress: Progress | None = None) -> torch.Tensor:
     """Pooled vectors (before the head) for every example, in input order.
 
     `precision="bf16"` runs the encoder under bf16 autocast; the vectors are returned as float32 either way.
+    `progress` is advanced by each batch's number of texts.
     """
     was_training = model.training
     model.eval()
@@ -68,6 +70,8 @@ def embed_batches(model: TextClassifier, loader: Any, num_examples: int,
             with inference_autocast(precision, device_type):
                 vectors = model.embed(batch["input_ids"], batch["attention_mask"])
             out[batch["index"]] = vectors.float().cpu()
+            if progress is not None:
+                progress.update(int(batch["index"].shape[0]))
     model.train(was_training)
     return out
 

@@ -25,6 +25,7 @@ from fmkit.training.budget import StepBudget
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
 from fmkit.training.tracking import Tracker
+from fmkit.utils.progress import Progress, format_rate
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -138,11 +139,9 @@ def train_loop(
     frozen_bf16 = FrozenLinearWeightsInBf16(
         unwrapped, enabled=cfg.frozen_weights_bf16 and getattr(accelerator, "mixed_precision", "no") == "bf16")
 
-    progress = None
-    if cfg.progress and accelerator.is_main_process:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=total_steps, initial=state.step, desc="train", unit="step", dynamic_ncols=True)
+    # A bar on a terminal, periodic plain lines in a log; a strategy's phase (pairs, probe) names its own.
+    progress = Progress(getattr(tracker, "phase", "train"), total=total_steps, unit="steps", initial=state.step,
+                        enabled=cfg.progress and accelerator.is_main_process)
 
     window_start = time.perf_counter()  # bound before run_evaluation (which shifts it); reset when training starts
 
@@ -172,8 +171,7 @@ def train_loop(
         record = {"epoch": round(state.step / steps_per_epoch, 3), **scalars}
         history.append({"kind": "eval", "step": state.step, **record})
         tracker.log(state.step, record, "eval")
-        if progress is not None:
-            progress.write(f"step {state.step}: {primary_metric}={score:.4f}" + (" (best)" if improved else ""))
+        progress.write(f"step {state.step}: {primary_metric}={score:.4f}" + (" (best)" if improved else ""))
         with timed("checkpoint"):
             checkpoints.save_last(accelerator, state)
         checkpoint_time = time.perf_counter() - checkpoint_start
@@ -247,11 +245,10 @@ def train_loop(
                     }
                     history.append({"kind": "train", "step": state.step, **record})
                     tracker.log(state.step, record, "train")
-                    if progress is not None:
-                        progress.set_postfix(loss=f"{record['loss']:.4f}", ex_s=f"{record['examples_per_second']:.0f}")
+                    progress.status(f"epoch {record['epoch']:g}", f"loss {record['loss']:.4f}",
+                                    format_rate(record["examples_per_second"], "examples"))
                     window_loss, window_batches, window_examples, window_start = 0.0, 0, 0, time.perf_counter()
-                if progress is not None:
-                    progress.update(1)
+                progress.update(1)
 
                 end_of_epoch = state.batches_in_epoch >= batches_per_epoch
                 if state.step >= total_steps:
@@ -277,8 +274,7 @@ def train_loop(
             # since the last evaluation (or at all, if none ran yet) so the saved model is never unevaluated.
             run_evaluation()
 
-    if progress is not None:
-        progress.close()
+    progress.close()
     train_seconds = time.perf_counter() - run_start
 
     # --- finish: the best evaluated weights become the model --------------------------------------

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from fmkit.training.logistic import fit_logistic_regression
 from fmkit.training.memory_checkpoints import MemoryCheckpoints
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.tracking import PhaseTracker
+from fmkit.utils.progress import Progress
 
 # A head needs a few hundred Adam steps whatever the data size: few examples -> more epochs.
 MIN_HEAD_STEPS = 300
@@ -98,19 +100,63 @@ def train_precision(ctx: FitContext) -> ResolvedPrecision:
     return "bf16" if resolve_mixed_precision(ctx.cfg.train.mixed_precision) == "bf16" else "fp32"
 
 
+@dataclass
+class TextVectors:
+    """Pooled vectors of some texts and what computing them cost. For the strategies that only fit a head the
+    encoder pass is where the time goes, so its throughput, not the head's, is the speed worth reporting."""
+
+    vectors: torch.Tensor
+    tokens: int
+    seconds: float
+    from_cache: bool
+
+    @property
+    def texts(self) -> int:
+        return int(self.vectors.shape[0])
+
+
 def text_vectors(ctx: FitContext, model: TextClassifier, enc: EncodedTexts, texts: Sequence[str],
-                 cacheable: bool, precision: ResolvedPrecision) -> torch.Tensor:
+                 cacheable: bool, precision: ResolvedPrecision, name: str) -> TextVectors:
     """Pooled vectors of `texts` under `model`, computed in `precision`; cached on disk when the encoder is
-    the untouched backbone."""
+    the untouched backbone. `name` (train, eval, labels) labels the progress lines: `encode train: ...`."""
+    start = time.perf_counter()
+    tokens = int(enc.lengths.sum())
     cache = EmbeddingCache(enabled=cacheable)
     key = cache_key(ctx.model_path, texts, ctx.max_length, model.pooling, precision)
-    cached = cache.get(key)
-    if cached is not None and cached.shape[0] == len(texts):
-        return cached
-    loader = make_loader(enc, ctx.pad_id, ctx.cfg.eval.batch_size, ctx.cfg.train.seed, shuffle=False)
-    vectors = embed_batches(model, loader, len(enc), precision)
+    with Progress(f"encode {name}", total=len(enc), unit="texts", enabled=ctx.cfg.train.progress) as progress:
+        cached = cache.get(key)
+        if cached is not None and cached.shape[0] == len(texts):
+            progress.note(f"{len(texts):,} texts from the vector cache")
+            return TextVectors(cached, tokens, time.perf_counter() - start, from_cache=True)
+        loader = make_loader(enc, ctx.pad_id, ctx.cfg.eval.batch_size, ctx.cfg.train.seed, shuffle=False)
+        vectors = embed_batches(model, loader, len(enc), precision, progress)
+    seconds = time.perf_counter() - start
     cache.put(key, vectors)
-    return vectors
+    return TextVectors(vectors, tokens, seconds, from_cache=False)
+
+
+def encoding_summary(passes: Mapping[str, TextVectors]) -> dict[str, Any]:
+    """Throughput of the encoder over the passes that ran it (a cache hit runs no encoder), for metrics.json."""
+    ran = [p for p in passes.values() if not p.from_cache]
+    seconds = sum(p.seconds for p in ran)
+    texts, tokens = sum(p.texts for p in ran), sum(p.tokens for p in ran)
+    return {"texts": texts, "tokens": tokens, "seconds": round(seconds, 2),
+            "texts_per_second": round(texts / seconds, 2) if seconds > 0 else None,
+            "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None,
+            "from_cache": [name for name, p in passes.items() if p.from_cache]}
+
+
+def head_on_vectors_result(head: LoopResult, train: TextVectors, encoding: dict[str, Any]) -> LoopResult:
+    """The head's result, re-timed as the run the user waited for: the training texts' encoding counts as
+    training time, and the speed is the encoder's texts/s (the head's own, ~10^5 examples/s, would say nothing
+    about how long the next run takes). All vectors from the cache: no encoder pass, so examples over time."""
+    seconds = train.seconds + head.train_seconds
+    speed = encoding["texts_per_second"] or train.texts / max(seconds, 1e-9)
+    return replace(head, train_seconds=seconds, examples_per_second=speed)
+
+
+def head_details(head: LoopResult) -> dict[str, Any]:
+    return {"head_seconds": round(head.train_seconds, 2), "head_examples_per_second": round(head.examples_per_second, 2)}
 
 
 def accuracy_metrics(labels: LabelMap, y_true: np.ndarray, logits: torch.Tensor) -> dict[str, Any]:
@@ -228,10 +274,12 @@ def fit_linear_probe(ctx: FitContext) -> FitOutcome:
     strategy = build_strategy("linear-probe", ctx.cfg.strategy)
     model = new_classifier(ctx)
     strategy.prepare(model)
-    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, True, train_precision(ctx))
-    eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, True, eval_precision(ctx))
-    result, eval_logits = fit_head(ctx, model.head, train_vecs, eval_vecs, "probe")
-    return FitOutcome(model, strategy, result, eval_logits=eval_logits)
+    train = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, True, train_precision(ctx), "train")
+    evaluation = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, True, eval_precision(ctx), "eval")
+    head, eval_logits = fit_head(ctx, model.head, train.vectors, evaluation.vectors, "probe")
+    encoding = encoding_summary({"train": train, "eval": evaluation})
+    return FitOutcome(model, strategy, head_on_vectors_result(head, train, encoding), eval_logits=eval_logits,
+                      details={"encoding": encoding, **head_details(head)})
 
 
 def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
@@ -245,9 +293,9 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
         # a head that already separates the classes on frozen vectors does not.
         model.encoder.requires_grad_(False)
         # Only a starting head comes out of these vectors: the run's training precision is fine for both.
-        train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, True, train_precision(ctx))
-        eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, True, train_precision(ctx))
-        probe = train_head(ctx, model.head, train_vecs, eval_vecs, "probe")
+        train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, True, train_precision(ctx), "train")
+        eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, True, train_precision(ctx), "eval")
+        probe = train_head(ctx, model.head, train_vecs.vectors, eval_vecs.vectors, "probe")
         details["probe_init"] = {k: v for k, v in probe.best_metrics.items() if isinstance(v, (int, float))}
     strategy.prepare(model)
     train_cfg = cfg.train
@@ -321,14 +369,17 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
                              budget=budget)
 
     # Phase 2: the head on vectors of the tuned body (not cached: these weights exist only in this run).
-    train_vecs = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, False, train_precision(ctx))
-    eval_vecs = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, False, eval_precision(ctx))
-    head_result, eval_logits = fit_head(ctx, model.head, train_vecs, eval_vecs, "head")
+    train = text_vectors(ctx, model, ctx.train_enc, ctx.train_texts, False, train_precision(ctx), "train")
+    evaluation = text_vectors(ctx, model, ctx.eval_enc, ctx.eval_texts, False, eval_precision(ctx), "eval")
+    head_result, eval_logits = fit_head(ctx, model.head, train.vectors, evaluation.vectors, "head")
     details = {"pairs": len(pairs), "pairs_per_example": per_example, "pair_steps": pair_result.steps,
-               "pair_seconds": round(pair_result.train_seconds, 2), "head_seconds": round(head_result.train_seconds, 2)}
+               "pair_seconds": round(pair_result.train_seconds, 2),
+               "encoding": encoding_summary({"train": train, "eval": evaluation}), **head_details(head_result)}
+    # The run's speed is the pair phase's (pairs/s through the loop, the part that trains the body); the time
+    # includes encoding the training texts for the head, which a user waits for too.
     merged = LoopResult(steps=pair_result.steps + head_result.steps, epochs_completed=pair_result.epochs_completed,
                         best_step=head_result.best_step, best_metrics=head_result.best_metrics, stopped_early=False,
-                        train_seconds=pair_result.train_seconds + head_result.train_seconds,
+                        train_seconds=pair_result.train_seconds + train.seconds + head_result.train_seconds,
                         examples_per_second=pair_result.examples_per_second, planned_steps=pair_result.planned_steps,
                         stop_reason=pair_result.stop_reason, budget=pair_result.budget)
     return FitOutcome(model, strategy, merged, eval_logits=eval_logits, details=details)
@@ -341,8 +392,9 @@ def fit_zeroshot(ctx: FitContext) -> FitOutcome:
     strategy.prepare(model)
     prompts = label_prompts(list(ctx.labels.labels), cfg.strategy.label_descriptions)
     # The label vectors become the head's weights: computed exactly (there are only a few).
-    label_vecs = text_vectors(ctx, model, encode_texts(ctx.tokenizer, prompts, ctx.max_length), prompts, True, "fp32")
-    zeroshot_head_(model.head, label_vecs, cfg.strategy.zeroshot_temperature)
+    label_vecs = text_vectors(ctx, model, encode_texts(ctx.tokenizer, prompts, ctx.max_length), prompts, True, "fp32",
+                              "labels")
+    zeroshot_head_(model.head, label_vecs.vectors, cfg.strategy.zeroshot_temperature)
     model.eval()
     return FitOutcome(model, strategy, None, details={"label_prompts": dict(zip(ctx.labels.labels, prompts, strict=True))})
 
@@ -357,4 +409,5 @@ def fit(ctx: FitContext, name: str) -> FitOutcome:
     return fit_text_loop(ctx, name)  # full, lora
 
 
-__all__ = ["FitContext", "FitOutcome", "eval_precision", "fit", "new_classifier", "text_vectors"]
+__all__ = ["FitContext", "FitOutcome", "TextVectors", "encoding_summary", "eval_precision", "fit", "new_classifier",
+           "text_vectors"]
