@@ -4,6 +4,7 @@ dynamic batcher isolating a failing request."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any
 
 import numpy as np
@@ -180,6 +181,16 @@ def shout(texts: list[str]) -> list[str]:
     return [t.upper() for t in texts]
 
 
+def run_alone(coroutine: Any) -> Any:
+    """Run a coroutine on a fresh event loop in its own thread.
+
+    Playwright's sync API (the e2e tests) keeps an event loop running in the main
+    thread for the whole session, so asyncio.run() there would refuse to start.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 async def submit_together(batcher: DynamicBatcher, requests: list[list[str]]) -> list[Any]:
     """Queue every request before the collector wakes, so they all land in one coalesced batch."""
     await batcher.start()
@@ -199,7 +210,7 @@ def test_a_failing_coalesced_batch_fails_only_the_offending_request() -> None:
     observer = Recorder()
     batcher = DynamicBatcher({"shout": op}, max_batch_size=64, max_wait_ms=50, observer=observer)
     requests = [["a", "b"], ["c"], ["d", POISON], ["e"], ["f", "g", "h"]]
-    results = asyncio.run(submit_together(batcher, requests))
+    results = run_alone(submit_together(batcher, requests))
     assert calls[0] == [t for r in requests for t in r]  # they did share one forward pass first
     assert isinstance(results[2], TypeError) and "TextEncodeInput" in str(results[2])
     for texts, result in zip(requests, results, strict=True):
@@ -213,12 +224,12 @@ def test_a_failing_coalesced_batch_fails_only_the_offending_request() -> None:
 def test_a_request_that_fails_alone_is_not_retried() -> None:
     observer = Recorder()
     batcher = DynamicBatcher({"shout": shout}, max_wait_ms=50, observer=observer)
-    [result] = asyncio.run(submit_together(batcher, [[POISON]]))
+    [result] = run_alone(submit_together(batcher, [[POISON]]))
     assert isinstance(result, TypeError)
     assert observer.isolated == [] and batcher.forward_passes == 1
 
 
 def test_an_operation_returning_the_wrong_number_of_results_fails_instead_of_misassigning() -> None:
     batcher = DynamicBatcher({"shout": lambda texts: shout(texts)[:-1]}, max_wait_ms=50)
-    results = asyncio.run(submit_together(batcher, [["a"], ["b", "c"]]))
+    results = run_alone(submit_together(batcher, [["a"], ["b", "c"]]))
     assert all(isinstance(r, RuntimeError) and "returned" in str(r) for r in results)
