@@ -18,7 +18,7 @@ import math
 import threading
 from typing import Any
 
-from fastapi import Body, FastAPI, HTTPException
+from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
 from fmkit.apps.monitor import OVERALL, Monitor, parse_time
@@ -37,6 +37,10 @@ ITEMS_BODY = Body(..., examples=[{"text": "$XYZ shares fall after guidance cut",
                                   "ticker": "XYZ"}])
 ITEM_EXAMPLE = '{"text": "...", "time": "2024-05-01T14:30:00Z", "ticker": "XYZ"} or a list of them'
 ITEM_STRING_FIELDS = ("text", "time", "ticker", "source")
+# Bounds on how much one read request may ask for: the store holds more, but one page never needs it
+# (and an unbounded integer reaches SQLite as an overflow).
+WINDOWS_QUERY = Query(96, ge=1, le=10_000, description="how many of the latest windows to show")
+ALERTS_QUERY = Query(100, ge=1, le=10_000, description="how many of the latest alerts to return")
 LATEST_TIME = 4_102_444_800.0  # 2100-01-01: later (or before 1970) is a unit mistake, and would break the windows
 
 
@@ -93,15 +97,15 @@ def create_monitor_app(monitor: Monitor, api_key: str | None = None, allowed_hos
                                                for r in rows]}
 
     @app.get("/api/windows")
-    def api_windows(scope: str = OVERALL, windows: int = 200) -> dict[str, Any]:
+    def api_windows(scope: str = OVERALL, windows: int = WINDOWS_QUERY) -> dict[str, Any]:
         return {"scope": scope, "window_seconds": monitor.settings.window_seconds, "series": recent_series(scope, windows)}
 
     @app.get("/api/alerts")
-    def api_alerts(limit: int = 100) -> dict[str, Any]:
+    def api_alerts(limit: int = ALERTS_QUERY) -> dict[str, Any]:
         return {"alerts": monitor.alerts(limit)}
 
     @app.get("/", response_class=HTMLResponse)
-    def dashboard(scope: str = OVERALL, windows: int = 96) -> HTMLResponse:
+    def dashboard(scope: str = OVERALL, windows: int = WINDOWS_QUERY) -> HTMLResponse:
         return HTMLResponse(render_dashboard(scope, recent_series(scope, windows), monitor.alerts(50), monitor.stats(),
                                              monitor.settings.window_seconds))
 
