@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fmkit.config.media import GenerationConfig, ImageConfig
 from fmkit.config.pretrain import PretrainConfig
@@ -150,6 +150,12 @@ class TrainConfig(Section):
         description="Autocast precision. 'auto': bf16 where the hardware runs it natively "
         "(GPUs, CPUs with AMX/AVX512-BF16), else fp32.",
     )
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _no_is_not_false(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `no` (in a config file or --set train.mixed_precision=no) as False.
+        return "no" if value is False else value
     eval_every_steps: int = Field(0, ge=0, description="Evaluate every N optimizer steps; 0 means once per epoch.")
     early_stopping_patience: int = Field(
         2, ge=0, description="Stop after this many evaluations without improvement; 0 never stops early."

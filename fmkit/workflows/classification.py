@@ -23,6 +23,7 @@ from fmkit.data.tasks.classification import (
     make_loader,
     untruncated_lengths,
 )
+from fmkit.data.token_limits import max_length_note, resolve_max_length
 from fmkit.data.validate import stratified_split, validate_classification
 from fmkit.errors import DataError
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions
@@ -37,6 +38,7 @@ from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.auto import choice_record, choose_strategy, parse_duration
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
 from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
+from fmkit.workflows.task_run import capped_max_length
 
 
 @dataclass
@@ -80,7 +82,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     model_path = resolve_model_path(cfg.model.name)
     tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
     labels = LabelMap.from_labels(train_data.labels)
-    max_length = min(cfg.data.max_length, int(getattr(tokenizer, "model_max_length", 512) or 512))
+    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
     train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source))
     eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, labels.encode(eval_data.labels, eval_data.source))
 
@@ -266,7 +268,11 @@ def doctor(cfg: RunConfig) -> dict[str, Any]:
     if not missing:
         tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
         lengths = untruncated_lengths(tokenizer, train_data.texts)
-        max_length = cfg.data.max_length
+        # The length training would use, so the histogram and the truncated share below are the run's.
+        max_length = resolve_max_length(cfg.data.max_length, tokenizer, model_path)
+        note = max_length_note(cfg.data.max_length, tokenizer, model_path)
+        if note is not None:
+            warnings.append(note)
         edges = [0, 16, 32, 64, 128, 256, 512, 1024]
         edges = sorted({*(e for e in edges if e < max_length), max_length})
         counts = []

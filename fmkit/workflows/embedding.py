@@ -27,7 +27,7 @@ from fmkit.models.sentence_encoder import SentenceEncoder
 from fmkit.models.strategies import LoraStrategy
 from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory
-from fmkit.workflows.task_run import TaskRun
+from fmkit.workflows.task_run import TaskRun, capped_max_length
 
 PRIMARY = "mrr"
 
@@ -71,14 +71,15 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     train_data, eval_data = load_pairs(cfg)
     model_path = resolve_model_path(cfg.model.name)
     tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    sentence = SentenceEncoder.from_backbone(model_path, pooling=cfg.model.pooling, max_length=cfg.data.max_length,
+    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    sentence = SentenceEncoder.from_backbone(model_path, pooling=cfg.model.pooling, max_length=max_length,
                                              trust_remote_code=cfg.model.trust_remote_code)
     data_info = {"train": {"path": str(cfg.data.train), "pairs": len(train_data),
                            "distinct_positives": len(set(train_data.positives)),
                            "hard_negatives": train_data.negatives is not None},
                  "eval": {"path": str(cfg.data.eval) if cfg.data.eval else None, "pairs": len(eval_data),
                           "distinct_positives": len(set(eval_data.positives))},
-                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": cfg.data.max_length}
+                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length}
     configure_threads(cfg.train.threads)
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
@@ -92,7 +93,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             lora = LoraStrategy(s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules, s.lora_layers)
             lora.prepare(sentence)  # type: ignore[arg-type]  # duck-typed: needs only `.encoder`
         model = PairModel(sentence)
-        loader = make_pair_batches(tokenizer, train_data, cfg.data.max_length, cfg.train.batch_size, cfg.train.seed)
+        loader = make_pair_batches(tokenizer, train_data, max_length, cfg.train.batch_size, cfg.train.seed)
         result = train_loop(model, loader, cfg=cfg.train, loss_fn=in_batch_negatives_loss,
                             evaluate=lambda m: evaluate(m.sentence),  # type: ignore[arg-type]
                             primary_metric=PRIMARY, checkpoints=Checkpoints(run.dir / "checkpoints"),

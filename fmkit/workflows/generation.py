@@ -44,6 +44,7 @@ from fmkit.training import Checkpoints, Trackers, configure_threads, make_accele
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json, atomic_write_text
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
+from fmkit.workflows.task_run import capped_max_length
 
 PRIMARY = "mean_log_likelihood"  # higher is better, as the loop expects; perplexity = exp(-this)
 CAUSAL_LM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -91,9 +92,10 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     train_examples, eval_examples = load_generation_data(cfg)
     model_path = resolve_causal_lm(cfg.model.name)
     tokenizer = load_lm_tokenizer(model_path)
-    train_enc = encode_generation(tokenizer, train_examples, gen.max_length)
-    eval_enc = encode_generation(tokenizer, eval_examples, gen.max_length)
-    train_rows = pack(train_enc, gen.max_length) if gen.packing else train_enc
+    max_length = capped_max_length(gen.max_length, tokenizer, model_path, "generation.max_length")
+    train_enc = encode_generation(tokenizer, train_examples, max_length)
+    eval_enc = encode_generation(tokenizer, eval_examples, max_length)
+    train_rows = pack(train_enc, max_length) if gen.packing else train_enc
 
     accelerator = make_accelerator(cfg.train)
     configure_threads(cfg.train.threads, accelerator.num_processes)
@@ -107,7 +109,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                       "completion_tokens": train_enc.completion_tokens()},
             "eval": {"source": str(cfg.data.eval or f"{cfg.data.train} (held-out split)"), "examples": len(eval_examples),
                      "completion_tokens": eval_enc.completion_tokens()},
-            "max_length": gen.max_length, "packing": gen.packing,
+            "max_length": max_length, "packing": gen.packing,
         })
         atomic_write_json(run_dir / "env.json", {"versions": library_versions(), "host": host_info(),
                                                  "model_path": str(model_path), "num_processes": accelerator.num_processes})

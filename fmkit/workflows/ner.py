@@ -25,7 +25,7 @@ from fmkit.models.strategies import LoraStrategy
 from fmkit.models.token_classifier import TokenClassifier, token_classification_loss
 from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory, atomic_write_text
-from fmkit.workflows.task_run import TaskRun, warn
+from fmkit.workflows.task_run import TaskRun, capped_max_length, warn
 
 PRIMARY = "f1"
 
@@ -65,7 +65,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     labels = tag_labels(train_data.entity_types)
     model_path = resolve_model_path(cfg.model.name)
     tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    max_length = min(cfg.data.max_length, int(getattr(tokenizer, "model_max_length", 512) or 512))
+    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
     train_enc = encode_words(tokenizer, train_data.tokens, max_length, tags=train_data.tags, labels=labels)
     windowed = int(np.sum(np.bincount(train_enc.sentence) > 1))
     data_info = {"train": {"path": str(cfg.data.train), "sentences": len(train_data), "windows": len(train_enc),

@@ -30,6 +30,7 @@ from fmkit.training.tracking import PhaseTracker
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
+from fmkit.workflows.task_run import capped_max_length
 
 MIN_TEXTS = 20
 
@@ -106,7 +107,7 @@ def pretrain(cfg: RunConfig, *, overwrite: bool = False) -> PretrainResult:
 
     model_path = resolve_model_path(cfg.model.name)
     tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    max_length = min(cfg.data.max_length, int(getattr(tokenizer, "model_max_length", 512) or 512))
+    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
     train_enc = encode_texts(tokenizer, train_texts, max_length)
     eval_enc = encode_texts(tokenizer, eval_texts, max_length)
 

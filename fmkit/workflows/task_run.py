@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from fmkit.config import RunConfig, write_config
+from fmkit.data.token_limits import max_length_note, resolve_max_length
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_write_json
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
@@ -24,6 +25,14 @@ from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, 
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+def capped_max_length(requested: int, tokenizer: Any, model_dir: Path, setting: str = "data.max_length") -> int:
+    """The token length a run uses: `requested`, capped at the model's limit, with a warning when capped."""
+    note = max_length_note(requested, tokenizer, model_dir, setting)
+    if note is not None:
+        warn(note)
+    return resolve_max_length(requested, tokenizer, model_dir)
 
 
 class TaskRun:

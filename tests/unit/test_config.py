@@ -143,3 +143,13 @@ def test_every_shipped_config_validates(path: Path | None) -> None:
     if path is None:
         pytest.skip("no YAML run config is tracked in the repository yet")
     load_config(path)
+
+
+def test_a_bare_no_is_the_no_precision_not_false(tmp_path: Path) -> None:
+    # YAML 1.1 reads `no` as False: the documented `train.mixed_precision: no` must still load.
+    from_file = load_config(write_yaml(tmp_path / "run.yaml", "train:\n  mixed_precision: no\n"))
+    key, value = parse_override("train.mixed_precision=no")
+    from_flag = load_config(overrides={key: value})
+    assert from_file.train.mixed_precision == from_flag.train.mixed_precision == "no"
+    with pytest.raises(ConfigError, match=r"train\.mixed_precision"):
+        load_config(write_yaml(tmp_path / "yes.yaml", "train:\n  mixed_precision: yes\n"))
