@@ -18,10 +18,11 @@ import math
 import threading
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
-from fmkit.apps.monitor import OVERALL, Monitor, parse_time
+from fmkit.apps.monitor import OVERALL, Monitor, items_table, parse_time
 from fmkit.apps.monitor_page import render_dashboard
 from fmkit.data.text_checks import text_problem
 from fmkit.errors import FmkitError
@@ -60,6 +61,14 @@ def item_problem(obj: dict[str, Any]) -> str | None:
     if not (math.isfinite(ts) and 0 <= ts < LATEST_TIME):
         return f'"time" {obj.get("time")!r} is not between 1970 and 2100 (epoch seconds or milliseconds, or ISO 8601)'
     return None
+
+
+def tickers_seen(monitor: Monitor) -> list[tuple[str, int]]:
+    """Every ticker stored, with its item count, A to Z: the dashboard's per-ticker links."""
+    ticker = items_table.c.ticker
+    query = sa.select(ticker, sa.func.count()).where(ticker.is_not(None), ticker != "").group_by(ticker).order_by(ticker)
+    with monitor.engine.connect() as conn:
+        return [(str(name), int(n)) for name, n in conn.execute(query)]
 
 
 def create_monitor_app(monitor: Monitor, api_key: str | None = None, allowed_hosts: AllowedHosts | None = None) -> FastAPI:
@@ -107,6 +116,6 @@ def create_monitor_app(monitor: Monitor, api_key: str | None = None, allowed_hos
     @app.get("/", response_class=HTMLResponse)
     def dashboard(scope: str = OVERALL, windows: int = WINDOWS_QUERY) -> HTMLResponse:
         return HTMLResponse(render_dashboard(scope, recent_series(scope, windows), monitor.alerts(50), monitor.stats(),
-                                             monitor.settings.window_seconds))
+                                             monitor.settings.window_seconds, tickers_seen(monitor)))
 
     return app

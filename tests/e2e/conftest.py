@@ -35,28 +35,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class UiServer:
-    """`python -m fmkit ui` in a subprocess, on a free port."""
+class FmkitServer:
+    """`python -m fmkit ARGS --port P` in a subprocess, on a free port; up once `ready` (a path) answers."""
 
-    def __init__(self, runs: Path, *extra: str) -> None:
+    def __init__(self, *args: str, ready: str = "health") -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = open(ARTIFACTS / f"ui-{self.port}.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "fmkit", "ui", "--runs", str(runs), "--port", str(self.port),
-                                      *extra], stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
-                                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        self.log_path = ARTIFACTS / f"{args[0]}-{self.port}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "fmkit", *args, "--port", str(self.port)], stdout=self.log,
+                                     stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         deadline = time.time() + 120
         while True:
             try:
-                urllib.request.urlopen(self.url + "static/style.css", timeout=2).read()
+                urllib.request.urlopen(self.url + ready, timeout=2).read()
                 return
             except urllib.error.HTTPError:
                 return  # it answers (401 when a token is required): it is up
             except OSError as exc:
                 if self.proc.poll() is not None or time.time() > deadline:
                     self.stop()
-                    log = (ARTIFACTS / f"ui-{self.port}.log").read_text()
-                    raise RuntimeError(f"fmkit ui did not start: {log}") from exc
+                    raise RuntimeError(f"fmkit {' '.join(args)} did not start: {self.log_path.read_text()}") from exc
                 time.sleep(0.3)
 
     def stop(self) -> None:
@@ -67,6 +67,13 @@ class UiServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+class UiServer(FmkitServer):
+    """`python -m fmkit ui` on the runs in `runs`."""
+
+    def __init__(self, runs: Path, *extra: str) -> None:
+        super().__init__("ui", "--runs", str(runs), *extra, ready="static/style.css")
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +138,11 @@ def dashboard_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     assert main([*common, "--output", str(root / "beta"), "--epochs", "1", "--learning-rate", "0.001"]) == 0
     fake_run(root, "gamma")
     return root
+
+
+@pytest.fixture(scope="session")
+def dashboard(dashboard_runs: Path) -> Iterator[UiServer]:
+    """`fmkit ui` on dashboard_runs, shared by the browser tests that only read."""
+    server = UiServer(dashboard_runs)
+    yield server
+    server.stop()

@@ -8,49 +8,36 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fmkit.tracking import Registry
-from tests.e2e.conftest import ARTIFACTS, REPO, UiServer
+from tests.e2e.conftest import REPO, UiServer
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fmkit.cli import main
-    from tests.conftest import write_sentiment_csv
-
-    root = tmp_path_factory.mktemp("dash") / "runs"
-    data = write_sentiment_csv(root.parent / "train.csv", n=80)
-    common = ["train", "--data", str(data), "--model", str(tiny_model), "--quiet", "--batch-size", "16",
-              "--set", "strategy.name=full", "--set", "strategy.probe_init=false"]
-    assert main([*common, "--output", str(root / "alpha"), "--epochs", "2"]) == 0
-    assert main([*common, "--output", str(root / "beta"), "--epochs", "1", "--learning-rate", "0.001"]) == 0
-    return root
+def runs(dashboard_runs: Path) -> Path:
+    return dashboard_runs  # alpha and beta trained, gamma faked: trained once for every browser test
 
 
 @pytest.fixture(scope="module")
-def server(runs: Path) -> Iterator[UiServer]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    srv = UiServer(runs)
-    yield srv
-    srv.stop()
+def server(dashboard: UiServer) -> UiServer:
+    return dashboard
 
 
 def test_lists_runs_and_filters(page: Any, server: UiServer) -> None:
     page.goto(server.url)
     page.wait_for_selector("#runs-table tbody tr[data-id='alpha']")
     ids = page.eval_on_selector_all("#runs-table tbody tr", "rows => rows.map(r => r.dataset.id)")
-    assert sorted(ids) == ["alpha", "beta"]
-    assert page.inner_text("#run-count") == "2 runs"
+    assert sorted(ids) == ["alpha", "beta", "gamma"]
+    assert page.inner_text("#run-count") == "3 runs"
     assert page.inner_text("#runs-table tbody tr[data-id='alpha'] .status") == "finished"
     page.click("th[data-sort='id']")  # sort by name, ascending
-    assert page.eval_on_selector_all("#runs-table tbody tr", "rows => rows.map(r => r.dataset.id)") == ["alpha", "beta"]
+    assert page.eval_on_selector_all("#runs-table tbody tr", "rows => rows.map(r => r.dataset.id)") == ["alpha", "beta", "gamma"]
     page.click("th[data-sort='id']")
-    assert page.eval_on_selector_all("#runs-table tbody tr", "rows => rows.map(r => r.dataset.id)") == ["beta", "alpha"]
+    assert page.eval_on_selector_all("#runs-table tbody tr", "rows => rows.map(r => r.dataset.id)") == ["gamma", "beta", "alpha"]
     page.fill("#filter", "alp")
     page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 1")
     page.click("#runs-table tbody tr[data-id='alpha'] td:nth-child(2)")
