@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from fmkit.workflows.rundir import RUN_MARKER
 from tests.conftest import REPO, write_sentiment_csv
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,7 @@ def test_two_process_training_on_cpu(tiny_model: Path, tmp_path: Path) -> None:
     # Only the main process reports, evaluates at the end and writes the run: one summary, one model, no leftovers.
     assert proc.stdout.count("model saved to") == 1, proc.stdout
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []  # no temporary folders left behind
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == [RUN_MARKER]  # no temporary folders left behind
     assert len([line for line in (run / "eval_predictions.jsonl").read_text().splitlines() if line]) == 60
     evals = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     main_evals = [r for r in evals if r["kind"] == "eval" and "phase" not in r]
@@ -87,6 +88,6 @@ def test_strategies_under_two_processes(tiny_model: Path, tmp_path: Path, strate
         assert metrics["steps"] == 3 * math.ceil(200 / 16)  # each process took half of every batch
     assert proc.stdout.count("model saved to") == 1, proc.stdout
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == [RUN_MARKER]
     if strategy == "lora":
         assert (run / "adapters").is_dir()
