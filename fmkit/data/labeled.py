@@ -11,6 +11,14 @@ import pandas as pd
 from fmkit.data.readers import LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, read_table
 from fmkit.errors import DataError
 
+# Spellings of "no value" that spreadsheets, pandas and JSON exports write into a label cell. Training on
+# them would make a class called "nan"; they mean the label is missing, like an empty cell.
+MISSING_LABEL_SPELLINGS = frozenset({"nan", "null", "none", "<na>", "n/a"})
+
+
+def is_missing_label(label: str) -> bool:
+    return not label or label.lower() in MISSING_LABEL_SPELLINGS
+
 
 @dataclass
 class LabeledTexts:
@@ -82,10 +90,12 @@ def read_labeled(path: Path | str, text_column: str | None = None, label_column:
             f"{path}: {len(empty_text)} row(s) have an empty text in column '{text_col}' "
             f"(first at row {_rows(empty_text)}). Fill them in or remove those rows."
         )
-    empty_label = [i + 1 for i, lab in enumerate(labels) if not lab]
+    empty_label = [i + 1 for i, lab in enumerate(labels) if is_missing_label(lab)]
     if empty_label:
+        spelled = sorted({labels[i - 1] for i in empty_label if labels[i - 1]})
+        how = f" ({', '.join(repr(s) for s in spelled)} count as missing)" if spelled else ""
         raise DataError(
-            f"{path}: {len(empty_label)} row(s) have no label in column '{label_col}' "
+            f"{path}: {len(empty_label)} row(s) have no label in column '{label_col}'{how} "
             f"(first at row {_rows(empty_label)}). Label them or remove those rows."
         )
     return LabeledTexts(texts=texts, labels=labels, source=str(path))

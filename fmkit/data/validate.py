@@ -5,6 +5,7 @@ Fatal problems raise `DataError`; questionable ones come back as warnings.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -40,6 +41,10 @@ def validate_classification(
                 "drop those rows from the eval file."
             )
 
+    mixed = mixed_label_spellings(list(counts), train.source)
+    if mixed is not None:
+        report.warnings.append(mixed)
+
     # Duplicates and conflicting labels among the training texts.
     by_text: dict[str, set[str]] = defaultdict(set)
     for text, label in zip(train.texts, train.labels, strict=True):
@@ -69,6 +74,30 @@ def validate_classification(
                 "eval metrics will be optimistic."
             )
     return report
+
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def mixed_label_spellings(labels: list[str], source: str) -> str | None:
+    """A warning when some labels are numbers and others names: usually two exports of one label set.
+
+    "0/1/2" next to "negative/neutral/positive" would train six classes where the user meant three,
+    and nothing downstream would notice.
+    """
+    numbers = sorted((lab for lab in labels if _NUMBER.fullmatch(lab)), key=float)
+    names = sorted(lab for lab in labels if not _NUMBER.fullmatch(lab))
+    if not numbers or not names:
+        return None
+
+    def shown(values: list[str]) -> str:
+        return ", ".join(repr(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
+
+    return (
+        f"{source}: the labels mix numbers ({shown(numbers)}) and names ({shown(names)}), so they train "
+        f"{len(numbers) + len(names)} classes. If a number and a name mean the same class (for example "
+        f"{numbers[0]!r} and {names[0]!r}), write every row with one spelling."
+    )
 
 
 def stratified_split(

@@ -46,6 +46,29 @@ def test_empty_label_names_the_row(tmp_path: Path) -> None:
         read_labeled(path)
 
 
+@pytest.mark.parametrize("spelling", ["NaN", "nan", "null", "None", "NULL", "<NA>", "n/a"])
+def test_a_spelled_out_missing_label_is_missing_not_a_class(tmp_path: Path, spelling: str) -> None:
+    # Spreadsheet and pandas exports write these into empty cells; they must not become a class "NaN".
+    path = tmp_path / "train.csv"
+    path.write_text(f"text,label\nfine,a\nalso fine,b\nthird,{spelling}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"1 row\(s\) have no label in column 'label' \({spelling!r} count as "
+                                        r"missing\) \(first at row 3\)"):
+        read_labeled(path)
+
+
+def test_null_labels_in_jsonl_are_missing(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "fine", "label": "a"}\n{"text": "ok", "label": null}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"no label in column 'label' \(first at row 2\)"):
+        read_labeled(path)
+
+
+def test_a_label_that_only_contains_a_missing_spelling_is_a_class(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\nfine,nonexistent\nalso fine,null hypothesis\n", encoding="utf-8")
+    assert read_labeled(path).labels == ["nonexistent", "null hypothesis"]
+
+
 def test_one_class_only() -> None:
     with pytest.raises(DataError, match=r"train\.csv: every row has the same label \('a'\)"):
         validate_classification(labeled([("x", "a"), ("y", "a")]), None)
@@ -119,6 +142,22 @@ def test_heavy_imbalance_warns_and_names_the_rare_class() -> None:
     pairs = [(f"t{i}", "common") for i in range(50)] + [(f"r{i}", "rare") for i in range(4)]
     report = validate_classification(labeled(pairs), None)
     assert any("imbalanced (12:1; 'rare' has 4 examples)" in w and "--class-weights auto" in w for w in report.warnings)
+
+
+def test_numbers_mixed_with_names_warn_naming_both_spellings() -> None:
+    pairs = [(f"t{i}", lab) for i, lab in enumerate(["0", "1", "2", "negative", "neutral", "positive"] * 4)]
+    report = validate_classification(labeled(pairs), None)
+    assert report.warnings == [
+        "train.csv: the labels mix numbers ('0', '1', '2') and names ('negative', 'neutral', 'positive'), so "
+        "they train 6 classes. If a number and a name mean the same class (for example '0' and 'negative'), "
+        "write every row with one spelling."
+    ]
+
+
+@pytest.mark.parametrize("labels", [["0", "1", "2"], ["1.5", "-2", "10"], ["neg", "pos", "4star"]])
+def test_labels_that_are_all_numbers_or_all_names_do_not_warn(labels: list[str]) -> None:
+    pairs = [(f"t{i}", lab) for i, lab in enumerate(labels * 4)]
+    assert validate_classification(labeled(pairs), None).warnings == []
 
 
 def test_mild_imbalance_does_not_warn() -> None:
