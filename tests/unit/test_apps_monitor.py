@@ -107,6 +107,13 @@ def test_http_ingestion_and_dashboard(tmp_path: Path) -> None:
     for line in lines[40:]:
         assert client.post("/v1/items", json=line).status_code == 200
     assert client.post("/v1/items", json={"time": 1}).status_code == 422
+    # A request is stored whole or not at all: a bad item (lone surrogate, far-future time) stores nothing.
+    bad_batch = b'[{"text": "fine", "time": 1}, {"text": "x \\ud800", "time": 1}]'
+    answer = client.post("/v1/items", content=bad_batch, headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("item 1:")
+    assert client.post("/v1/items", json={"text": "far", "time": 10**30}).status_code == 422
+    assert client.post("/v1/items", content=b'{"text": "caf\xe9", "time": 1}',
+                       headers={"content-type": "application/json"}).status_code == 422
     assert monitor.stats() == {"items": len(lines), "alerts": 2}
     page = client.get("/").text
     assert "<svg" in page and "negative share 100%" in page

@@ -42,3 +42,18 @@ def test_best_model_prefers_lower_perplexity_and_survives_runs_without_metrics()
     assert best_model(models) == "b"
     assert best_model([{"id": "only", "primary_metric": None, "metrics": {}}]) == "only"
     assert best_model([]) is None
+
+
+def test_guarded_inputs_answer_4xx_not_500(tmp_path: Path) -> None:
+    # Each of these was a 500 before: a NUL byte reached the OS, a lone surrogate reached the tokenizer,
+    # Latin-1 bytes reached the JSON decoder.
+    fake_run(tmp_path, "tiny", with_model=True)
+    client = TestClient(create_app(tmp_path))
+    assert client.get("/static/index.html%00.js").status_code == 404
+    assert client.get("/static/..%2findex.html").status_code == 404
+    surrogate = client.post("/api/predict", content=b'{"run": "tiny", "texts": ["ok", "\\ud800"]}',
+                            headers={"content-type": "application/json"})
+    assert surrogate.status_code == 422 and "texts[1]" in surrogate.text and "surrogate" in surrogate.text
+    latin1 = client.post("/api/predict", content=b'{"run": "tiny", "texts": ["caf\xe9"]}',
+                         headers={"content-type": "application/json"})
+    assert latin1.status_code == 422 and "UTF-8" in latin1.text
