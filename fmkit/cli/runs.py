@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fmkit.errors import FmkitError
+from fmkit.evaluation.display import format_duration, format_metric, strategies, strategy_text
 
 DEFAULT_RUNS = "runs"
 _TABLE_METRICS = ("accuracy", "macro_f1", "f1", "micro_f1", "recall@10", "mrr@10", "ndcg@10", "perplexity")
@@ -41,11 +42,10 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+def _scalars(record: Any) -> dict[str, int | float]:
+    """The scalar final metrics with their own types, so counts print as `30` and scores as `0.9123`."""
+    return {k: v for k, v in (record.final_metrics or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -73,9 +73,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
     metrics = _metric_columns(records)
     rows = []
     for r in records:
-        h = r.headline()
-        rows.append([r.id, r.command, r.status, r.task or "-", (r.model or "-")[-28:], r.strategy or "-",
-                     _when(r.started), _duration(r.duration), *[f"{h[m]:.4f}" if m in h else "-" for m in metrics]])
+        h = _scalars(r)
+        # What ran (`auto → lora`), not only what was asked for; durations as `3m 22s`, like the dashboard.
+        strategy = strategy_text(*strategies(r.strategy, r.final_metrics, r.path))
+        rows.append([r.id, r.command, r.status, r.task or "-", (r.model or "-")[-28:], strategy,
+                     _when(r.started), format_duration(r.duration),
+                     *[format_metric(m, h[m]) if m in h else "-" for m in metrics]])
     print(format_table(["run", "cmd", "status", "task", "model", "strategy", "started", "time", *metrics], rows))
     return 0
 
@@ -89,8 +92,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(f"run       {record.id}  ({record.command}, {record.status})")
     print(f"path      {record.path or '-'}")
-    print(f"task      {record.task or '-'}   model {record.model or '-'}   strategy {record.strategy or '-'}")
-    print(f"started   {_when(record.started)}   ended {_when(record.ended)}   took {_duration(record.duration)}")
+    strategy = strategy_text(*strategies(record.strategy, record.final_metrics, record.path))
+    print(f"task      {record.task or '-'}   model {record.model or '-'}   strategy {strategy}")
+    print(f"started   {_when(record.started)}   ended {_when(record.ended)}   took {format_duration(record.duration)}")
     print(f"host      {record.host}  pid {record.pid}")
     if record.parent:
         print(f"evaluates {record.parent}")
@@ -104,11 +108,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     versions = (record.env or {}).get("versions") or {}
     if versions:
         print("versions  " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    headline = record.headline()
+    headline = _scalars(record)
     if headline:
         print("final metrics:")
         for key, value in headline.items():
-            print(f"  {key:<28} {value:.0f}" if float(value).is_integer() else f"  {key:<28} {value:.4f}")
+            print(f"  {key:<28} {format_metric(key, value)}")
     if curves:
         print("curves: " + ", ".join(f"{name} ({len(points)} points)" for name, points in curves.items()))
     if record.artifacts:
@@ -126,16 +130,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           "metrics": {k: [r.headline().get(k) for r in records] for k in keys},
                           "config_differences": config_diff}, indent=2, default=str))
         return 0
-    rows = [["status", *[r.status for r in records]], ["model", *[(r.model or "-")[-28:] for r in records]]]
+    rows = [["status", *[r.status for r in records]], ["model", *[(r.model or "-")[-28:] for r in records]],
+            ["strategy", *[strategy_text(*strategies(r.strategy, r.final_metrics, r.path)) for r in records]]]
     for k in keys:
-        values = [r.headline().get(k) for r in records]
+        values = [_scalars(r).get(k) for r in records]
         present = [v for v in values if v is not None]
         best = None
         if len(present) > 1 and k not in _NOT_SCORES:
             best = min(present) if k in _LOWER_IS_BETTER else max(present)
         cells = []
         for v in values:
-            text = "-" if v is None else f"{v:.0f}" if float(v).is_integer() else f"{v:.4f}"
+            text = "-" if v is None else format_metric(k, v)
             cells.append(text + (" *" if best is not None and v == best else ""))
         rows.append([k, *cells])
     print(format_table(["", *[r.id for r in records]], rows))

@@ -75,6 +75,16 @@ def strategy_choice(run_dir: Path | str | None) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
+def strategies(recorded: str | None, final_metrics: dict[str, Any] | None,
+               run_dir: Path | str | None) -> tuple[str | None, str | None]:
+    """(requested, ran): the registry stores the configured name (`auto`); strategy.json and the final
+    metrics say what ran. The dashboard and `fmkit runs` both show this pair."""
+    choice = strategy_choice(run_dir)
+    ran = (final_metrics or {}).get("strategy") or choice.get("strategy")
+    requested = choice.get("requested") or recorded
+    return requested, str(ran) if ran else requested
+
+
 def strategy_text(requested: str | None, ran: str | None) -> str:
     """`auto -> full` when a choice was made, `full` when it was asked for, `-` when unknown."""
     if ran and requested and requested != ran:

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from fmkit.data.text_checks import InvalidText, check_texts
-from fmkit.evaluation.display import format_duration, format_metric, strategy_choice, strategy_text
+from fmkit.evaluation.display import format_duration, format_metric, strategies, strategy_text
 from fmkit.inference.http_guard import (
     AllowedHosts,
     SafeJSONResponse,
@@ -76,18 +76,10 @@ def _metrics_text(metrics: dict[str, Any] | None) -> dict[str, str]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _ran_strategy(record: RunRecord, path: Path | None) -> tuple[str | None, str | None]:
-    """(requested, ran): the registry stores the configured name (`auto`); strategy.json and metrics say what ran."""
-    choice = strategy_choice(path)
-    ran = (record.final_metrics or {}).get("strategy") or choice.get("strategy")
-    requested = choice.get("requested") or record.strategy
-    return requested, str(ran) if ran else requested
-
-
 def _summary(record: RunRecord) -> dict[str, Any]:
     path = Path(record.path) if record.path else None
     cfg = record.config or {}
-    requested, ran = _ran_strategy(record, path)
+    requested, ran = strategies(record.strategy, record.final_metrics, path)
     metrics = record.headline()
     return {
         "id": record.id, "command": record.command, "status": record.status, "task": record.task,

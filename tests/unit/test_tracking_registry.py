@@ -138,7 +138,7 @@ def test_runs_compare_table_marks_the_best_score_only(tmp_path: Path, capsys: py
     assert main(["runs", "compare", "x", "y", "--runs", str(tmp_path)]) == 0
     lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert lines["accuracy"] == ["0.5000", "0.7500", "*"]
-    assert lines["train_seconds"] == ["10", "*", "20"]  # lower is better
+    assert lines["train_seconds"] == ["10", "s", "*", "20", "s"]  # durations as `10 s`; lower is better
     assert lines["steps"] == ["8", "8"]  # a count, not a score
     assert lines["train.epochs"] == ["1", "2"]
     assert main(["runs", "ls", "--runs", str(tmp_path / "missing")]) == 2

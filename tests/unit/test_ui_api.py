@@ -57,3 +57,21 @@ def test_guarded_inputs_answer_4xx_not_500(tmp_path: Path) -> None:
     latin1 = client.post("/api/predict", content=b'{"run": "tiny", "texts": ["caf\xe9"]}',
                          headers={"content-type": "application/json"})
     assert latin1.status_code == 422 and "UTF-8" in latin1.text
+
+
+def test_runs_cli_shows_what_the_dashboard_shows(tmp_path: Path, capsys: Any) -> None:
+    from fmkit.cli import main
+
+    fake_run(tmp_path, "auto-run", requested="auto", ran="lora", took=3840)
+    fake_run(tmp_path, "asked-full", requested="full", ran="full", took=202.69)
+    assert main(["runs", "ls", "--runs", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "auto → lora" in rows["auto-run"] and "1h 04m" in rows["auto-run"]
+    assert "3m 23s" in rows["asked-full"] and " 0.8667" in rows["asked-full"]
+    assert main(["runs", "show", "auto-run", "--runs", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "strategy auto → lora" in shown and "took 1h 04m" in shown
+    assert "train_seconds                3m 23s" in shown and "steps                        30\n" in shown
+    assert main(["runs", "compare", "auto-run", "asked-full", "--runs", str(tmp_path)]) == 0
+    compared = capsys.readouterr().out
+    assert "auto → lora" in compared and "850 ms" in compared
