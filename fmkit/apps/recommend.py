@@ -29,6 +29,7 @@ from fmkit.data.readers import check_readable, check_text_file
 from fmkit.errors import DataError, FmkitError
 from fmkit.utils.folders import read_json_object, refuse_foreign_folder
 from fmkit.utils.io import atomic_directory, atomic_write_json
+from fmkit.utils.progress import map_in_chunks
 
 APP_KIND = "recommend"
 
@@ -185,7 +186,7 @@ def embed_items(items: pd.DataFrame, model: str, embedder: Any | None = None) ->
         from fmkit.inference.embedder import Embedder
 
         embedder = Embedder.load(model)
-    vectors: np.ndarray = embedder.embed(list(items["text"]))
+    vectors: np.ndarray = map_in_chunks(embedder.embed, list(items["text"]), "embed items")
     return vectors
 
 
@@ -217,7 +218,7 @@ def finetune_item_encoder(items: pd.DataFrame, ratings: pd.DataFrame, model: str
     data.write_text("".join(json.dumps({"query": a, "positive": b}, ensure_ascii=False) + "\n" for a, b in pairs),
                     encoding="utf-8")
     fmkit.train(data=str(data), model=model, epochs=epochs, seed=seed, output=str(run_dir),
-                **{"task.type": "embedding", "train.progress": False, **(overrides or {})})
+                **{"task.type": "embedding", **(overrides or {})})
     return run_dir / "model"
 
 

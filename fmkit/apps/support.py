@@ -33,6 +33,7 @@ from fmkit.apps.bm25 import BM25
 from fmkit.errors import DataError, FmkitError
 from fmkit.utils.folders import read_json_object, refuse_foreign_folder
 from fmkit.utils.io import atomic_directory, atomic_write_json
+from fmkit.utils.progress import map_in_chunks
 
 OOS_LABELS = frozenset({"oos", "out_of_scope", "out-of-scope", "none", "other", ""})
 APP_KIND = "support"
@@ -435,8 +436,9 @@ def build_support(faq: Path | str | list[FaqEntry], output: Path | str, *, model
             predictor = _train_intents(Path(intents), tmp / "intent", model, intent_epochs, seed, intent_overrides or {})
         cfg = Settings(embedder=model_ref, **settings)
         # Calibrate with the held-out phrasings outside the index, then index every phrasing.
-        probe = SupportAssistant(index_entries, embedder.embed([p for e in index_entries for p in e.phrasings]),
-                                 embedder, cfg, predictor)
+        phrasings = [p for e in index_entries for p in e.phrasings]
+        probe = SupportAssistant(index_entries, map_in_chunks(embedder.embed, phrasings, "embed FAQ"), embedder, cfg,
+                                 predictor)
         if tune_fusion:
             cfg.bm25_weight = tune_bm25_weight(probe, pairs)
         conf, right = outcomes(probe, pairs)
@@ -462,5 +464,5 @@ def _train_intents(data: Path, run_dir: Path, model: str, epochs: float, seed: i
     from fmkit.inference import load_predictor
 
     fmkit.train(data=str(data), model=model, epochs=epochs, seed=seed, output=str(run_dir),
-                **{"train.progress": False, **overrides})
+                **overrides)
     return load_predictor(run_dir / "model")

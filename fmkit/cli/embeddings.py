@@ -22,20 +22,27 @@ def _record_blocks(args: argparse.Namespace, chunk: int) -> Iterator[list[Any]]:
 def cmd_embed(args: argparse.Namespace) -> int:
     from fmkit.inference.embedder import Embedder
     from fmkit.inference.vector_files import write_vectors
+    from fmkit.utils.progress import Progress
 
     embedder = Embedder.load(args.model, batch_size=args.batch_size)
-    blocks = ((([r.id for r in block]), embedder.embed([r.text for r in block]))
-              for block in _record_blocks(args, args.chunk))
-    count = write_vectors(Path(args.output), blocks)
+    # The input is streamed, so there is no total: the line says how many texts so far and how fast.
+    with Progress("embed", unit="texts") as progress:
+        blocks = ((([r.id for r in block]), embedder.embed([r.text for r in block], progress))
+                  for block in _record_blocks(args, args.chunk))
+        count = write_vectors(Path(args.output), blocks)
     print(f"{count} vectors of dimension {embedder.dim} written to {args.output}", file=sys.stderr)
     return 0
 
 
 def _add_from_file(search: Any, args: argparse.Namespace) -> int:
+    from fmkit.utils.progress import Progress
+
     added = 0
-    for block in _record_blocks(args, args.chunk):
-        search.add_texts([r.id for r in block], [r.text for r in block], [r.metadata for r in block], chunk=args.chunk)
-        added += len(block)
+    with Progress("index: embed", unit="texts") as progress:
+        for block in _record_blocks(args, args.chunk):
+            search.add_texts([r.id for r in block], [r.text for r in block], [r.metadata for r in block],
+                             chunk=args.chunk, progress=progress)
+            added += len(block)
     return added
 
 

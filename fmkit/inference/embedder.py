@@ -22,6 +22,7 @@ import torch
 from fmkit.errors import ModelError
 from fmkit.models.backbone import load_tokenizer, resolve_model_path
 from fmkit.models.sentence_encoder import SentenceEncoder
+from fmkit.utils.progress import Progress
 
 
 class Embedder:
@@ -51,8 +52,8 @@ class Embedder:
     def max_length(self) -> int:
         return self.model.max_length
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of shape (len(texts), dim), float32, unit length, row i for texts[i]."""
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Vectors of shape (len(texts), dim), float32, unit length, row i for texts[i]; `progress` counts texts."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if len(texts) == 0:
             return out
@@ -73,13 +74,16 @@ class Embedder:
                     mask[r, : lengths[i]] = 1
                 vectors = self.model(input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask))
                 out[rows] = vectors.float().numpy()
+                if progress is not None:
+                    progress.update(len(rows))
         return out
 
-    def embed_stream(self, texts: Iterable[str], chunk: int = 4096) -> Iterator[np.ndarray]:
+    def embed_stream(self, texts: Iterable[str], chunk: int = 4096,
+                     progress: Progress | None = None) -> Iterator[np.ndarray]:
         """Constant memory on any number of texts: yields one (n, dim) block per `chunk` texts, in order."""
         iterator = iter(texts)
         while block := list(itertools.islice(iterator, chunk)):
-            yield self.embed(block)
+            yield self.embed(block, progress)
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

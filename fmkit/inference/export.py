@@ -156,9 +156,12 @@ def _logits(predictor: Any, texts: list[str]) -> np.ndarray:
 
 
 def _verify(report: ExportReport, source: Any, exported: Any, texts: list[str], labels: list[str], name: str) -> None:
+    from fmkit.utils.progress import map_in_chunks
+
     gold = np.asarray([source.labels.index(label) for label in labels])
-    a = source.predict_proba(texts).argmax(1)
-    b = exported.predict_proba(texts).argmax(1)
+    # Both models predict every verify text: minutes on a large file, so each pass has its progress line.
+    a = map_in_chunks(lambda block: source.predict_proba(block).argmax(1), texts, "verify: torch model")
+    b = map_in_chunks(lambda block: exported.predict_proba(block).argmax(1), texts, "verify: exported model")
     report.verify_file = name
     report.examples = len(texts)
     report.agreement = float((a == b).mean())

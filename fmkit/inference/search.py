@@ -16,6 +16,7 @@ import numpy as np
 from fmkit.errors import ModelError
 from fmkit.inference.embedder import Embedder, model_folder
 from fmkit.inference.index import DEFAULT_EXACT_THRESHOLD, Backend, Hit, VectorIndex
+from fmkit.utils.progress import Progress
 
 
 class SemanticSearch:
@@ -46,10 +47,10 @@ class SemanticSearch:
         return cls(index, Embedder.load(name, batch_size=batch_size))
 
     def add_texts(self, ids: Sequence[str], texts: Iterable[str], metadata: Sequence[dict[str, Any]] | None = None,
-                  chunk: int = 4096) -> None:
-        """Embed and add in chunks (memory stays flat); re-adding an id replaces it."""
+                  chunk: int = 4096, progress: Progress | None = None) -> None:
+        """Embed and add in chunks (memory stays flat); re-adding an id replaces it. `progress` counts texts."""
         done = 0
-        for block in self.embedder.embed_stream(texts, chunk=chunk):
+        for block in self.embedder.embed_stream(texts, chunk=chunk, progress=progress):
             end = done + len(block)
             self.index.add(ids[done:end], block, None if metadata is None else metadata[done:end])
             done = end

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
 DEFAULT_INTERVAL_S = 10.0
@@ -194,4 +196,20 @@ def in_chunks(items: Sequence[T], progress: Progress, size: int = 512) -> Iterat
         progress.update(len(block))
 
 
-__all__ = ["Progress", "format_duration", "format_rate", "in_chunks", "progress_allowed"]
+def map_in_chunks(fn: Callable[[Sequence[T]], Any], items: Sequence[T], desc: str, unit: str = "texts",
+                  size: int = 256) -> np.ndarray:
+    """`fn` (a list -> an array with one row per item) over `items` in slices of `size`, with a progress line
+    named `desc`; the blocks joined in order.
+
+    For phases that call a model on a list (embedding an FAQ or a catalogue, verifying an export) and would
+    otherwise be silent for minutes on a large input."""
+    if not items:
+        return np.asarray(fn(items))  # the callee knows the shape of "nothing" (e.g. (0, dim))
+    blocks: list[np.ndarray] = []
+    with Progress(desc, total=len(items), unit=unit) as progress:
+        for block in in_chunks(items, progress, size):
+            blocks.append(np.asarray(fn(block)))
+    return np.concatenate(blocks, axis=0)
+
+
+__all__ = ["Progress", "format_duration", "format_rate", "in_chunks", "map_in_chunks", "progress_allowed"]

@@ -110,6 +110,7 @@ def test_cli_index_build_search_delete(tiny_model: Path, tmp_path: Path) -> None
     index = tmp_path / "idx"
     proc = run_cli("index", "build", str(tiny_model), str(docs), "--output", str(index))
     assert proc.returncode == 0, proc.stderr
+    assert "index: embed: 2 texts, " in proc.stderr  # a progress line off a terminal, then the summary
     proc = run_cli("search", str(index), "the movie was awful", "-k", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     hit = json.loads(proc.stdout)

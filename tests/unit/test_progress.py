@@ -6,7 +6,9 @@ import io
 
 import pytest
 
-from fmkit.utils.progress import Progress, format_duration, in_chunks
+import numpy as np
+
+from fmkit.utils.progress import Progress, format_duration, in_chunks, map_in_chunks
 
 
 class FakeClock:
@@ -142,6 +144,20 @@ def test_in_chunks_counts_each_slice_after_it_is_used() -> None:
     for block in in_chunks(list("abcde"), progress, size=2):
         seen.append((list(block), progress.done))
     assert seen == [(["a", "b"], 0), (["c", "d"], 2), (["e"], 4)] and progress.done == 5
+
+
+def test_map_in_chunks_joins_the_blocks_in_order_and_reports_the_phase(capsys: pytest.CaptureFixture[str]) -> None:
+    calls = []
+
+    def embed(block: list[int]) -> np.ndarray:
+        calls.append(len(block))
+        return np.asarray([[x, -x] for x in block], dtype=np.float32)
+
+    out = map_in_chunks(embed, list(range(7)), "embed FAQ", size=3)
+    assert calls == [3, 3, 1] and out.tolist() == [[x, -x] for x in range(7)]
+    assert capsys.readouterr().err.startswith("embed FAQ: 7/7 texts (100%), ")
+    empty = map_in_chunks(lambda block: np.zeros((len(block), 4)), [], "embed FAQ")
+    assert empty.shape == (0, 4) and capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0.4, "0s"), (57, "57s"), (185, "3m05s"), (7620, "2h07m")])
