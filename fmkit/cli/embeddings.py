@@ -192,7 +192,7 @@ def print_task_result(result: Any) -> None:
 
 def eval_ner_model(args: argparse.Namespace) -> bool:
     """`fmkit eval MODEL --data FILE` for an NER model; False when the model is not one."""
-    from fmkit.models.classifier import read_meta
+    from fmkit.models.meta import read_meta
 
     model_dir = Path(args.model_dir)
     if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file():

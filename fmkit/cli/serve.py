@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         # Each worker process loads its own model; split the cores so they do not oversubscribe.
         from fmkit.inference.backends import cpu_threads
-        from fmkit.models.classifier import read_meta
+        from fmkit.models.meta import read_meta
 
         read_meta(model_dir / "model" if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file()
                   else model_dir)  # fail here, with a clear message, not in every worker

@@ -1,15 +1,24 @@
-"""Layer 1: rows -> validated, tokenized, collated batches. Knows the tokenizer, never the model."""
+"""Layer 1: rows -> validated, tokenized, collated batches. Knows the tokenizer, never the model.
 
-from fmkit.data.labeled import LabeledTexts, read_labeled
-from fmkit.data.readers import iter_texts, read_table
-from fmkit.data.validate import ValidationReport, stratified_split, validate_classification
+The names below load on first use, so importing one light module (`fmkit.data.tokenized`) does not pay
+for pandas.
+"""
 
-__all__ = [
-    "LabeledTexts",
-    "ValidationReport",
-    "iter_texts",
-    "read_labeled",
-    "read_table",
-    "stratified_split",
-    "validate_classification",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {"LabeledTexts": "fmkit.data.labeled", "read_labeled": "fmkit.data.labeled",
+         "iter_texts": "fmkit.data.readers", "read_table": "fmkit.data.readers",
+         "ValidationReport": "fmkit.data.validate", "stratified_split": "fmkit.data.validate",
+         "validate_classification": "fmkit.data.validate"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fmkit.data' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

@@ -21,13 +21,18 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from fmkit.errors import ModelError
-from fmkit.models.classifier import HEAD_FILE, read_meta, recorded_precision
-from fmkit.models.precision import ResolvedPrecision, inference_autocast, resolve_inference_precision
+from fmkit.models.meta import HEAD_FILE, read_meta, recorded_precision
+
+if TYPE_CHECKING:
+    from fmkit.models.precision import ResolvedPrecision
+
+# torch is imported only where the torch backend is used: an ONNX export loads and predicts without it,
+# which is most of `fmkit predict`'s start-up time (BENCHMARKS.md, "Start-up").
 
 BackendName = Literal["auto", "torch", "onnx"]
 BACKEND_CACHE = "backend.json"
@@ -58,6 +63,8 @@ class TorchBackend:
     def __init__(self, model: Any, threads: int | None = None, precision: str = "fp32") -> None:
         import torch
 
+        from fmkit.models.precision import resolve_inference_precision
+
         self.model = model.eval()
         self._torch = torch
         self.precision: ResolvedPrecision = resolve_inference_precision(precision)
@@ -73,6 +80,8 @@ class TorchBackend:
         return cls(model, threads, precision or model.precision)
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, want: str = "logits") -> np.ndarray:
+        from fmkit.models.precision import inference_autocast
+
         torch = self._torch
         with torch.inference_mode(), inference_autocast(self.precision):
             ids = torch.from_numpy(input_ids)
@@ -148,22 +157,25 @@ def load_backend(path: Path, name: str, threads: int | None = None, precision: s
 
 
 def _machine_key(threads: int | None, precision: str) -> str:
-    import torch
+    # Versions from the installed metadata, not by importing: a cached choice of onnx must not cost a torch import.
+    from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        import onnxruntime
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "none"
 
-        ort_version = onnxruntime.__version__
-    except ModuleNotFoundError:
-        ort_version = "none"
-    return (f"{platform.node()}|{platform.machine()}|{cpu_threads()}|{threads}|torch {torch.__version__}"
-            f"|ort {ort_version}|torch precision {precision}")
+    return (f"{platform.node()}|{platform.machine()}|{cpu_threads()}|{threads}|torch {installed('torch')}"
+            f"|ort {installed('onnxruntime')}|torch precision {precision}")
 
 
 def choose_backend(path: Path, available: list[str], threads: int | None = None, precision: str | None = None) -> str:
     """The fastest available backend for this model on this machine, measured once and cached."""
     if len(available) == 1:
         return available[0]
+    from fmkit.models.precision import resolve_inference_precision
+
     resolved = resolve_inference_precision(precision or recorded_precision(read_meta(path)))
     key = _machine_key(threads, resolved)
     cache = path / BACKEND_CACHE

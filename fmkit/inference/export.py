@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from fmkit.errors import DataError, FmkitError, ModelError
-from fmkit.models.classifier import FMKIT_META, HEAD_FILE, read_meta
+from fmkit.models.meta import FMKIT_META, HEAD_FILE, read_meta
 from fmkit.utils.io import atomic_directory, atomic_write_json
 
 ONNX_FILE = "model.onnx"
@@ -150,7 +150,7 @@ def _tokenizer(path: Path) -> Any:
 
 
 def _logits(predictor: Any, texts: list[str]) -> np.ndarray:
-    from fmkit.data.tasks.classification import encode_texts
+    from fmkit.data.tokenized import encode_texts
 
     return np.asarray(predictor._run(encode_texts(predictor.tokenizer, texts, predictor.max_length), "logits"))
 

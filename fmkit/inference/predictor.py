@@ -5,15 +5,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fmkit.data.tasks.classification import EncodedTexts, encode_texts
+from fmkit.data.tokenized import EncodedTexts, encode_texts
 from fmkit.errors import ModelError
 from fmkit.inference.backends import Backend, BackendName, TorchBackend, load_backend
-from fmkit.models.backbone import load_tokenizer
-from fmkit.models.classifier import TextClassifier, read_meta
+from fmkit.models.meta import read_meta
+from fmkit.models.rust_tokenizer import load_rust_tokenizer
+
+if TYPE_CHECKING:
+    from fmkit.models.classifier import TextClassifier
 
 Record = dict[str, Any]
 
@@ -50,8 +53,15 @@ class Predictor:
         if meta.get("task", "classification") != "classification":
             raise ModelError(f"{path}: holds a '{meta.get('task')}' model, not a text classifier.")
         engine = load_backend(path, backend, threads, precision)
-        model = engine.model if isinstance(engine, TorchBackend) else None
-        return cls(model, load_tokenizer(path), batch_size=batch_size, path=path, backend=engine,
+        if isinstance(engine, TorchBackend):
+            from fmkit.models.backbone import load_tokenizer
+
+            model, tokenizer = engine.model, load_tokenizer(path)
+        else:
+            # The ONNX path loads tokenizer.json straight into the Rust tokenizer, skipping transformers
+            # (and torch, which it imports): seconds of start-up for a 10-line prediction.
+            model, tokenizer = None, load_rust_tokenizer(path)
+        return cls(model, tokenizer, batch_size=batch_size, path=path, backend=engine,
                    labels=list(meta["labels"]), max_length=int(meta.get("max_length", 128)))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -22,10 +22,8 @@ from torch import nn
 from fmkit.errors import ModelError
 from fmkit.models.backbone import load_encoder, load_tokenizer
 from fmkit.models.heads import ClassificationHead, pool
+from fmkit.models.meta import FMKIT_META, HEAD_FILE, read_meta, recorded_precision
 from fmkit.models.precision import ResolvedPrecision, bf16_linear_weights, inference_autocast
-
-FMKIT_META = "fmkit.json"
-HEAD_FILE = "head.safetensors"
 
 
 class TextClassifier(nn.Module):
@@ -92,25 +90,6 @@ class TextClassifier(nn.Module):
         model.precision = recorded_precision(meta)
         model.eval()
         return model
-
-
-def recorded_precision(meta: dict[str, Any]) -> str:
-    """The precision a saved model's metrics were measured in; folders saved before fmkit recorded it: fp32."""
-    return str(meta.get("precision", "fp32"))
-
-
-def read_meta(directory: Path) -> dict[str, Any]:
-    meta_path = Path(directory) / FMKIT_META
-    if not Path(directory).is_dir():
-        raise ModelError(f"Model folder not found: {directory}.")
-    if not meta_path.is_file():
-        hint = " (a run directory? use its model/ subfolder)" if (Path(directory) / "model").is_dir() else ""
-        raise ModelError(f"{directory}: no {FMKIT_META}, so this is not a model saved by fmkit{hint}.")
-    try:
-        meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{meta_path}: corrupt ({exc}).") from None
-    return meta
 
 
 def load_classifier_and_tokenizer(directory: Path | str) -> tuple[TextClassifier, Any]:

@@ -18,8 +18,8 @@ from torch import nn
 
 from fmkit.errors import ModelError
 from fmkit.models.backbone import load_encoder
-from fmkit.models.classifier import FMKIT_META, HEAD_FILE, read_meta
 from fmkit.models.heads import ClassificationHead
+from fmkit.models.meta import FMKIT_META, HEAD_FILE, read_meta
 
 NER_TASK = "ner"
 

@@ -19,11 +19,11 @@ from fmkit.data.labeled import LabeledTexts, read_labeled
 from fmkit.data.tasks.classification import (
     LabelMap,
     class_weights,
-    encode_texts,
     make_loader,
     untruncated_lengths,
 )
 from fmkit.data.token_limits import max_length_note, resolve_max_length
+from fmkit.data.tokenized import encode_texts
 from fmkit.data.validate import stratified_split, validate_classification
 from fmkit.errors import DataError
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions

@@ -18,8 +18,8 @@ import torch
 
 from fmkit.config import RunConfig, write_config
 from fmkit.data.readers import iter_texts
-from fmkit.data.tasks.classification import encode_texts
 from fmkit.data.tasks.mlm import make_mlm_loader
+from fmkit.data.tokenized import encode_texts
 from fmkit.errors import DataError
 from fmkit.models.backbone import load_tokenizer, resolve_model_path
 from fmkit.models.losses import masked_lm_loss

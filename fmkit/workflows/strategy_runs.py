@@ -25,8 +25,9 @@ import torch
 from fmkit.config import RunConfig
 from fmkit.config.schema import TrainConfig
 from fmkit.data.label_descriptions import label_prompts
-from fmkit.data.tasks.classification import EncodedTexts, LabelMap, encode_texts, make_loader
+from fmkit.data.tasks.classification import LabelMap, make_loader
 from fmkit.data.tasks.pairs import make_pair_loader, make_vector_loader, pairs_per_example, sample_pairs
+from fmkit.data.tokenized import EncodedTexts, encode_texts
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.classifier import TextClassifier, predict_logits
 from fmkit.models.embeddings import EmbeddingCache, cache_key, embed_batches

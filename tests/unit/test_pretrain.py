@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from fmkit.cli import build_parser, main
-from fmkit.data.tasks.classification import encode_texts
 from fmkit.data.tasks.mlm import IGNORE_INDEX, MaskingCollator
+from fmkit.data.tokenized import encode_texts
 from fmkit.models.backbone import load_tokenizer
 from fmkit.models.losses import masked_lm_loss
 from fmkit.models.mlm import MaskedLanguageModel

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import io
 
-import pytest
-
 import numpy as np
+import pytest
 
 from fmkit.utils.progress import Progress, format_duration, in_chunks, map_in_chunks
 

@@ -252,7 +252,8 @@ def test_bf16_probe_vectors_train_the_head_and_reported_metrics_are_what_predict
 
 
 def test_embed_batches_under_bf16_autocast_returns_close_float32_vectors(tiny_model: Path) -> None:
-    from fmkit.data.tasks.classification import encode_texts, make_loader
+    from fmkit.data.tasks.classification import make_loader
+    from fmkit.data.tokenized import encode_texts
     from fmkit.models.backbone import load_tokenizer
     from fmkit.models.classifier import TextClassifier
     from fmkit.models.embeddings import embed_batches

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fmkit.data.tokenized import EncodedTexts
 from fmkit.errors import DataError
 
 
@@ -44,33 +45,6 @@ class LabelMap:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-@dataclass
-class EncodedTexts:
-    """Token ids of every text, computed once; batches are padded only to their own longest text."""
-
-    input_ids: list[list[int]]
-    labels: np.ndarray | None = None
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-
-def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, labels: np.ndarray | None = None) -> EncodedTexts:
-    """Tokenize with the fast tokenizer in large batches (Rust, all cores), no padding."""
-    ids: list[list[int]] = []
-    step = 4096
-    for start in range(0, len(texts), step):
-        chunk = list(texts[start : start + step])
-        out = tokenizer(chunk, truncation=True, max_length=max_length, padding=False,
-                        return_attention_mask=False, return_token_type_ids=False)
-        ids.extend(out["input_ids"])
-    return EncodedTexts(input_ids=ids, labels=labels)
 
 
 def untruncated_lengths(tokenizer: Any, texts: Sequence[str]) -> np.ndarray:

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fmkit.data.tasks.classification import EncodedTexts, IndexDataset, LengthGroupedBatches, PaddingCollator
+from fmkit.data.tasks.classification import IndexDataset, LengthGroupedBatches, PaddingCollator
+from fmkit.data.tokenized import EncodedTexts
 
 IGNORE_INDEX = -100
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fmkit.data.tasks.classification import EncodedTexts, IndexDataset, LengthGroupedBatches
+from fmkit.data.tasks.classification import IndexDataset, LengthGroupedBatches
+from fmkit.data.tokenized import EncodedTexts
 
 
 @dataclass(frozen=True)
