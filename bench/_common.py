@@ -51,8 +51,21 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def cpu_class() -> str:
+    """The CPU class a result holds for: native bf16 (AMX / AVX512-BF16), AVX-512, or AVX2 only."""
+    try:
+        flags = " " + " ".join(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except OSError:
+        return "unknown CPU class"
+    if " amx_bf16" in flags or " avx512_bf16" in flags:
+        return "native bf16 (AMX/AVX512-BF16)"
+    if " avx512f" in flags:
+        return "AVX-512, no bf16"
+    return "AVX2 only, no bf16" if " avx2" in flags else "no AVX2"
+
+
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu_class()}, Python {platform.python_version()}"
 
 
 ISSUE2_SECTION = "## Core: fine-tuning against the Hugging Face Trainer (issue 2)"
