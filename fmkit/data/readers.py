@@ -13,10 +13,14 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fmkit.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported by the functions that build tables: predicting a plain .txt file never pays for it.
 
 # Column names that mark a header row; also used to auto-detect text and label columns.
 TEXT_COLUMN_NAMES = ("text", "sentence", "content", "review", "document", "utterance", "query", "question", "title")
@@ -179,6 +183,8 @@ def _has_header(text: str, delimiter: str) -> bool:
 
 
 def _read_delimited(text: str, path: Path, delimiter: str) -> pd.DataFrame:
+    import pandas as pd
+
     header = 0 if _has_header(text, delimiter) else None
     try:
         df = pd.read_csv(
@@ -212,6 +218,8 @@ def _read_delimited(text: str, path: Path, delimiter: str) -> pd.DataFrame:
 
 
 def _read_jsonl(text: str, path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
@@ -240,6 +248,8 @@ def _read_jsonl(text: str, path: Path) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a non-parquet file
@@ -272,6 +282,8 @@ def iter_texts(source: str | Path, text_column: str | None = None) -> Iterator[s
         return
     check_text_file(path)
     if suffix in (".csv", ".tsv"):
+        import pandas as pd
+
         sep = "," if suffix == ".csv" else "\t"
         with open(path, encoding="utf-8-sig", errors="strict", newline="") as fh:
             head = fh.read(_SNIFF_BYTES)
