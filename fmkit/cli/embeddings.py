@@ -51,6 +51,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
     search = SemanticSearch.build(args.model, [], [], backend=args.backend, exact_threshold=args.exact_threshold)
     search.embedder.batch_size = args.batch_size
+    # An output that cannot be created fails now, not after minutes of embedding.
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     added = _add_from_file(search, args)
     search.save(args.output)
     print(f"index of {added} items ({search.index.active_backend} search) saved to {args.output}", file=sys.stderr)
