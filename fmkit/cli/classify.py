@@ -18,6 +18,7 @@ EXIT_USAGE = 2
 
 def cmd_train(args: argparse.Namespace) -> int:
     from fmkit.config import load_config, parse_override
+    from fmkit.config.tasks import resolve, task_spec
     from fmkit.workflows import train_for_task
     from fmkit.workflows.rundir import resume_config
 
@@ -42,29 +43,39 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides[key] = value
         cfg = load_config(args.config, overrides)
         result = train_for_task(cfg, overwrite=args.overwrite)
-    if result.metrics and "accuracy" in result.metrics:
-        m = result.metrics
-        print(f"run: {result.run_dir}")
-        print(f"accuracy {m['accuracy']:.4f}  macro_f1 {m['macro_f1']:.4f}  on {m['num_examples']} eval examples "
-              f"({m['train_seconds']:.0f}s, {m['train_examples_per_second']:.0f} examples/s)")
-        print(f"model saved to {result.run_dir / 'model'}")
-    elif result.metrics and "perplexity" in result.metrics:
-        from fmkit.cli.media import print_generation_result
-
-        print_generation_result(result)
-    elif result.metrics and ("per_type" in result.metrics or "mrr" in result.metrics):
-        from fmkit.cli.embeddings import print_task_result
-
-        print_task_result(result)  # ner / embedding runs
+    printer = task_spec(cfg.task.type).result_printer
+    if result.metrics and printer:  # empty on the other processes of a distributed run
+        resolve(printer)(result)
     return 0
+
+
+def print_result(result: Any) -> None:
+    """What `fmkit train` prints after a classification (text or image) run."""
+    m = result.metrics
+    print(f"run: {result.run_dir}")
+    print(f"accuracy {m['accuracy']:.4f}  macro_f1 {m['macro_f1']:.4f}  on {m['num_examples']} eval examples "
+          f"({m['train_seconds']:.0f}s, {m['train_examples_per_second']:.0f} examples/s)")
+    print(f"model saved to {result.run_dir / 'model'}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from fmkit.cli.embeddings import eval_ner_model
-    from fmkit.evaluation.metrics import format_confusion, format_report, headline
+    from fmkit.evaluation.metrics import format_confusion, format_regression, format_report, headline
+    from fmkit.tracking import record_eval
     from fmkit.workflows.classification import evaluate_saved
 
-    if eval_ner_model(args):  # an NER model: entity metrics on a CoNLL/JSONL file
+    ner_metrics = eval_ner_model(args)  # an NER model: entity metrics on a CoNLL/JSONL file
+    if ner_metrics is not None:
+        record_eval(Path(args.model_dir), Path(args.data), ner_metrics, Path(args.runs) if args.runs else None)
+        return 0
+    if model_task(Path(args.model_dir)) == "regression":
+        from fmkit.config.tasks import resolve, task_spec
+
+        evaluate = resolve(task_spec("regression").evaluate or "")
+        metrics = evaluate(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
+                           args.batch_size, precision=args.precision)
+        record_eval(Path(args.model_dir), Path(args.data), metrics, Path(args.runs) if args.runs else None)
+        print(json.dumps(metrics, indent=2) if args.json else format_regression(metrics))
         return 0
     from fmkit.cli.media import image_eval_metrics
 
@@ -72,8 +83,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if metrics is None:
         metrics = evaluate_saved(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
                                  args.batch_size, precision=args.precision)
-    from fmkit.tracking import record_eval
-
     record_eval(Path(args.model_dir), Path(args.data), metrics, Path(args.runs) if args.runs else None)
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -84,6 +93,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print()
         print("  ".join(f"{k}={v:.4f}" for k, v in headline(metrics).items() if k != "num_examples"))
     return 0
+
+
+def model_task(model_dir: Path) -> str | None:
+    """The task a saved model (or the run directory holding it) records; None when it records none."""
+    from fmkit.models.meta import read_meta
+
+    if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file():
+        model_dir = model_dir / "model"
+    if not (model_dir / "fmkit.json").is_file():
+        return None
+    return str(read_meta(model_dir).get("task", "classification"))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -99,6 +119,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from fmkit.cli.media import transcribed_records
 
         records = transcribed_records(predictor, Path(args.input))  # speech -> text -> this model
+    elif getattr(predictor, "pair_input", False):
+        from fmkit.cli.predict_output import with_pair_inputs
+
+        records = with_pair_inputs(predictor, args.input, args.text_column, skipped)
     elif hasattr(predictor, "predict_source"):
         records = predictor.predict_source(Path(args.input))  # images: one file or a folder; records carry the path
     else:

@@ -192,15 +192,15 @@ def print_task_result(result: Any) -> None:
     print(f"model saved to {result.run_dir / 'model'}")
 
 
-def eval_ner_model(args: argparse.Namespace) -> bool:
-    """`fmkit eval MODEL --data FILE` for an NER model; False when the model is not one."""
+def eval_ner_model(args: argparse.Namespace) -> dict[str, Any] | None:
+    """`fmkit eval MODEL --data FILE` for an NER model: prints and returns its metrics; None when not one."""
     from fmkit.models.meta import read_meta
 
     model_dir = Path(args.model_dir)
     if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file():
         model_dir = model_dir / "model"
     if not (model_dir / "fmkit.json").is_file() or read_meta(model_dir).get("task") != "ner":
-        return False
+        return None
     from fmkit.data.conll import read_ner
     from fmkit.evaluation.ner_metrics import format_ner_report, ner_metrics
     from fmkit.inference.ner import NerPredictor
@@ -211,4 +211,4 @@ def eval_ner_model(args: argparse.Namespace) -> bool:
     predictor = NerPredictor.load(model_dir, batch_size=args.batch_size)
     metrics = ner_metrics(data.tags, predictor.predict_tags(data.tokens))
     print(json.dumps(metrics, indent=2) if args.json else format_ner_report(metrics), end="\n" if args.json else "")
-    return True
+    return metrics

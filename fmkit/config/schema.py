@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fmkit.config.media import GenerationConfig, ImageConfig
 from fmkit.config.pretrain import PretrainConfig
+from fmkit.config.tasks import task_spec
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -58,10 +59,18 @@ class ModelConfig(Section):
 
 
 class TaskConfig(Section):
-    type: Literal["classification", "generation", "image", "ner", "embedding"] = Field(
-        "classification", description="What the model learns to do: classify texts, generate text, classify images, "
-        "tag named entities (ner: CoNLL or JSONL spans), or embed texts for search (embedding: query/positive pairs)."
+    type: str = Field(
+        "classification", description="What the model learns to do: classify texts (classification), predict a "
+        "number per text or text pair (regression), generate text, classify images, tag named entities (ner: CoNLL "
+        "or JSONL spans), or embed texts for search (embedding: query/positive pairs). Any task in the registry "
+        "(fmkit/config/tasks.py)."
     )
+
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        task_spec(value)  # raises, naming the tasks there are
+        return value
     class_weights: Literal["none", "auto"] = Field(
         "none", description="'auto' weights the loss by inverse class frequency, for imbalanced data."
     )
@@ -102,7 +111,8 @@ class StrategyConfig(Section):
     probe_weight_decay: float = Field(1e-4, ge=0, description="probe_init: AdamW weight decay of the starting head.")
     head_c: float = Field(
         1.0, gt=0, description="linear-probe/fewshot: inverse L2 strength of the logistic-regression head "
-        "(scikit-learn's C), which L-BFGS fits to convergence.",
+        "(scikit-learn's C), which L-BFGS fits to convergence. Regression's ridge head chooses its own penalty by exact "
+        "leave-one-out error and does not use it.",
     )
     lora_r: int = Field(8, ge=1, description="lora: adapter rank.")
     lora_alpha: int = Field(16, ge=1, description="lora: scaling numerator (adapter output is scaled by alpha / r).")
@@ -180,8 +190,9 @@ class TrainConfig(Section):
 
 class EvalConfig(Section):
     batch_size: int = Field(64, ge=1, description="Texts per forward pass when evaluating and predicting.")
-    primary_metric: Literal["accuracy", "macro_f1"] = Field(
-        "macro_f1", description="Metric that picks the best checkpoint and drives early stopping."
+    primary_metric: str | None = Field(
+        None, description="Metric that picks the best checkpoint and drives early stopping (smaller is better for "
+        "rmse and mae). Unset: the task's own (classification macro_f1, regression spearman, ner f1, embedding mrr).",
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Precision of a text classifier's evaluation and prediction passes. 'auto': bf16 where "
@@ -246,3 +257,22 @@ class RunConfig(Section):
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+
+    @model_validator(mode="after")
+    def _task_metric(self) -> RunConfig:
+        # Resolved here, once: config.yaml then records the metric the run really selected by.
+        spec = task_spec(self.task.type)
+        if self.eval.primary_metric is None:
+            self.eval.primary_metric = spec.primary_metric
+        else:
+            spec.check_metric(self.eval.primary_metric)
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        """eval.primary_metric, resolved to the task's own when unset."""
+        return self.eval.primary_metric or task_spec(self.task.type).primary_metric
+
+    @property
+    def higher_is_better(self) -> bool:
+        return task_spec(self.task.type).higher_is_better(self.primary_metric)

@@ -140,7 +140,8 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 _HEADLINE_KEYS = ("accuracy", "macro_f1", "weighted_f1", "micro_f1", "f1", "precision", "recall", "token_accuracy",
                   "recall@1",
-                  "recall@10", "mrr", "mrr@10", "ndcg@10", "map", "perplexity", "num_examples")
+                  "recall@10", "mrr", "mrr@10", "ndcg@10", "map", "perplexity", "spearman", "pearson", "rmse", "mae",
+                  "r2", "num_examples")
 
 
 def overview(run: RunFiles) -> Section:
@@ -438,13 +439,12 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
     return html_path, card_path
 
 
-# Modules of other tasks that add report sections when imported (they call register_sections).
-TASK_REPORT_MODULES: dict[str, str] = {"ner": "fmkit.evaluation.report_tasks",
-                                     "embedding": "fmkit.evaluation.report_tasks"}
-
-
 def _load_task_sections(task: str) -> None:
-    module = TASK_REPORT_MODULES.get(task)
+    """Import the module the task registry names for the task's report sections (it calls register_sections)."""
+    from fmkit.config.tasks import TASKS
+
+    spec = TASKS.get(task)
+    module = spec.report if spec is not None else None
     if module and task not in TASK_SECTIONS:
         import importlib
 

@@ -1,26 +1,19 @@
 """Layer 5: load a saved model and use it. No training dependencies.
 
-`load_predictor(path)` reads the model's fmkit.json and returns the predictor for its task;
-PREDICTORS maps a task name to "module:Class" (each class has `load(path, batch_size)`,
-`predict(texts) -> list[dict]` and `predict_stream(iterable) -> iterator of dict`).
+`load_predictor(path)` reads the model's fmkit.json and returns the predictor its task names in the task
+registry (fmkit/config/tasks.py; each class has `load(path, batch_size)`, `predict(texts) -> list[dict]` and
+`predict_stream(iterable) -> iterator of dict`).
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from fmkit.errors import ModelError
 from fmkit.inference.predictor import Predictor, load
 
-PREDICTORS = {
-    "classification": "fmkit.inference.predictor:Predictor",
-    "generation": "fmkit.inference.generation:GenerationPredictor",
-    "image": "fmkit.inference.image:ImagePredictor",
-    "ner": "fmkit.inference.ner:NerPredictor",
-    "embedding": "fmkit.inference.embedder:Embedder",
-}
+PRECISION_TASKS = ("classification", "regression")  # predictors that take precision=
 
 
 def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None = None,
@@ -32,17 +25,18 @@ def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None =
     path = Path(path)
     if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
         path = path / "model"
+    from fmkit.config.tasks import TASKS, resolve
+
     task = read_meta(path).get("task", "classification")
-    target = PREDICTORS.get(task)
-    if target is None:
+    spec = TASKS.get(task)
+    if spec is None:
         raise ModelError(f"{path}: no predictor for task '{task}' in this version of fmkit.")
-    module_name, class_name = target.split(":")
     extra: dict[str, Any] = {"backend": backend} if backend and backend != "auto" else {}  # every predictor's default
     if precision and precision != "model":
-        if task != "classification":
-            raise ModelError(f"{path}: --precision applies to text classifiers; this is a '{task}' model.")
+        if task not in PRECISION_TASKS:
+            raise ModelError(f"{path}: --precision applies to text classifiers and regressors; this is a '{task}' model.")
         extra["precision"] = precision
-    return getattr(importlib.import_module(module_name), class_name).load(path, batch_size=batch_size, **extra)
+    return resolve(spec.predictor).load(path, batch_size=batch_size, **extra)
 
 
-__all__ = ["PREDICTORS", "Predictor", "load", "load_predictor"]
+__all__ = ["Predictor", "load", "load_predictor"]

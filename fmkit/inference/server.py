@@ -4,9 +4,10 @@
 
 Routes every model gets: GET /health (liveness, never needs the key), GET /ready (503 until warmed up
 and again while shutting down), GET /metrics (Prometheus text), /docs and /openapi.json.
-Task routes come from ROUTE_PROVIDERS, keyed by the model's task (fmkit.json "task"):
+Task routes come from the task registry (fmkit/config/tasks.py, `TaskSpec.routes`), keyed by the model's
+task (fmkit.json "task"); an app that is not a task adds its own to ROUTE_PROVIDERS:
 
-    ROUTE_PROVIDERS["ner"] = "fmkit.inference.ner_server:routes"
+    ROUTE_PROVIDERS["support"] = "fmkit.apps.support_http:routes"
 
 A provider is a function `routes(ctx: ServeContext) -> fastapi.APIRouter`. It registers its batched
 operations with `ctx.batcher.register(op, fn)` (fn: list[str] -> list[result], run in the single
@@ -26,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import importlib
 import json
 import math
 import os
@@ -49,10 +49,8 @@ from fmkit.errors import ModelError
 from fmkit.inference.batching import DynamicBatcher, QueueFull
 from fmkit.inference.server_metrics import ServerMetrics
 
-ROUTE_PROVIDERS: dict[str, str] = {
-    "classification": "fmkit.inference.server:classification_routes",
-    "generation": "fmkit.inference.generation_server:routes",
-}
+# Routes of what is not a task in the task registry (fmkit/config/tasks.py), such as an app: name -> "module:fn".
+ROUTE_PROVIDERS: dict[str, str] = {}
 PUBLIC_PATHS = {"/health"}
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -99,9 +97,12 @@ class ServeContext:
 
         Every batched route goes through here, so no route can let a text that would fail the shared
         forward pass into a batch; `field` names the request field in the 422/413 messages."""
-        texts = self.clean_texts(texts, field, indexed)
+        return await self.submit_checked(op, self.clean_texts(texts, field, indexed))
+
+    async def submit_checked(self, op: str, items: list[Any]) -> list[Any]:
+        """Items that already passed `clean_texts` (text pairs: each side) -> batcher -> results."""
         try:
-            return await asyncio.wait_for(self.batcher.submit(op, texts), self.settings.request_timeout_s)
+            return await asyncio.wait_for(self.batcher.submit(op, items), self.settings.request_timeout_s)
         except QueueFull:
             raise HTTPException(503, f"server busy: {self.batcher.depth} requests queued (serve.max_queue). Retry shortly.",
                                 headers={"Retry-After": "1"}) from None
@@ -138,13 +139,59 @@ def classification_routes(ctx: ServeContext) -> APIRouter:
     return router
 
 
+class TextsOrPairsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"texts": ["Shares jump after earnings beat"]}, {"pairs": [["A man plays a flute.", "A man plays music."]]}]})
+
+    texts: list[StrictStr] | None = Field(None, min_length=1, description="Texts to process, in order.")
+    pairs: list[tuple[StrictStr, StrictStr]] | None = Field(
+        None, min_length=1, description="Text pairs (a model trained on two text columns), in order.")
+
+
+def prediction_routes(ctx: ServeContext) -> APIRouter:
+    """POST /v1/predict for any task whose predictor has `predict(texts) -> list[dict]` (NER, regression...);
+    a model trained on text pairs takes {"pairs": [[a, b], ...]} instead of {"texts": [...]}."""
+    predictor = ctx.predictor
+    pair_input = bool(getattr(predictor, "pair_input", False))
+    ctx.batcher.register("predict", predictor.predict)
+    if pair_input:
+        ctx.batcher.register("predict_pairs", predictor.predict_pairs)
+    router = APIRouter(prefix="/v1", tags=[ctx.task])
+
+    @router.post("/predict", summary="The model's prediction for each text (or text pair)")
+    async def predict(body: TextsOrPairsIn) -> dict[str, Any]:
+        if (body.texts is None) == (body.pairs is None):
+            raise HTTPException(422, 'send either {"texts": [...]} or {"pairs": [[a, b], ...]}')
+        if body.pairs is not None:
+            if not pair_input:
+                raise HTTPException(422, 'this model reads one text per example: send {"texts": [...]}')
+            limit = ctx.settings.max_texts_per_request
+            if len(body.pairs) > limit:
+                raise HTTPException(413, f"{len(body.pairs)} pairs in one request; the limit is {limit} "
+                                         "(serve.max_texts_per_request). Split the request.")
+            # Each pair checked on its own, so a message names the text: `pairs[3][1]` is pair 3's second text.
+            pairs = [tuple(ctx.clean_texts(list(pair), f"pairs[{i}]")) for i, pair in enumerate(body.pairs)]
+            records = await ctx.submit_checked("predict_pairs", pairs)
+        else:
+            if pair_input:
+                raise HTTPException(422, 'this model was trained on text pairs: send {"pairs": [[a, b], ...]}')
+            records = await ctx.run("predict", body.texts or [])
+        return {"model": ctx.model_name, "predictions": records}
+
+    return router
+
+
 def route_provider(task: str) -> Callable[[ServeContext], APIRouter]:
-    target = ROUTE_PROVIDERS.get(task)
+    """A task's routes come from the task registry; ROUTE_PROVIDERS adds what is not a task (the support app)."""
+    from fmkit.config.tasks import TASKS, resolve
+
+    spec = TASKS.get(task)
+    target = ROUTE_PROVIDERS.get(task) or (spec.routes if spec is not None else None)
     if target is None:
+        served = sorted({*ROUTE_PROVIDERS, *(name for name, s in TASKS.items() if s.routes)})
         raise ModelError(f"no server routes for task '{task}' in this version of fmkit (served tasks: "
-                         f"{', '.join(sorted(ROUTE_PROVIDERS))}).")
-    module_name, func_name = target.split(":")
-    provider: Callable[[ServeContext], APIRouter] = getattr(importlib.import_module(module_name), func_name)
+                         f"{', '.join(served)}).")
+    provider: Callable[[ServeContext], APIRouter] = resolve(target)
     return provider
 
 

@@ -1,30 +1,19 @@
 """Top layer: wires config -> data -> models -> training -> evaluation -> inference into runs.
 
-The CLI and the public API call these; nothing below imports them. Each task has a module
-exposing `train(cfg, *, resume_dir=None, overwrite=False) -> RunResult`; TASK_WORKFLOWS maps
-`task.type` to it.
+The CLI and the public API call these; nothing below imports them. Each task's workflow is named by its
+entry in the task registry (fmkit/config/tasks.py): `train(cfg, *, resume_dir=None, overwrite=False) -> RunResult`.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from fmkit.config import RunConfig
-from fmkit.errors import ConfigError
-
-TASK_WORKFLOWS = {
-    "classification": "fmkit.workflows.classification",
-    "generation": "fmkit.workflows.generation",
-    "image": "fmkit.workflows.image",
-    "ner": "fmkit.workflows.ner",
-    "embedding": "fmkit.workflows.embedding",
-}
+from fmkit.config.tasks import resolve, task_spec
 
 
 def train_for_task(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> Any:
-    module_name = TASK_WORKFLOWS.get(cfg.task.type)
-    if module_name is None:
-        raise ConfigError(f"task '{cfg.task.type}' has no training workflow; choose one of {', '.join(TASK_WORKFLOWS)}.")
-    return importlib.import_module(module_name).train(cfg, resume_dir=resume_dir, overwrite=overwrite)
+    spec = task_spec(cfg.task.type)
+    spec.check_strategy(cfg.strategy.name)
+    return resolve(spec.workflow)(cfg, resume_dir=resume_dir, overwrite=overwrite)

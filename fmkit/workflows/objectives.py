@@ -1,0 +1,87 @@
+"""What a text head learns, in one object: its outputs, loss, metrics and closed-form fit.
+
+The strategies (workflows/strategy_runs.py) train a body plus a linear head the same way whatever the head
+predicts; everything that differs between one label per text and a number per text is here, so no strategy
+branches on the task:
+
+  SingleLabel  softmax over the labels, cross-entropy, accuracy/macro-F1, logistic-regression head
+  Regression   one output on standardised targets, MSE, Spearman/Pearson/RMSE/MAE/R², ridge-regression head
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fmkit.data.tasks.classification import LabelMap
+from fmkit.data.tasks.regression import TargetScaling
+from fmkit.evaluation.metrics import classification_metrics, headline, regression_metrics
+from fmkit.models.losses import classification_loss
+from fmkit.training.logistic import LogisticFit, fit_logistic_regression, fit_ridge_regression
+
+
+class Objective(Protocol):
+    task: str  # what the saved model's fmkit.json says it is
+    outputs: tuple[str, ...]  # one per head row: the labels, or the target's name
+
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+    def metrics(self, y_true: np.ndarray, logits: torch.Tensor) -> dict[str, Any]:
+        """The scalar metrics of head outputs against the encoded targets (what the loop selects on)."""
+
+    def fit_linear(self, vectors: torch.Tensor, y: np.ndarray, c: float,
+                   on_iteration: Callable[[int, float], None]) -> LogisticFit:
+        """The head fitted to convergence on fixed vectors (linear-probe, fewshot's phase 2)."""
+
+
+@dataclass
+class SingleLabel:
+    labels: LabelMap
+    class_weights: torch.Tensor | None = None
+    task: str = "classification"
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.labels.labels
+
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return classification_loss(logits, batch, self.class_weights)
+
+    def metrics(self, y_true: np.ndarray, logits: torch.Tensor) -> dict[str, Any]:
+        return headline(classification_metrics(y_true, logits.argmax(-1).numpy(), self.labels.labels))
+
+    def fit_linear(self, vectors: torch.Tensor, y: np.ndarray, c: float,
+                   on_iteration: Callable[[int, float], None]) -> LogisticFit:
+        return fit_logistic_regression(vectors, torch.as_tensor(y), len(self.labels), c=c,
+                                       class_weights=self.class_weights, on_iteration=on_iteration)
+
+
+@dataclass
+class Regression:
+    """The head predicts the standardised target; metrics are on the target's own scale."""
+
+    scaling: TargetScaling
+    target_name: str = "value"
+    task: str = "regression"
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return (self.target_name,)
+
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.mse_loss(logits.float().reshape(-1), batch["labels"].float())
+
+    def metrics(self, y_true: np.ndarray, logits: torch.Tensor) -> dict[str, Any]:
+        predicted = self.scaling.unscale(logits.float().reshape(-1).numpy())
+        return headline(regression_metrics(self.scaling.unscale(np.asarray(y_true)), predicted))
+
+    def fit_linear(self, vectors: torch.Tensor, y: np.ndarray, c: float,
+                   on_iteration: Callable[[int, float], None]) -> LogisticFit:
+        fit = fit_ridge_regression(vectors, torch.as_tensor(y))  # its penalty by leave-one-out error, not `c`
+        on_iteration(fit.iterations, fit.loss)
+        return fit

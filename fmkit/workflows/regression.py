@@ -1,0 +1,161 @@
+"""`fmkit train --task regression`: a number per text, or per text pair (a cross-encoder), through THE loop.
+
+    fmkit train --task regression --data sts-train.tsv --eval sts-dev.tsv --text-column sentence1,sentence2 \
+        --label-column score
+
+The model is the same body + linear head as a classifier with one output, trained on standardised targets
+(MSE) by the same strategies (full, lora, linear-probe = ridge regression on frozen vectors); Spearman picks
+the best checkpoint unless eval.primary_metric names another (rmse and mae: smaller is better). Two text
+columns make a pair model: the texts go through the tokenizer together, and predict/serve take pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmkit.config import RunConfig
+from fmkit.data.tasks.classification import LabelMap, make_loader
+from fmkit.data.tasks.regression import ScoredTexts, TargetScaling, random_split, read_scored, validate_scored
+from fmkit.data.tokenized import encode_texts
+from fmkit.errors import DataError
+from fmkit.evaluation.metrics import format_regression, regression_metrics
+from fmkit.models.backbone import load_tokenizer, resolve_model_path
+from fmkit.models.classifier import predict_logits
+from fmkit.training import configure_threads
+from fmkit.training.budget import Deadline
+from fmkit.utils.clock import command_started
+from fmkit.utils.io import atomic_directory, atomic_write_json, atomic_write_text
+from fmkit.workflows.auto import parse_duration
+from fmkit.workflows.objectives import Regression
+from fmkit.workflows.rundir import RunResult
+from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
+from fmkit.workflows.task_run import TaskRun, capped_max_length, warn
+
+# Joins the two texts of a pair into one key for the vector cache (a character no text holds).
+PAIR_KEY_SEPARATOR = "\u241e"
+
+
+def load_scored(cfg: RunConfig) -> tuple[ScoredTexts, ScoredTexts, list[str]]:
+    """Read, check and (without an eval file) split; raises DataError before anything is written."""
+    if cfg.data.train is None:
+        raise DataError("No training data: pass --data FILE (CSV, TSV, JSONL or Parquet with a text column, or two "
+                        "for pairs, and a numeric target column).")
+    train = read_scored(cfg.data.train, cfg.data.text_column, cfg.data.label_column)
+    evaluation = None
+    if cfg.data.eval is not None:
+        columns = cfg.data.text_column or ",".join(train.columns)
+        evaluation = read_scored(cfg.data.eval, columns, cfg.data.label_column or train.target_column)
+    warnings = validate_scored(train, evaluation)
+    if evaluation is None:
+        train, evaluation = random_split(train, cfg.data.eval_fraction, cfg.train.seed)
+    return train, evaluation, warnings
+
+
+def cache_texts(data: ScoredTexts) -> list[str]:
+    if data.pairs is None:
+        return data.texts
+    return [f"{a}{PAIR_KEY_SEPARATOR}{b}" for a, b in zip(data.texts, data.pairs, strict=True)]
+
+
+def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
+    started = command_started()
+    budget_s = parse_duration(cfg.strategy.time_budget)
+    strategy = "full" if cfg.strategy.name == "auto" else cfg.strategy.name
+    train_data, eval_data, warnings = load_scored(cfg)
+    for message in warnings:
+        warn(message)
+    model_path = resolve_model_path(cfg.model.name)
+    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
+    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    scaling = TargetScaling.fit(train_data.targets)
+    train_enc = encode_texts(tokenizer, train_data.texts, max_length, scaling.scale(train_data.targets),
+                             pairs=train_data.pairs)
+    eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, scaling.scale(eval_data.targets),
+                            pairs=eval_data.pairs)
+    target_name = train_data.target_column
+    data_info = {"train": {"path": str(cfg.data.train), "rows": len(train_data)},
+                 "eval": {"path": str(cfg.data.eval) if cfg.data.eval else None, "rows": len(eval_data)},
+                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length,
+                 "text_columns": list(train_data.columns), "target": {"mean": scaling.mean, "std": scaling.std},
+                 "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
+    configure_threads(cfg.train.threads)
+    with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
+        from accelerate.utils import set_seed
+
+        set_seed(cfg.train.seed)
+        ctx = FitContext(cfg=cfg, model_path=model_path, tokenizer=tokenizer, labels=LabelMap((target_name,)),
+                         train_texts=cache_texts(train_data), eval_texts=cache_texts(eval_data), train_enc=train_enc,
+                         eval_enc=eval_enc, max_length=max_length, run_dir=run.dir, tracker=run.tracker,
+                         deadline=None if budget_s is None else Deadline(started, budget_s),
+                         objective=Regression(scaling, target_name))
+        ctx.resume = run.resume and strategy in ("full", "lora")
+        reason = "requested explicitly" if cfg.strategy.name != "auto" else "auto: regression fine-tunes every weight"
+        atomic_write_json(run.dir / "strategy.json", {"requested": cfg.strategy.name, "strategy": strategy,
+                                                      "reason": reason})
+        outcome = fit(ctx, strategy)
+        model = outcome.strategy.export(outcome.model, run.dir)  # metrics below are of exactly what is saved
+        model.info = {"target": {"name": target_name, "mean": scaling.mean, "std": scaling.std},
+                      "text_columns": list(train_data.columns), "pair_input": train_data.pairs is not None}
+        logits = outcome.eval_logits
+        if logits is None:
+            loader = make_loader(eval_enc, ctx.pad_id, cfg.eval.batch_size, cfg.train.seed, shuffle=False)
+            logits = predict_logits(model, loader, len(eval_enc), eval_precision(ctx))
+        predicted = scaling.unscale(logits.float().reshape(-1).numpy())
+        full = regression_metrics(eval_data.targets, predicted)
+        with atomic_directory(run.dir / "model") as tmp:
+            model.save_pretrained(tmp, tokenizer)
+        write_predictions(run.dir / "eval_predictions.jsonl", eval_data, predicted)
+        result = outcome.result
+        metrics: dict[str, Any] = {
+            **full, "eval_source": eval_data.source, "train_examples": len(train_data), "strategy": strategy,
+            "strategy_details": outcome.details, "target": {"mean": scaling.mean, "std": scaling.std},
+            "steps": result.steps if result else 0, "best_step": result.best_step if result else None,
+            "epochs_completed": result.epochs_completed if result else 0,
+            "stopped_early": result.stopped_early if result else False,
+            "stop_reason": result.stop_reason if result else "no training",
+            "train_seconds": round(result.train_seconds, 2) if result else 0.0,
+            "train_examples_per_second": round(result.examples_per_second, 2) if result else 0.0,
+            "eval_precision": eval_precision(ctx),
+        }
+        run.finish(metrics, {k: round(float(full[k]), 4) for k in ("spearman", "pearson", "rmse", "mae", "r2")})
+    return RunResult(run_dir=run.dir, metrics=metrics, warnings=warnings)
+
+
+def write_predictions(path: Path, data: ScoredTexts, predicted: np.ndarray) -> None:
+    lines = []
+    for i, text in enumerate(data.texts):
+        row: dict[str, Any] = {"text": text}
+        if data.pairs is not None:
+            row["text_pair"] = data.pairs[i]
+        row.update(target=float(data.targets[i]), predicted=round(float(predicted[i]), 6))
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    atomic_write_text(path, "".join(lines))
+
+
+def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, label_column: str | None = None,
+                   batch_size: int = 64, precision: str | None = None) -> dict[str, Any]:
+    """Metrics of a saved regression model on any file with its text column(s) and a numeric target."""
+    from fmkit.inference.regression import RegressionPredictor
+
+    predictor = RegressionPredictor.load(model_dir, batch_size=batch_size,
+                                         precision=None if precision in (None, "model") else precision)
+    columns = text_column or ",".join(predictor.text_columns) or None
+    examples = read_scored(data, columns, label_column or predictor.target_name)
+    if (examples.pairs is not None) != predictor.pair_input:
+        want = "two text columns (a pair)" if predictor.pair_input else "one text column"
+        raise DataError(f"{data}: this model reads {want}; name the column(s) with --text-column A,B.")
+    predicted = predictor.values(examples.texts, examples.pairs)
+    return regression_metrics(examples.targets, predicted)
+
+
+def print_result(result: RunResult) -> None:
+    m = result.metrics
+    print(f"run: {result.run_dir}")
+    print(f"{format_regression(m)}  on {m['num_examples']} eval examples ({m['train_seconds']:.0f}s, "
+          f"{m['train_examples_per_second']:.0f} examples/s)")
+    print(f"model saved to {result.run_dir / 'model'}", file=sys.stdout)
