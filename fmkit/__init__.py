@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fmkit.errors import ConfigError, DataError, FmkitError, ModelError
 
 if TYPE_CHECKING:
-    from fmkit.workflows.classification import RunResult
+    from fmkit.workflows.rundir import RunResult
 
 __version__ = "0.1.0"
 

@@ -90,6 +90,36 @@ def with_inputs(predictor: Any, inputs: Iterable[tuple[str | None, str]]) -> Ite
         yield {**({"id": item_id} if item_id is not None else {"text": text}), **record}
 
 
+def with_pair_inputs(predictor: Any, source: str, text_column: str | None, skipped: SkipCount
+                     ) -> Iterator[dict[str, Any]]:
+    """A pair model's predictions on a table: its two text columns (--text-column A,B, else the ones it was
+    trained on), each record starting with both texts; rows with a blank side are left out and counted."""
+    from fmkit.data.readers import iter_texts
+
+    columns = [c.strip() for c in text_column.split(",")] if text_column else list(predictor.text_columns)
+    if len(columns) != 2 or source == "-" or Path(source).suffix.lower() not in _TABLES:
+        raise DataError(f"{source}: this model reads text pairs; give a table file (CSV, TSV, JSONL or Parquet) "
+                        f"with two text columns, named with --text-column A,B (trained on: "
+                        f"{', '.join(predictor.text_columns) or 'unknown'}).")
+    names = [n.strip() for n in _column_names(Path(source))]
+    missing = [c for c in columns if c not in names]
+    if missing and names:
+        raise DataError(f"{source}: no column {', '.join(repr(c) for c in missing)}; columns present: "
+                        f"{', '.join(names)}. Name the two text columns with --text-column A,B.")
+    skipped.unit = "rows"
+
+    def pairs() -> Iterator[tuple[str, str]]:
+        for first, second in zip(iter_texts(source, columns[0]), iter_texts(source, columns[1]), strict=False):
+            if not str(first).strip() or not str(second).strip():
+                skipped.blank += 1
+                continue
+            yield str(first), str(second)
+
+    for_model, for_output = itertools.tee(pairs())
+    for (first, second), record in zip(for_output, predictor.predict_pairs_stream(for_model), strict=True):
+        yield {"text": first, "text_pair": second, **record}
+
+
 def select_fields(records: Iterable[dict[str, Any]], fields: str | None) -> Iterator[dict[str, Any]]:
     """`--fields label,scores` keeps those keys (in that order); `--fields=-scores` leaves keys out."""
     if not fields:

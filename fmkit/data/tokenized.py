@@ -24,13 +24,18 @@ class EncodedTexts:
         return len(self.input_ids)
 
 
-def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, labels: np.ndarray | None = None) -> EncodedTexts:
-    """Tokenize with the fast tokenizer in large batches (Rust, all cores), no padding."""
+def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, labels: np.ndarray | None = None,
+                 pairs: Sequence[str] | None = None) -> EncodedTexts:
+    """Tokenize with the fast tokenizer in large batches (Rust, all cores), no padding.
+
+    `pairs`: the second text of each example; the two go in as one sequence (`[CLS] a [SEP] b [SEP]`), the
+    longer one truncated first, so a cross-encoder reads both together."""
     ids: list[list[int]] = []
     step = 4096
     for start in range(0, len(texts), step):
         chunk = list(texts[start : start + step])
-        out = tokenizer(chunk, truncation=True, max_length=max_length, padding=False,
+        second = list(pairs[start : start + step]) if pairs is not None else None
+        out = tokenizer(chunk, second, truncation=True, max_length=max_length, padding=False,
                         return_attention_mask=False, return_token_type_ids=False)
         ids.extend(out["input_ids"])
     return EncodedTexts(input_ids=ids, labels=labels)

@@ -83,3 +83,26 @@ def format_confusion(metrics: dict[str, Any], max_labels: int = 20) -> str:
     for label, row in zip(short, cm, strict=True):
         lines.append(label.ljust(width) + "".join(str(v).rjust(width) for v in row))
     return "\n".join(lines)
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """RMSE, MAE, Pearson, Spearman and R² of predictions against targets (both on the targets' own scale)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    error = y_pred - y_true
+    constant = float(np.ptp(y_pred)) == 0.0 or float(np.ptp(y_true)) == 0.0  # correlations undefined: report 0
+    total = float(np.sum((y_true - y_true.mean()) ** 2))
+    return {
+        "spearman": 0.0 if constant else float(spearmanr(y_true, y_pred).statistic),
+        "pearson": 0.0 if constant else float(pearsonr(y_true, y_pred).statistic),
+        "rmse": float(np.sqrt(np.mean(error ** 2))),
+        "mae": float(np.mean(np.abs(error))),
+        "r2": float(1.0 - np.sum(error ** 2) / total) if total > 0 else 0.0,
+        "num_examples": len(y_true),
+    }
+
+
+def format_regression(metrics: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={metrics[k]:.4f}" for k in ("spearman", "pearson", "rmse", "mae", "r2") if k in metrics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -24,6 +24,8 @@ Record = dict[str, Any]
 class Predictor:
     """A loaded text classifier: texts in, `{"label", "scores"}` records out, always in input order."""
 
+    TASK = "classification"  # the fmkit.json task this class loads
+
     def __init__(self, model: TextClassifier | None, tokenizer: Any, batch_size: int = 64, path: Path | None = None,
                  *, backend: Backend | None = None, labels: list[str] | None = None, max_length: int | None = None) -> None:
         # A torch model, or any Backend (ONNX Runtime) plus the labels and max_length from fmkit.json.
@@ -38,10 +40,15 @@ class Predictor:
         self.path = path
         self.labels: list[str] = list(labels if labels is not None else model.labels)  # type: ignore[union-attr]
         self.max_length: int = int(max_length if max_length is not None else model.max_length)  # type: ignore[union-attr]
+        if model is not None:
+            self.configure(dict(model.info))
+
+    def configure(self, meta: dict[str, Any]) -> None:
+        """Read what this task keeps in fmkit.json beyond labels and max_length (nothing, for classification)."""
 
     @classmethod
     def load(cls, path: Path | str, batch_size: int = 64, backend: BackendName = "auto",
-             threads: int | None = None, precision: str | None = None) -> Predictor:
+             threads: int | None = None, precision: str | None = None) -> Self:
         """Load a model folder (or its run directory); an ONNX export runs on onnxruntime transparently.
 
         `precision` (auto|fp32|bf16) of the torch backend; None: the one the model's metrics were measured in.
@@ -50,8 +57,8 @@ class Predictor:
         if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
             path = path / "model"  # accept a run directory too
         meta = read_meta(path)
-        if meta.get("task", "classification") != "classification":
-            raise ModelError(f"{path}: holds a '{meta.get('task')}' model, not a text classifier.")
+        if meta.get("task", "classification") != cls.TASK:
+            raise ModelError(f"{path}: holds a '{meta.get('task')}' model, not a {cls.TASK} model.")
         engine = load_backend(path, backend, threads, precision)
         if isinstance(engine, TorchBackend):
             from fmkit.models.backbone import load_tokenizer
@@ -61,8 +68,10 @@ class Predictor:
             # The ONNX path loads tokenizer.json straight into the Rust tokenizer, skipping transformers
             # (and torch, which it imports): seconds of start-up for a 10-line prediction.
             model, tokenizer = None, load_rust_tokenizer(path)
-        return cls(model, tokenizer, batch_size=batch_size, path=path, backend=engine,
-                   labels=list(meta["labels"]), max_length=int(meta.get("max_length", 128)))
+        predictor = cls(model, tokenizer, batch_size=batch_size, path=path, backend=engine,
+                        labels=list(meta["labels"]), max_length=int(meta.get("max_length", 128)))
+        predictor.configure(meta)
+        return predictor
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape (len(texts), num_labels)."""

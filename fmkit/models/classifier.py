@@ -25,13 +25,21 @@ from fmkit.models.heads import ClassificationHead, pool
 from fmkit.models.meta import FMKIT_META, HEAD_FILE, read_meta, recorded_precision
 from fmkit.models.precision import ResolvedPrecision, bf16_linear_weights, inference_autocast
 
+# Tasks whose model is this body + linear head: one row per label, or one row for a regression target.
+HEAD_TASKS = ("classification", "regression")
+
 
 class TextClassifier(nn.Module):
+    """`task` "regression": `labels` is the target's name and the one output a standardised value; `info`
+    holds what fmkit.json must carry besides (the target scaling, the text columns)."""
+
     encoder: Any  # a transformers PreTrainedModel
 
     def __init__(self, encoder: Any, labels: list[str], pooling: str = "mean", dropout: float = 0.1,
-                 max_length: int = 128, precision: str = "fp32") -> None:
+                 max_length: int = 128, precision: str = "fp32", task: str = "classification") -> None:
         super().__init__()
+        self.task = task
+        self.info: dict[str, Any] = {}
         self.encoder = encoder
         self.labels = list(labels)
         self.pooling = pooling
@@ -43,8 +51,9 @@ class TextClassifier(nn.Module):
 
     @classmethod
     def from_backbone(cls, path: Path, labels: list[str], pooling: str = "mean", dropout: float = 0.1,
-                      max_length: int = 128, trust_remote_code: bool = False) -> TextClassifier:
-        return cls(load_encoder(path, trust_remote_code), labels, pooling, dropout, max_length)
+                      max_length: int = 128, trust_remote_code: bool = False,
+                      task: str = "classification") -> TextClassifier:
+        return cls(load_encoder(path, trust_remote_code), labels, pooling, dropout, max_length, task=task)
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Pooled text vectors (before the head)."""
@@ -67,7 +76,8 @@ class TextClassifier(nn.Module):
         head_state = {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}
         save_file(head_state, str(directory / HEAD_FILE))
         meta = {
-            "task": "classification",
+            **self.info,
+            "task": self.task,
             "pooling": self.pooling,
             "labels": self.labels,
             "max_length": self.max_length,
@@ -82,14 +92,19 @@ class TextClassifier(nn.Module):
     def from_pretrained(cls, directory: Path | str, trust_remote_code: bool = False) -> TextClassifier:
         directory = Path(directory)
         meta = read_meta(directory)
-        if meta.get("task") != "classification":
-            raise ModelError(f"{directory}: holds a '{meta.get('task')}' model, not a text classifier.")
+        task = meta.get("task")
+        if task not in HEAD_TASKS:
+            raise ModelError(f"{directory}: holds a '{task}' model, not a text classifier or regressor.")
         model = cls.from_backbone(directory, meta["labels"], meta.get("pooling", "mean"), meta.get("dropout", 0.1),
-                                  meta.get("max_length", 128), trust_remote_code)
+                                  meta.get("max_length", 128), trust_remote_code, task=str(task))
+        model.info = {k: v for k, v in meta.items() if k not in CORE_META}
         model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
         model.precision = recorded_precision(meta)
         model.eval()
         return model
+
+
+CORE_META = ("task", "pooling", "labels", "max_length", "dropout", "precision")
 
 
 def load_classifier_and_tokenizer(directory: Path | str) -> tuple[TextClassifier, Any]:

@@ -37,7 +37,8 @@ class RustTokenizer:
         # switch it under each other's encode call.
         self._lock = threading.Lock()
 
-    def __call__(self, texts: Sequence[str], truncation: bool = False, max_length: int | None = None,
+    def __call__(self, texts: Sequence[str], text_pair: Sequence[str] | None = None, truncation: bool = False,
+                 max_length: int | None = None,
                  padding: bool = False, return_attention_mask: bool = False, return_token_type_ids: bool = False,
                  add_special_tokens: bool = True) -> dict[str, list[list[int]]]:
         if padding:
@@ -54,7 +55,8 @@ class RustTokenizer:
                     self._tokenizer.enable_truncation(limit, stride=0, strategy="longest_first",
                                                       direction=self.truncation_side)
                 self._max_length = limit
-            encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+            inputs: list[Any] = list(texts) if text_pair is None else list(zip(texts, text_pair, strict=True))
+            encodings = self._tokenizer.encode_batch(inputs, add_special_tokens=add_special_tokens)
         return {"input_ids": [e.ids for e in encodings]}
 
 

@@ -92,3 +92,38 @@ def fit_logistic_regression(
 
 
 __all__ = ["DEFAULT_MAX_ITER", "LogisticFit", "fit_logistic_regression"]
+
+
+# Ridge penalties tried, as multiples of the number of examples (the Gram matrix grows with n).
+RIDGE_ALPHAS = tuple(10.0 ** k for k in range(-5, 3))
+
+
+def fit_ridge_regression(vectors: torch.Tensor, targets: torch.Tensor,
+                         alphas: tuple[float, ...] = RIDGE_ALPHAS) -> LogisticFit:
+    """Ridge regression of `targets` on `vectors`, its penalty chosen by exact leave-one-out error.
+
+    Why not a fixed penalty: how much shrinkage frozen vectors need depends on the examples per dimension
+    (270 examples of 384-dimensional vectors overfit without it; 50,000 do not), and the leave-one-out error of
+    every penalty comes out of one SVD (scikit-learn's RidgeCV does the same), so choosing costs nothing."""
+    start = time.perf_counter()
+    x = vectors.detach().to(torch.float64)
+    y = targets.detach().to(torch.float64).reshape(-1)
+    n = x.shape[0]
+    x_mean, y_mean = x.mean(0), y.mean()
+    xc, yc = x - x_mean, y - y_mean  # the bias is not penalised: centre, solve, then put it back
+    u, sv, vt = torch.linalg.svd(xc, full_matrices=False)
+    uty = u.T @ yc
+    best: tuple[float, float] | None = None  # (leave-one-out MSE, alpha)
+    for alpha in (a * n for a in alphas):
+        shrink = sv**2 / (sv**2 + alpha)
+        fitted = u @ (shrink * uty)
+        leverage = (u**2 * shrink).sum(1) + 1.0 / n  # + the intercept's share
+        loo = float((((yc - fitted) / (1.0 - leverage).clamp_min(1e-9)) ** 2).mean())
+        if best is None or loo < best[0]:
+            best = (loo, alpha)
+    assert best is not None
+    alpha = best[1]
+    weight = vt.T @ ((sv / (sv**2 + alpha)) * uty)
+    bias = y_mean - x_mean @ weight
+    return LogisticFit(weight=weight.reshape(1, -1).float(), bias=bias.reshape(1).float(), iterations=len(alphas),
+                       loss=best[0], converged=True, seconds=time.perf_counter() - start)

@@ -99,6 +99,7 @@ def train_loop(
     evaluate: EvaluateFn,
     primary_metric: str,
     checkpoints: Checkpoints,
+    higher_is_better: bool = True,
     tracker: Tracker,
     accelerator: Any,
     resume: bool = False,
@@ -157,7 +158,9 @@ def train_loop(
         window_start += eval_time  # the running examples/s measures training only
         checkpoint_start = time.perf_counter()
         score = float(metrics[primary_metric])
-        improved = state.best_metric is None or score > state.best_metric
+        # RMSE, MAE, a loss: smaller is better, and early stopping and the kept weights must go by that.
+        improved = state.best_metric is None or (score > state.best_metric if higher_is_better
+                                                 else score < state.best_metric)
         if improved:
             state.best_metric, state.best_step = score, state.step
             state.best_metrics = {**metrics, "epoch": round(state.step / steps_per_epoch, 3)}

@@ -6,7 +6,6 @@ import itertools
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +35,9 @@ from fmkit.utils.clock import command_started
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.auto import choice_record, choose_strategy, parse_duration
-from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
+from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
 from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
 from fmkit.workflows.task_run import capped_max_length
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict[str, Any]
-    warnings: list[str]
 
 
 def warn(message: str) -> None:

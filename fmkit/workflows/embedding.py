@@ -27,6 +27,7 @@ from fmkit.models.sentence_encoder import SentenceEncoder
 from fmkit.models.strategies import LoraStrategy
 from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory
+from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.task_run import TaskRun, capped_max_length
 
 PRIMARY = "mrr"
@@ -61,8 +62,6 @@ def retrieval_evaluator(tokenizer: Any, train: PairData, evaluation: PairData, b
 
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> Any:
-    from fmkit.workflows.classification import RunResult
-
     strategy = cfg.strategy.name
     if strategy == "auto":
         strategy = "full"

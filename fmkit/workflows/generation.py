@@ -8,7 +8,6 @@ and RUN_DIR/samples.jsonl with the base model's answer beside the fine-tuned one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +42,11 @@ from fmkit.models.causal_lm import (
 from fmkit.training import Checkpoints, Trackers, configure_threads, make_accelerator, train_loop
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json, atomic_write_text
-from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
+from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
 from fmkit.workflows.task_run import capped_max_length
 
 PRIMARY = "mean_log_likelihood"  # higher is better, as the loop expects; perplexity = exp(-this)
 CAUSAL_LM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict[str, Any]
-    warnings: list[str]
 
 
 def resolve_generation_defaults(cfg: RunConfig) -> RunConfig:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,7 @@ from fmkit.models.losses import classification_loss
 from fmkit.training import Checkpoints, Trackers, configure_threads, make_accelerator, train_loop
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
-from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict[str, Any]
-    warnings: list[str]
+from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
 
 
 def load_image_datasets(cfg: RunConfig) -> tuple[LabeledImages, LabeledImages]:
@@ -137,7 +129,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
         result = train_loop(
             trained, train_loader, cfg=cfg.train, loss_fn=loss_fn, evaluate=evaluate,
-            primary_metric=cfg.eval.primary_metric, checkpoints=Checkpoints(run_dir / "checkpoints"),
+            primary_metric=cfg.primary_metric, checkpoints=Checkpoints(run_dir / "checkpoints"),
             tracker=tracker, accelerator=accelerator, resume=resume,
         )
         tracker.close("finished")

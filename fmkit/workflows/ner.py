@@ -25,6 +25,7 @@ from fmkit.models.strategies import LoraStrategy
 from fmkit.models.token_classifier import TokenClassifier, token_classification_loss
 from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory, atomic_write_text
+from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.task_run import TaskRun, capped_max_length, warn
 
 PRIMARY = "f1"
@@ -56,8 +57,6 @@ def load_ner_data(cfg: RunConfig) -> tuple[NerData, NerData]:
 
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> Any:
-    from fmkit.workflows.classification import RunResult
-
     strategy = "full" if cfg.strategy.name == "auto" else cfg.strategy.name
     if strategy not in ("full", "lora"):
         raise ConfigError(f"--task ner trains with --strategy full or lora, not '{strategy}'.")

@@ -27,7 +27,10 @@ from fmkit.training.logistic import LogisticFit, fit_logistic_regression, fit_ri
 
 class Objective(Protocol):
     task: str  # what the saved model's fmkit.json says it is
-    outputs: tuple[str, ...]  # one per head row: the labels, or the target's name
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """One name per head row: the labels, or the target's name."""
 
     def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
 

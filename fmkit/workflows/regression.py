@@ -78,8 +78,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, scaling.scale(eval_data.targets),
                             pairs=eval_data.pairs)
     target_name = train_data.target_column
-    data_info = {"train": {"path": str(cfg.data.train), "rows": len(train_data)},
-                 "eval": {"path": str(cfg.data.eval) if cfg.data.eval else None, "rows": len(eval_data)},
+    data_info = {"train": {"source": train_data.source, "rows": len(train_data)},
+                 "eval": {"source": eval_data.source, "rows": len(eval_data)},
                  "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length,
                  "text_columns": list(train_data.columns), "target": {"mean": scaling.mean, "std": scaling.std},
                  "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}

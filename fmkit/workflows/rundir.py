@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,15 @@ import yaml
 from fmkit.config import RunConfig, load_config
 from fmkit.errors import FmkitError
 from fmkit.utils.io import atomic_write_json
+
+
+@dataclass
+class RunResult:
+    """What every task's `train()` returns: where the run is, its metrics.json, and the warnings it printed."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    warnings: list[str]
 
 
 def default_run_dir(root: Path = Path("runs")) -> Path:

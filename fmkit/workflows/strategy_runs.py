@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from fmkit.config import RunConfig
@@ -28,20 +27,19 @@ from fmkit.data.label_descriptions import label_prompts
 from fmkit.data.tasks.classification import LabelMap, make_loader
 from fmkit.data.tasks.pairs import make_pair_loader, make_vector_loader, pairs_per_example, sample_pairs
 from fmkit.data.tokenized import EncodedTexts, encode_texts
-from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.classifier import TextClassifier, predict_logits
 from fmkit.models.embeddings import EmbeddingCache, cache_key, embed_batches
 from fmkit.models.heads import ClassificationHead
-from fmkit.models.losses import classification_loss, cosine_pair_loss
+from fmkit.models.losses import cosine_pair_loss
 from fmkit.models.precision import ResolvedPrecision, resolve_inference_precision
 from fmkit.models.strategies import EmbeddingHead, PairEncoder, Strategy, build_strategy, zeroshot_head_
 from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
 from fmkit.training.budget import AFTER_LOOP_FIXED_S, FORWARD_SHARE, AfterLoop, Deadline, StepBudget, checkpoint_estimate_s
-from fmkit.training.logistic import fit_logistic_regression
 from fmkit.training.memory_checkpoints import MemoryCheckpoints
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.tracking import PhaseTracker
 from fmkit.utils.progress import Progress
+from fmkit.workflows.objectives import Objective, SingleLabel
 
 # A head needs a few hundred Adam steps whatever the data size: few examples -> more epochs.
 MIN_HEAD_STEPS = 300
@@ -65,6 +63,12 @@ class FitContext:
     resume: bool = False
     class_weights: torch.Tensor | None = None
     deadline: Deadline | None = None  # strategy.time_budget, counted from the start of the command
+    # What the head predicts (loss, metrics, closed-form fit); None: one label per text, softmax over `labels`.
+    objective: Objective = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.objective is None:
+            self.objective = SingleLabel(self.labels, self.class_weights)
 
     @property
     def pad_id(self) -> int:
@@ -84,8 +88,9 @@ class FitOutcome:
 
 def new_classifier(ctx: FitContext) -> TextClassifier:
     cfg = ctx.cfg
-    model = TextClassifier.from_backbone(ctx.model_path, list(ctx.labels.labels), cfg.model.pooling,
-                                         cfg.model.dropout, ctx.max_length, cfg.model.trust_remote_code)
+    model = TextClassifier.from_backbone(ctx.model_path, list(ctx.objective.outputs), cfg.model.pooling,
+                                         cfg.model.dropout, ctx.max_length, cfg.model.trust_remote_code,
+                                         task=ctx.objective.task)
     model.precision = cfg.eval.precision  # saved with it: predict runs in what the metrics were measured in
     return model
 
@@ -160,10 +165,6 @@ def head_details(head: LoopResult) -> dict[str, Any]:
     return {"head_seconds": round(head.train_seconds, 2), "head_examples_per_second": round(head.examples_per_second, 2)}
 
 
-def accuracy_metrics(labels: LabelMap, y_true: np.ndarray, logits: torch.Tensor) -> dict[str, Any]:
-    return headline(classification_metrics(y_true, logits.argmax(-1).numpy(), labels.labels))
-
-
 def head_train_config(ctx: FitContext, n_train: int) -> TrainConfig:
     """Adam on the head alone: big batches, enough steps for few examples, a handful of evaluations."""
     s = ctx.cfg.strategy
@@ -181,27 +182,25 @@ def head_train_config(ctx: FitContext, n_train: int) -> TrainConfig:
 
 def train_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tensor, eval_vecs: torch.Tensor,
                phase: str) -> LoopResult:
-    """Cross-entropy on cached vectors through the loop; `head` ends with the best evaluated weights."""
+    """The objective's loss on cached vectors through the loop; `head` ends with the best evaluated weights."""
     assert ctx.train_enc.labels is not None and ctx.eval_enc.labels is not None
     train_cfg = head_train_config(ctx, len(train_vecs))
     module = EmbeddingHead(head)
     loader = make_vector_loader(train_vecs, ctx.train_enc.labels, train_cfg.batch_size, train_cfg.seed, shuffle=True)
     eval_labels = ctx.eval_enc.labels
-    weights = ctx.class_weights
-
-    def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return classification_loss(logits, batch, weights)
+    objective = ctx.objective
 
     def evaluate(current: torch.nn.Module) -> dict[str, Any]:
         current.eval()
         with torch.inference_mode():
             logits = current(embeddings=eval_vecs)
         current.train()
-        return accuracy_metrics(ctx.labels, eval_labels, logits)
+        return objective.metrics(eval_labels, logits)
 
     # Seconds of work: best weights are kept in memory, nothing resumable is written.
-    result = train_loop(module, loader, cfg=train_cfg, loss_fn=loss_fn, evaluate=evaluate,
-                        primary_metric=ctx.cfg.eval.primary_metric, checkpoints=MemoryCheckpoints(),
+    result = train_loop(module, loader, cfg=train_cfg, loss_fn=objective.loss, evaluate=evaluate,
+                        primary_metric=ctx.cfg.primary_metric, higher_is_better=ctx.cfg.higher_is_better,
+                        checkpoints=MemoryCheckpoints(),
                         tracker=PhaseTracker(ctx.tracker, phase), accelerator=make_accelerator(train_cfg))
     head.eval()
     return result
@@ -209,24 +208,22 @@ def train_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tens
 
 def fit_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tensor, eval_vecs: torch.Tensor,
              phase: str) -> tuple[LoopResult, torch.Tensor]:
-    """The head as a logistic regression on fixed vectors, solved to convergence (see training/logistic.py),
-    and its eval logits.
+    """The head as a logistic (or, for regression, ridge) regression on fixed vectors, solved to convergence
+    (see training/logistic.py), and its eval logits.
 
     Unlike `train_head`, nothing is selected on the eval set: the eval metrics are measured once, at the end.
     """
     assert ctx.train_enc.labels is not None and ctx.eval_enc.labels is not None
     tracker = PhaseTracker(ctx.tracker, phase)
-    fit_result = fit_logistic_regression(
-        train_vecs, torch.as_tensor(ctx.train_enc.labels), len(ctx.labels.labels), c=ctx.cfg.strategy.head_c,
-        class_weights=ctx.class_weights, on_iteration=lambda i, loss: tracker.log(i, {"loss": loss}, "train"),
-    )
+    fit_result = ctx.objective.fit_linear(train_vecs, ctx.train_enc.labels, ctx.cfg.strategy.head_c,
+                                          lambda i, loss: tracker.log(i, {"loss": loss}, "train"))
     with torch.no_grad():
         head.linear.weight.copy_(fit_result.weight)
         head.linear.bias.copy_(fit_result.bias)
     head.eval()
     with torch.inference_mode():
         eval_logits = head(eval_vecs)
-    metrics = accuracy_metrics(ctx.labels, ctx.eval_enc.labels, eval_logits)
+    metrics = ctx.objective.metrics(ctx.eval_enc.labels, eval_logits)
     metrics["head_iterations"] = fit_result.iterations
     metrics["head_converged"] = fit_result.converged
     tracker.log(fit_result.iterations, {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, "eval")
@@ -243,10 +240,11 @@ def text_evaluator(ctx: FitContext) -> Callable[[torch.nn.Module], dict[str, Any
     assert ctx.eval_enc.labels is not None
     eval_labels = ctx.eval_enc.labels
     precision = eval_precision(ctx)
+    objective = ctx.objective
 
     def evaluate(current: torch.nn.Module) -> dict[str, Any]:
         logits = predict_logits(current, eval_loader, len(ctx.eval_enc), precision)  # type: ignore[arg-type]
-        return accuracy_metrics(ctx.labels, eval_labels, logits)
+        return objective.metrics(eval_labels, logits)
 
     return evaluate
 
@@ -309,17 +307,13 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
         details["trainable_parameters"] = int(trainable)
     loader = make_loader(ctx.train_enc, ctx.pad_id, train_cfg.batch_size, train_cfg.seed, shuffle=True,
                          group_by_length=train_cfg.group_by_length)
-    weights = ctx.class_weights
-
-    def loss_fn(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return classification_loss(logits, batch, weights)
-
     # After the loop the workflow evaluates the kept weights once more and writes the model (and LoRA's adapters).
     steps_per_epoch = max(1, math.ceil(len(loader) / train_cfg.grad_accum_steps))
     budget = loop_budget(ctx, model, text_eval_steps(ctx, steps_per_epoch),
                          AfterLoop(evaluations=1, saves=2 if name == "lora" else 1))
-    result = train_loop(model, loader, cfg=train_cfg, loss_fn=loss_fn, evaluate=text_evaluator(ctx),
-                        primary_metric=cfg.eval.primary_metric, checkpoints=Checkpoints(ctx.run_dir / "checkpoints"),
+    result = train_loop(model, loader, cfg=train_cfg, loss_fn=ctx.objective.loss, evaluate=text_evaluator(ctx),
+                        primary_metric=cfg.primary_metric, higher_is_better=cfg.higher_is_better,
+                        checkpoints=Checkpoints(ctx.run_dir / "checkpoints"),
                         tracker=ctx.tracker, accelerator=make_accelerator(train_cfg), resume=ctx.resume, budget=budget)
     return FitOutcome(model, strategy, result, details=details)
 

@@ -77,7 +77,7 @@ def test_a_constant_target_is_refused_and_few_values_warn(tmp_path: Path) -> Non
 
 def test_a_missing_second_column_lists_the_columns(tmp_path: Path) -> None:
     path = write_scores(tmp_path / "p.jsonl", 12, 0, pairs=True)
-    with pytest.raises(DataError, match="no text column 'hypothesis'. Columns present: sentence1, sentence2, score"):
+    with pytest.raises(DataError, match=r"no text column 'hypothesis'\. Columns present: sentence1, sentence2, score"):
         read_scored(path, "sentence1,hypothesis")
 
 

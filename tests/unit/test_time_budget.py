@@ -17,7 +17,7 @@ import fmkit
 from fmkit.training.budget import AfterLoop, Deadline, StepBudget
 from fmkit.utils import clock as clock_module
 from fmkit.utils.clock import command_clock, command_started
-from fmkit.workflows import classification, strategy_runs
+from fmkit.workflows import classification, objectives, strategy_runs
 from fmkit.workflows.auto import decide
 
 FAST: dict[str, Any] = {"train.progress": False, "train.batch_size": 8, "train.learning_rate": 1e-3, "train.threads": 1}
@@ -133,7 +133,7 @@ def fake_timed_run(monkeypatch: pytest.MonkeyPatch, step_cost: Any, eval_cost: f
     clock = FakeClock()
     monkeypatch.setattr(classification, "Deadline",
                         lambda started, budget_s: Deadline(clock(), budget_s, clock))
-    real_loss, real_evaluator = strategy_runs.classification_loss, strategy_runs.text_evaluator
+    real_loss, real_evaluator = objectives.classification_loss, strategy_runs.text_evaluator
     steps = [0]
 
     def slow_loss(*args: Any) -> torch.Tensor:
@@ -150,7 +150,7 @@ def fake_timed_run(monkeypatch: pytest.MonkeyPatch, step_cost: Any, eval_cost: f
 
         return timed
 
-    monkeypatch.setattr(strategy_runs, "classification_loss", slow_loss)
+    monkeypatch.setattr(objectives, "classification_loss", slow_loss)  # every text step's loss goes through it
     monkeypatch.setattr(strategy_runs, "text_evaluator", slow_evaluator)
     return clock
 
