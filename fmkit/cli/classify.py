@@ -60,7 +60,7 @@ def print_result(result: Any) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from fmkit.cli.embeddings import eval_ner_model
-    from fmkit.evaluation.metrics import format_confusion, format_regression, format_report, headline
+    from fmkit.evaluation.metrics import format_confusion, format_report, headline
     from fmkit.tracking import record_eval
     from fmkit.workflows.classification import evaluate_saved
 
@@ -68,14 +68,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if ner_metrics is not None:
         record_eval(Path(args.model_dir), Path(args.data), ner_metrics, Path(args.runs) if args.runs else None)
         return 0
-    if model_task(Path(args.model_dir)) == "regression":
+    task = model_task(Path(args.model_dir))
+    if task in TASK_EVALUATORS:  # the tasks whose evaluation the registry names with a text-file signature
         from fmkit.config.tasks import resolve, task_spec
 
-        evaluate = resolve(task_spec("regression").evaluate or "")
+        evaluate = resolve(task_spec(task).evaluate or "")
         metrics = evaluate(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
                            args.batch_size, precision=args.precision)
         record_eval(Path(args.model_dir), Path(args.data), metrics, Path(args.runs) if args.runs else None)
-        print(json.dumps(metrics, indent=2) if args.json else format_regression(metrics))
+        scalars = headline(metrics)
+        print(json.dumps(metrics, indent=2) if args.json else "  ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scalars.items()))
         return 0
     from fmkit.cli.media import image_eval_metrics
 
@@ -93,6 +96,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print()
         print("  ".join(f"{k}={v:.4f}" for k, v in headline(metrics).items() if k != "num_examples"))
     return 0
+
+
+TASK_EVALUATORS = ("regression", "multilabel")
 
 
 def model_task(model_dir: Path) -> str | None:

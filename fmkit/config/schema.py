@@ -31,10 +31,16 @@ class DataConfig(Section):
         None, description="Labelled evaluation file. Without it, a stratified split of `train` is held out."
     )
     text_column: str | None = Field(
-        None, description="Column holding the text. Auto-detected (text, sentence, content, review...) if unset."
+        None, description="Column holding the text. Auto-detected (text, sentence, content, review...) if unset. "
+        "Two columns, 'A,B', make each example a text pair (regression; auto-detected: sentence1,sentence2...)."
     )
     label_column: str | None = Field(
-        None, description="Column holding the label. Auto-detected (label, category, target, class...) if unset."
+        None, description="Column holding the label. Auto-detected (label, category, target, class...) if unset. "
+        "multilabel: one column of labels, or 'a,b,c' = one 0/1 column per label."
+    )
+    label_separator: str | None = Field(
+        None, min_length=1, description="multilabel: what separates the labels in one cell ('billing|refund'). "
+        "Unset: found among | ; , (a JSON list per row needs none)."
     )
     eval_fraction: float = Field(
         0.1, gt=0.0, lt=0.9, description="Share of `train` held out for evaluation when no `eval` file is given."

@@ -98,6 +98,15 @@ register_task(TaskSpec(
     report="fmkit.evaluation.report_regression", result_printer="fmkit.workflows.regression:print_result",
 ))
 register_task(TaskSpec(
+    name="multilabel", summary="any number of labels per text (a|b, a JSON list, or one 0/1 column per label)",
+    workflow="fmkit.workflows.multilabel:train", predictor="fmkit.inference.multilabel:MultiLabelPredictor",
+    strategies=("full", "lora", "linear-probe", "fewshot"), primary_metric="macro_f1",
+    metrics=("macro_f1", "micro_f1", "samples_f1", "subset_accuracy", "hamming_loss"),
+    lower_is_better=("hamming_loss",), routes="fmkit.inference.server:prediction_routes",
+    evaluate="fmkit.workflows.multilabel:evaluate_saved", report="fmkit.evaluation.report_multilabel",
+    result_printer="fmkit.workflows.multilabel:print_result",
+))
+register_task(TaskSpec(
     name="ner", summary="entity tags per word (CoNLL or JSONL spans)",
     workflow="fmkit.workflows.ner:train", predictor="fmkit.inference.ner:NerPredictor",
     strategies=("full", "lora"), primary_metric="f1", metrics=("f1", "precision", "recall", "token_accuracy"),

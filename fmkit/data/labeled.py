@@ -28,6 +28,8 @@ class LabeledTexts:
     labels: list[str]
     source: str
     rows: list[int] = field(default_factory=list)  # 1-based data row numbers in `source`
+    pairs: list[str] | None = None  # the second text of each example, for text-pair data
+    columns: tuple[str, ...] = ()  # the text column(s) read
 
     def __post_init__(self) -> None:
         if not self.rows:
@@ -43,11 +45,39 @@ class LabeledTexts:
             labels=[self.labels[i] for i in idx],
             source=source or self.source,
             rows=[self.rows[i] for i in idx],
+            pairs=[self.pairs[i] for i in idx] if self.pairs is not None else None,
+            columns=self.columns,
         )
+
+    def examples(self) -> LabeledTexts:
+        """Each example as one text (a pair's two texts joined): what duplicate and conflict checks compare."""
+        if self.pairs is None:
+            return self
+        joined = [f"{a} [SEP] {b}" for a, b in zip(self.texts, self.pairs, strict=True)]
+        return LabeledTexts(joined, self.labels, self.source, self.rows)
 
     def class_counts(self) -> dict[str, int]:
         values, counts = np.unique(np.asarray(self.labels, dtype=object), return_counts=True)
         return {str(v): int(c) for v, c in sorted(zip(values, counts, strict=True), key=lambda vc: -vc[1])}
+
+
+# Column pairs that hold the two texts of a pair example, found without --text-column.
+PAIR_COLUMN_NAMES = (("sentence1", "sentence2"), ("text_a", "text_b"), ("premise", "hypothesis"),
+                     ("question1", "question2"), ("text1", "text2"), ("query", "passage"))
+
+
+def text_columns(present: list[str], wanted: str | None) -> tuple[str, ...] | None:
+    """The text column(s) `wanted` names ("a,b": a pair), or a known pair of column names; None: look for one."""
+    if wanted is not None:
+        names = tuple(n.strip() for n in wanted.split(","))
+        if len(names) > 2 or not all(names):
+            raise DataError(f"--text-column '{wanted}': give one column, or two separated by a comma (A,B).")
+        return names
+    lowered = {c.lower(): c for c in present}
+    for first, second in PAIR_COLUMN_NAMES:
+        if first in lowered and second in lowered:
+            return lowered[first], lowered[second]
+    return None
 
 
 def find_column(df: pd.DataFrame, wanted: str | None, candidates: tuple[str, ...], role: str, path: Path) -> str:
@@ -78,10 +108,19 @@ def read_labeled(path: Path | str, text_column: str | None = None, label_column:
     """Read a labelled file and fail on rows that cannot be trained on (empty text or label)."""
     path = Path(path)
     df = read_table(path)
-    text_col = find_column(df, text_column, TEXT_COLUMN_NAMES, "text", path)
+    columns = text_columns([str(c) for c in df.columns], text_column) or (None,)
+    found = tuple(find_column(df, name, TEXT_COLUMN_NAMES, "text", path) for name in columns)
+    text_col = found[0]
     label_col = find_column(df, label_column, LABEL_COLUMN_NAMES, "label", path)
-    if text_col == label_col:
-        raise DataError(f"{path}: the text and label columns are both '{text_col}'. Name them apart.")
+    if label_col in found:
+        raise DataError(f"{path}: the text and label columns are both '{label_col}'. Name them apart.")
+    pairs = None
+    if len(found) == 2:
+        pairs = df[found[1]].astype(str).tolist()
+        empty_pair = [i + 1 for i, t in enumerate(pairs) if not t.strip()]
+        if empty_pair:
+            raise DataError(f"{path}: {len(empty_pair)} row(s) have an empty text in column '{found[1]}' "
+                            f"(first at row {_rows(empty_pair)}). Fill them in or remove those rows.")
     texts = df[text_col].astype(str).tolist()
     labels = [str(v).strip() for v in df[label_col].tolist()]
     empty_text = [i + 1 for i, t in enumerate(texts) if not t.strip()]
@@ -98,7 +137,7 @@ def read_labeled(path: Path | str, text_column: str | None = None, label_column:
             f"{path}: {len(empty_label)} row(s) have no label in column '{label_col}'{how} "
             f"(first at row {_rows(empty_label)}). Label them or remove those rows."
         )
-    return LabeledTexts(texts=texts, labels=labels, source=str(path))
+    return LabeledTexts(texts=texts, labels=labels, source=str(path), pairs=pairs, columns=found)
 
 
 def _rows(rows: list[int], limit: int = 5) -> str:

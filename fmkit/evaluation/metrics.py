@@ -106,3 +106,63 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
 
 def format_regression(metrics: dict[str, Any]) -> str:
     return "  ".join(f"{k}={metrics[k]:.4f}" for k in ("spearman", "pearson", "rmse", "mae", "r2") if k in metrics)
+
+
+def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """Micro / macro / samples F1, subset accuracy, Hamming loss and per-label P/R/F1 of 0/1 matrices."""
+    truth, pred = np.asarray(y_true) > 0.5, np.asarray(y_pred) > 0.5
+    tp = (truth & pred).sum(0).astype(np.float64)
+    fp = (~truth & pred).sum(0).astype(np.float64)
+    fn = (truth & ~pred).sum(0).astype(np.float64)
+    precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=tp + fp > 0)
+    recall = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=tp + fn > 0)
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=2 * tp + fp + fn > 0)
+    row_tp = (truth & pred).sum(1)
+    row_total = truth.sum(1) + pred.sum(1)
+    # A row with no true and no predicted label is a perfect row (sklearn's zero_division=1 for samples F1).
+    samples = np.where(row_total > 0, 2 * row_tp / np.maximum(row_total, 1), 1.0)
+    micro = 2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1.0)
+    return {
+        "macro_f1": float(f1.mean()) if len(f1) else 0.0,
+        "micro_f1": float(micro),
+        "samples_f1": float(samples.mean()) if len(samples) else 0.0,
+        "subset_accuracy": float((truth == pred).all(1).mean()) if len(truth) else 0.0,
+        "hamming_loss": float((truth != pred).mean()) if truth.size else 0.0,
+        "num_examples": int(truth.shape[0]),
+        "per_label": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for label, p, r, f, s in zip(labels, precision, recall, f1, truth.sum(0), strict=True)},
+    }
+
+
+THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 ... 0.95
+
+
+def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID) -> np.ndarray:
+    """Per label, the threshold on the grid with the best F1 on (y_true, probs); ties go to the one nearest 0.5.
+
+    A label with no positive example keeps 0.5: there is nothing to tune it on."""
+    truth = np.asarray(y_true) > 0.5
+    thresholds = np.full(truth.shape[1], 0.5)
+    candidates = np.asarray(grid, dtype=np.float64)
+    order = np.argsort(np.abs(candidates - 0.5), kind="stable")  # nearest 0.5 first, so argmax breaks ties that way
+    candidates = candidates[order]
+    pred = probs[None, :, :] >= candidates[:, None, None]  # (grid, examples, labels)
+    tp = (pred & truth[None]).sum(1)
+    fp = (pred & ~truth[None]).sum(1)
+    fn = (~pred & truth[None]).sum(1)
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    best = f1.argmax(0)
+    has_positives = truth.sum(0) > 0
+    thresholds[has_positives] = candidates[best[has_positives]]
+    return thresholds
+
+
+def threshold_curve(y_true: np.ndarray, probs: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID
+                    ) -> list[dict[str, float]]:
+    """Macro and micro F1 with one threshold for every label, at each grid point (the report's curve)."""
+    labels = [str(i) for i in range(np.asarray(y_true).shape[1])]
+    out = []
+    for t in grid:
+        m = multilabel_metrics(y_true, probs >= t, labels)
+        out.append({"threshold": float(t), "macro_f1": round(m["macro_f1"], 4), "micro_f1": round(m["micro_f1"], 4)})
+    return out

@@ -141,7 +141,7 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 _HEADLINE_KEYS = ("accuracy", "macro_f1", "weighted_f1", "micro_f1", "f1", "precision", "recall", "token_accuracy",
                   "recall@1",
                   "recall@10", "mrr", "mrr@10", "ndcg@10", "map", "perplexity", "spearman", "pearson", "rmse", "mae",
-                  "r2", "num_examples")
+                  "r2", "samples_f1", "subset_accuracy", "hamming_loss", "num_examples")
 
 
 def overview(run: RunFiles) -> Section:
@@ -205,7 +205,8 @@ def data_statistics(run: RunFiles) -> Section:
     parts, md = [], []
     for split in ("train", "eval"):
         info = run.data.get(split) or {}
-        counts = info.get("class_counts") or {}
+        # class_counts: one label per text; label_counts: multi-label (a text counts once per label it has).
+        counts = info.get("class_counts") or info.get("label_counts") or {}
         if counts:
             items = sorted(counts.items(), key=lambda kv: -kv[1])
             total = sum(counts.values()) or 1
@@ -417,8 +418,7 @@ def render_model_card(run: RunFiles, sections: list[Section]) -> str:
              f"`{(run.data.get('eval') or {}).get('source', '?')}`; they say how the model did on data like it, not "
              "on data from elsewhere. The full report with charts is report.html beside this file.\n")
     parts = [intro] + [f"## {s.title}\n\n{s.markdown}\n" for s in sections if s.card and s.markdown]
-    parts.append("## Limitations\n\nLabels are only those seen in training; texts longer than max_length are "
-                 "truncated; check the per-class table and the calibration before trusting a single confidence.\n")
+    parts.append("## Limitations\n\n" + LIMITATIONS.get(run.task, LIMITATIONS["classification"]) + "\n")
     return "\n".join(parts)
 
 
@@ -437,6 +437,18 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
     atomic_write_text(html_path, render_html(run, sections))
     atomic_write_text(card_path, render_model_card(run, sections))
     return html_path, card_path
+
+
+# What a reader of the model card should keep in mind, per task (classification's is the default).
+LIMITATIONS = {
+    "classification": "Labels are only those seen in training; texts longer than max_length are truncated; check the "
+                      "per-class table and the calibration before trusting a single confidence.",
+    "multilabel": "Labels are only those seen in training; each label's threshold was tuned on the eval split, so the "
+                  "tuned metrics are optimistic for it (run `fmkit eval` on other data); rare labels get unreliable "
+                  "thresholds; texts longer than max_length are truncated; scores are independent per label.",
+    "regression": "Predictions rarely leave the range of the training targets; errors grow where training targets "
+                  "were scarce (see error by target range); texts longer than max_length are truncated.",
+}
 
 
 def _load_task_sections(task: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from fmkit.errors import ModelError
 from fmkit.inference.predictor import Predictor, load
 
-PRECISION_TASKS = ("classification", "regression")  # predictors that take precision=
+PRECISION_TASKS = ("classification", "regression", "multilabel")  # predictors that take precision=
 
 
 def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None = None,

@@ -75,6 +75,9 @@ def export_onnx(model_dir: Path | str, output: Path | str, quantize: str | None 
         raise ModelError(f"{model_dir}: is already an ONNX export; export from the original model folder.")
     if meta.get("task", "classification") != "classification":
         raise ModelError(f"{model_dir}: export supports text classifiers; this is a '{meta.get('task')}' model.")
+    if meta.get("pair_input"):
+        raise ModelError(f"{model_dir}: is a text-pair model; export supports single-text classifiers for now "
+                         "(serve it with the torch backend: `fmkit serve`).")
     if output.resolve() == model_dir.resolve():
         raise FmkitError(f"--output {output} is the model folder itself; choose a new folder.")
     if output.exists() and any(output.iterdir()) and read_meta_or_none(output).get("format") != "onnx":

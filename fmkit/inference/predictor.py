@@ -40,11 +40,23 @@ class Predictor:
         self.path = path
         self.labels: list[str] = list(labels if labels is not None else model.labels)  # type: ignore[union-attr]
         self.max_length: int = int(max_length if max_length is not None else model.max_length)  # type: ignore[union-attr]
+        self.pair_input = False  # trained on text pairs: predict_pairs, not predict
+        self.text_columns: list[str] = []  # the column(s) it was trained on: what `fmkit predict` reads from a table
         if model is not None:
             self.configure(dict(model.info))
 
     def configure(self, meta: dict[str, Any]) -> None:
-        """Read what this task keeps in fmkit.json beyond labels and max_length (nothing, for classification)."""
+        """Read what the model keeps in fmkit.json beyond labels and max_length (a task may add its own)."""
+        self.pair_input = bool(meta.get("pair_input", False))
+        self.text_columns = [str(c) for c in meta.get("text_columns", [])]
+
+    def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> EncodedTexts:
+        """Token ids of texts (or text pairs: `pairs` holds the second texts), as the model was trained."""
+        if (pairs is not None) != self.pair_input:
+            raise ModelError("this model reads text pairs: use predict_pairs" if self.pair_input
+                             else "this model reads single texts, not pairs: use predict")
+        return encode_texts(self.tokenizer, [str(t) for t in texts], self.max_length,
+                            pairs=[str(t) for t in pairs] if pairs is not None else None)
 
     @classmethod
     def load(cls, path: Path | str, batch_size: int = 64, backend: BackendName = "auto",
@@ -73,12 +85,11 @@ class Predictor:
         predictor.configure(meta)
         return predictor
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, shape (len(texts), num_labels)."""
+    def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        """Class probabilities, shape (len(texts), num_labels); `pairs`: the second texts of a pair model."""
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        encoded = encode_texts(self.tokenizer, [str(t) for t in texts], self.max_length)
-        return self._proba(encoded)
+        return self._proba(self.encode(texts, pairs))
 
     def _proba(self, encoded: EncodedTexts) -> np.ndarray:
         logits = self._run(encoded, "logits")
@@ -117,6 +128,15 @@ class Predictor:
         iterator = iter(texts)
         while chunk := list(itertools.islice(iterator, chunk_size)):
             yield from self.predict(chunk)
+
+    def predict_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Record]:
+        probs = self.predict_proba([a for a, _ in pairs], [b for _, b in pairs])
+        return [self._record(row) for row in probs]
+
+    def predict_pairs_stream(self, pairs: Iterable[tuple[str, str]], chunk_size: int = 2048) -> Iterator[Record]:
+        iterator = iter(pairs)
+        while chunk := list(itertools.islice(iterator, chunk_size)):
+            yield from self.predict_pairs(chunk)
 
     def _record(self, row: np.ndarray) -> Record:
         best = int(row.argmax())

@@ -121,14 +121,8 @@ class TextsIn(BaseModel):
 
 def classification_routes(ctx: ServeContext) -> APIRouter:
     predictor = ctx.predictor
-    ctx.batcher.register("predict", predictor.predict)
     ctx.batcher.register("embed", lambda texts: list(predictor.embed(texts)))
-    router = APIRouter(prefix="/v1", tags=["classification"])
-
-    @router.post("/predict", summary="Label and class probabilities for each text")
-    async def predict(body: TextsIn) -> dict[str, Any]:
-        records = await ctx.run("predict", body.texts)
-        return {"model": ctx.model_name, "predictions": records}
+    router = prediction_routes(ctx, "Label and class probabilities for each text (or text pair)")
 
     @router.post("/embed", summary="L2-normalised text vectors from the fine-tuned encoder")
     async def embed(body: TextsIn) -> dict[str, Any]:
@@ -139,44 +133,40 @@ def classification_routes(ctx: ServeContext) -> APIRouter:
     return router
 
 
-class TextsOrPairsIn(BaseModel):
+class PairsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"texts": ["Shares jump after earnings beat"]}, {"pairs": [["A man plays a flute.", "A man plays music."]]}]})
+        {"pairs": [["A man plays a flute.", "A man plays music."]]}]})
 
-    texts: list[StrictStr] | None = Field(None, min_length=1, description="Texts to process, in order.")
-    pairs: list[tuple[StrictStr, StrictStr]] | None = Field(
-        None, min_length=1, description="Text pairs (a model trained on two text columns), in order.")
+    pairs: list[tuple[StrictStr, StrictStr]] = Field(
+        min_length=1, description="Text pairs [first, second], in order (the model was trained on two text columns).")
 
 
-def prediction_routes(ctx: ServeContext) -> APIRouter:
-    """POST /v1/predict for any task whose predictor has `predict(texts) -> list[dict]` (NER, regression...);
-    a model trained on text pairs takes {"pairs": [[a, b], ...]} instead of {"texts": [...]}."""
+def prediction_routes(ctx: ServeContext,
+                      summary: str = "The model's prediction for each text (or text pair)") -> APIRouter:
+    """POST /v1/predict for any task whose predictor has `predict(texts) -> list[dict]` (NER, regression...).
+    A model trained on text pairs takes {"pairs": [[a, b], ...]} instead of {"texts": [...]}: the body schema
+    (and /docs) is the one the loaded model reads, so a wrong shape is a 422 that says which field it wants."""
     predictor = ctx.predictor
-    pair_input = bool(getattr(predictor, "pair_input", False))
-    ctx.batcher.register("predict", predictor.predict)
-    if pair_input:
-        ctx.batcher.register("predict_pairs", predictor.predict_pairs)
     router = APIRouter(prefix="/v1", tags=[ctx.task])
+    if not getattr(predictor, "pair_input", False):
+        ctx.batcher.register("predict", predictor.predict)
 
-    @router.post("/predict", summary="The model's prediction for each text (or text pair)")
-    async def predict(body: TextsOrPairsIn) -> dict[str, Any]:
-        if (body.texts is None) == (body.pairs is None):
-            raise HTTPException(422, 'send either {"texts": [...]} or {"pairs": [[a, b], ...]}')
-        if body.pairs is not None:
-            if not pair_input:
-                raise HTTPException(422, 'this model reads one text per example: send {"texts": [...]}')
-            limit = ctx.settings.max_texts_per_request
-            if len(body.pairs) > limit:
-                raise HTTPException(413, f"{len(body.pairs)} pairs in one request; the limit is {limit} "
-                                         "(serve.max_texts_per_request). Split the request.")
-            # Each pair checked on its own, so a message names the text: `pairs[3][1]` is pair 3's second text.
-            pairs = [tuple(ctx.clean_texts(list(pair), f"pairs[{i}]")) for i, pair in enumerate(body.pairs)]
-            records = await ctx.submit_checked("predict_pairs", pairs)
-        else:
-            if pair_input:
-                raise HTTPException(422, 'this model was trained on text pairs: send {"pairs": [[a, b], ...]}')
-            records = await ctx.run("predict", body.texts or [])
-        return {"model": ctx.model_name, "predictions": records}
+        @router.post("/predict", summary=summary)
+        async def predict(body: TextsIn) -> dict[str, Any]:
+            return {"model": ctx.model_name, "predictions": await ctx.run("predict", body.texts)}
+
+        return router
+    ctx.batcher.register("predict_pairs", predictor.predict_pairs)
+
+    @router.post("/predict", summary=summary)
+    async def predict_pairs(body: PairsIn) -> dict[str, Any]:
+        limit = ctx.settings.max_texts_per_request
+        if len(body.pairs) > limit:
+            raise HTTPException(413, f"{len(body.pairs)} pairs in one request; the limit is {limit} "
+                                     "(serve.max_texts_per_request). Split the request.")
+        # Each pair checked on its own, so a message names the text: `pairs[3][1]` is pair 3's second text.
+        pairs = [tuple(ctx.clean_texts(list(pair), f"pairs[{i}]")) for i, pair in enumerate(body.pairs)]
+        return {"model": ctx.model_name, "predictions": await ctx.submit_checked("predict_pairs", pairs)}
 
     return router
 

@@ -25,8 +25,9 @@ from fmkit.models.heads import ClassificationHead, pool
 from fmkit.models.meta import FMKIT_META, HEAD_FILE, read_meta, recorded_precision
 from fmkit.models.precision import ResolvedPrecision, bf16_linear_weights, inference_autocast
 
-# Tasks whose model is this body + linear head: one row per label, or one row for a regression target.
-HEAD_TASKS = ("classification", "regression")
+# Tasks whose model is this body + linear head: one row per label (softmax, or a sigmoid each for multi-label),
+# or one row for a regression target.
+HEAD_TASKS = ("classification", "regression", "multilabel")
 
 
 class TextClassifier(nn.Module):
@@ -40,6 +41,9 @@ class TextClassifier(nn.Module):
         super().__init__()
         self.task = task
         self.info: dict[str, Any] = {}
+        # Text-pair models: the separator's id. Tokens after the first one get segment (token type) 1, as BERT
+        # was pretrained on pairs; computed from the ids here, so no pipeline (collators, ONNX) carries them.
+        self.pair_sep_id: int | None = None
         self.encoder = encoder
         self.labels = list(labels)
         self.pooling = pooling
@@ -59,7 +63,11 @@ class TextClassifier(nn.Module):
         """Pooled text vectors (before the head)."""
         # A batch without padding needs no mask: attention then takes its faster unmasked kernel.
         encoder_mask = None if bool(attention_mask.all()) else attention_mask
-        hidden = self.encoder(input_ids=input_ids, attention_mask=encoder_mask).last_hidden_state
+        extra: dict[str, torch.Tensor] = {}
+        if self.pair_sep_id is not None:
+            is_sep = (input_ids == self.pair_sep_id).long()
+            extra["token_type_ids"] = (is_sep.cumsum(1) - is_sep).clamp(max=1)  # the first [SEP] ends segment 0
+        hidden = self.encoder(input_ids=input_ids, attention_mask=encoder_mask, **extra).last_hidden_state
         return pool(hidden, attention_mask, self.pooling)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
@@ -77,6 +85,7 @@ class TextClassifier(nn.Module):
         save_file(head_state, str(directory / HEAD_FILE))
         meta = {
             **self.info,
+            **({"pair_sep_id": self.pair_sep_id} if self.pair_sep_id is not None else {}),
             "task": self.task,
             "pooling": self.pooling,
             "labels": self.labels,
@@ -98,13 +107,14 @@ class TextClassifier(nn.Module):
         model = cls.from_backbone(directory, meta["labels"], meta.get("pooling", "mean"), meta.get("dropout", 0.1),
                                   meta.get("max_length", 128), trust_remote_code, task=str(task))
         model.info = {k: v for k, v in meta.items() if k not in CORE_META}
+        model.pair_sep_id = meta.get("pair_sep_id")
         model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
         model.precision = recorded_precision(meta)
         model.eval()
         return model
 
 
-CORE_META = ("task", "pooling", "labels", "max_length", "dropout", "precision")
+CORE_META = ("task", "pooling", "labels", "max_length", "dropout", "precision", "pair_sep_id")
 
 
 def load_classifier_and_tokenizer(directory: Path | str) -> tuple[TextClassifier, Any]:

@@ -19,6 +19,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from fmkit.config.tasks import TASKS
 from fmkit.data.text_checks import InvalidText, check_texts
 from fmkit.evaluation.display import format_duration, format_metric, strategies, strategy_text
 from fmkit.inference.http_guard import (
@@ -66,7 +67,7 @@ class PredictorCache:
 
 
 # Metrics a run is ranked by when its config names none, best first; and the ones where lower is better.
-HEADLINE_METRICS = ("macro_f1", "accuracy", "f1", "micro_f1", "ndcg@10", "mrr@10", "perplexity")
+HEADLINE_METRICS = ("macro_f1", "accuracy", "f1", "micro_f1", "spearman", "ndcg@10", "mrr@10", "perplexity")
 LOWER_IS_BETTER = frozenset({"perplexity", "loss", "eval_loss"})
 
 
@@ -102,7 +103,9 @@ def _ranking_score(summary: dict[str, Any]) -> float | None:
     key = next((k for k in (summary.get("primary_metric"), *HEADLINE_METRICS) if k and k in metrics), None)
     if key is None:
         return None
-    return -metrics[key] if key in LOWER_IS_BETTER else metrics[key]
+    spec = TASKS.get(str(summary.get("task") or "classification"))
+    lower = key in LOWER_IS_BETTER or (spec is not None and not spec.higher_is_better(key))  # rmse, hamming_loss
+    return -metrics[key] if lower else metrics[key]
 
 
 def best_model(models: list[dict[str, Any]]) -> str | None:

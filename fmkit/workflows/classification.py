@@ -24,7 +24,7 @@ from fmkit.data.tasks.classification import (
 from fmkit.data.token_limits import max_length_note, resolve_max_length
 from fmkit.data.tokenized import encode_texts
 from fmkit.data.validate import stratified_split, validate_classification
-from fmkit.errors import DataError
+from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.backbone import check_model_files, load_tokenizer, resolve_model_path
@@ -37,7 +37,7 @@ from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.auto import choice_record, choose_strategy, parse_duration
 from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
 from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
-from fmkit.workflows.task_run import capped_max_length
+from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, capped_max_length
 
 
 def warn(message: str) -> None:
@@ -51,8 +51,9 @@ def load_datasets(cfg: RunConfig) -> tuple[LabeledTexts, LabeledTexts, list[str]
     train = read_labeled(cfg.data.train, cfg.data.text_column, cfg.data.label_column)
     evaluation = None
     if cfg.data.eval is not None:
-        evaluation = read_labeled(cfg.data.eval, cfg.data.text_column, cfg.data.label_column)
-    report = validate_classification(train, evaluation)
+        # The eval file is read with the training file's text column(s): a pair model needs pairs there too.
+        evaluation = read_labeled(cfg.data.eval, cfg.data.text_column or ",".join(train.columns), cfg.data.label_column)
+    report = validate_classification(train.examples(), evaluation.examples() if evaluation is not None else None)
     if evaluation is None:
         train, evaluation = stratified_split(train, cfg.data.eval_fraction, cfg.train.seed)
     return train, evaluation, report.warnings
@@ -71,12 +72,17 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     train_data, eval_data, warnings = load_datasets(cfg)
     for message in warnings:
         warn(message)
+    if train_data.pairs is not None and cfg.strategy.name in PAIR_UNSUITED:
+        raise ConfigError(f"--strategy {cfg.strategy.name} compares single texts with each other or with label "
+                          "names; a text-pair classifier trains with full, lora or linear-probe.")
     model_path = resolve_model_path(cfg.model.name)
     tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
     labels = LabelMap.from_labels(train_data.labels)
     max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
-    train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source))
-    eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, labels.encode(eval_data.labels, eval_data.source))
+    train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source),
+                             pairs=train_data.pairs)
+    eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, labels.encode(eval_data.labels, eval_data.source),
+                            pairs=eval_data.pairs)
 
     accelerator = make_accelerator(cfg.train)
     configure_threads(cfg.train.threads, accelerator.num_processes)
@@ -105,9 +111,10 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
         weights = class_weights(train_enc.labels, len(labels)) if cfg.task.class_weights == "auto" else None  # type: ignore[arg-type]
         ctx = FitContext(cfg=cfg, model_path=model_path, tokenizer=tokenizer, labels=labels,
-                         train_texts=train_data.texts, eval_texts=eval_data.texts, train_enc=train_enc,
+                         train_texts=cache_texts(train_data), eval_texts=cache_texts(eval_data), train_enc=train_enc,
                          eval_enc=eval_enc, max_length=max_length, run_dir=run_dir, tracker=tracker,
-                         class_weights=weights, deadline=deadline)
+                         class_weights=weights, deadline=deadline,
+                         pair_sep_id=tokenizer.sep_token_id if train_data.pairs is not None else None)
         strategy_name = resolve_strategy(ctx, resume)
         ctx.resume = resume and strategy_name in ("full", "lora")  # the others re-run in seconds
         outcome = fit(ctx, strategy_name)
@@ -120,6 +127,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             # The model as it will be saved (LoRA: adapters to RUN_DIR/adapters, merged into the weights): the
             # final metrics are measured on it, so `fmkit eval` and `predict` reproduce them exactly.
             model = outcome.strategy.export(model, run_dir)
+            if train_data.pairs is not None:
+                model.info = {"pair_input": True, "text_columns": list(train_data.columns)}
             # Final evaluation of the kept (best) weights, with everything a person needs to read it.
             logits = outcome.eval_logits
             if logits is None:
@@ -174,15 +183,30 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         raise
 
 
+PAIR_UNSUITED = ("fewshot", "zeroshot")
+
+
+def cache_texts(data: LabeledTexts) -> list[str]:
+    """What identifies each example in the vector cache: its text, or both texts of a pair."""
+    if data.pairs is None:
+        return data.texts
+    return [f"{a}{PAIR_KEY_SEPARATOR}{b}" for a, b in zip(data.texts, data.pairs, strict=True)]
+
+
 def resolve_strategy(ctx: FitContext, resume: bool) -> str:
     """The strategy this run uses; `auto` measures and decides, and RUN_DIR/strategy.json says why."""
     record_path = ctx.run_dir / "strategy.json"
     requested = ctx.cfg.strategy.name
     if resume and record_path.is_file():
         return str(json.loads(record_path.read_text(encoding="utf-8"))["strategy"])
+    pairs = ctx.pair_sep_id is not None
     if requested != "auto":
         atomic_write_json(record_path, {"requested": requested, "strategy": requested, "reason": "requested explicitly"})
         return requested
+    if pairs:  # auto's candidates include fewshot and zeroshot, which read single texts
+        atomic_write_json(record_path, {"requested": "auto", "strategy": "full",
+                                        "reason": "auto: text pairs are fine-tuned as a cross-encoder ('full')"})
+        return "full"
     choice = choose_strategy(ctx)
     atomic_write_json(record_path, choice_record(choice))
     print(f"strategy: {choice.strategy} ({choice.reason})", file=sys.stderr)
@@ -225,7 +249,7 @@ def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, 
 
     predictor = Predictor.load(model_dir, batch_size=batch_size,
                                precision=None if precision in (None, "model") else precision)
-    examples = read_labeled(data, text_column, label_column)
+    examples = read_labeled(data, text_column or ",".join(predictor.text_columns) or None, label_column)
     unknown = sorted(set(examples.labels) - set(predictor.labels))
     if unknown:
         raise DataError(
@@ -233,7 +257,10 @@ def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, 
             f"({', '.join(predictor.labels[:20])}). Evaluate on data with the same label set."
         )
     label_map = LabelMap(tuple(predictor.labels))
-    probs = predictor.predict_proba(examples.texts)
+    if (examples.pairs is not None) != predictor.pair_input:
+        want = "two text columns (a pair)" if predictor.pair_input else "one text column"
+        raise DataError(f"{data}: this model reads {want}; name the column(s) with --text-column A,B.")
+    probs = predictor.predict_proba(examples.texts, examples.pairs)
     return classification_metrics(label_map.encode(examples.labels, str(data)), probs.argmax(1), predictor.labels)
 
 

@@ -6,6 +6,7 @@ branches on the task:
 
   SingleLabel  softmax over the labels, cross-entropy, accuracy/macro-F1, logistic-regression head
   Regression   one output on standardised targets, MSE, Spearman/Pearson/RMSE/MAE/R², ridge-regression head
+  MultiLabel   a sigmoid per label, BCE, macro/micro F1 at per-label thresholds, one-vs-rest logistic head
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ import torch
 import torch.nn.functional as F
 
 from fmkit.data.tasks.classification import LabelMap
+from fmkit.data.tasks.multilabel import MultiLabelMap
 from fmkit.data.tasks.regression import TargetScaling
-from fmkit.evaluation.metrics import classification_metrics, headline, regression_metrics
+from fmkit.evaluation.metrics import (
+    classification_metrics,
+    headline,
+    multilabel_metrics,
+    regression_metrics,
+    tune_thresholds,
+)
 from fmkit.models.losses import classification_loss
-from fmkit.training.logistic import LogisticFit, fit_logistic_regression, fit_ridge_regression
+from fmkit.training.logistic import LogisticFit, fit_logistic_regression, fit_ridge_regression, fit_sigmoid_regression
 
 
 class Objective(Protocol):
@@ -88,3 +96,30 @@ class Regression:
         fit = fit_ridge_regression(vectors, torch.as_tensor(y))  # its penalty by leave-one-out error, not `c`
         on_iteration(fit.iterations, fit.loss)
         return fit
+
+
+@dataclass
+class MultiLabel:
+    """Each label on its own: sigmoid + BCE. The loop selects by macro F1 at thresholds tuned per label on
+    the eval split, the thresholds the saved model will use (at a fixed 0.5, rare labels are never predicted
+    and macro F1 says little about the checkpoint)."""
+
+    labels: MultiLabelMap
+    task: str = "multilabel"
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.labels.labels
+
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits.float(), batch["labels"].float())
+
+    def metrics(self, y_true: np.ndarray, logits: torch.Tensor) -> dict[str, Any]:
+        probs = torch.sigmoid(logits.float()).numpy()
+        tuned = multilabel_metrics(y_true, probs >= tune_thresholds(y_true, probs), self.labels.labels)
+        fixed = multilabel_metrics(y_true, probs >= 0.5, self.labels.labels)
+        return {**headline(tuned), "macro_f1_at_0.5": fixed["macro_f1"], "micro_f1_at_0.5": fixed["micro_f1"]}
+
+    def fit_linear(self, vectors: torch.Tensor, y: np.ndarray, c: float,
+                   on_iteration: Callable[[int, float], None]) -> LogisticFit:
+        return fit_sigmoid_regression(vectors, torch.as_tensor(y), c=c, on_iteration=on_iteration)

@@ -19,25 +19,22 @@ from typing import Any
 import numpy as np
 
 from fmkit.config import RunConfig
-from fmkit.data.tasks.classification import LabelMap, make_loader
+from fmkit.data.tasks.classification import LabelMap
 from fmkit.data.tasks.regression import ScoredTexts, TargetScaling, random_split, read_scored, validate_scored
 from fmkit.data.tokenized import encode_texts
 from fmkit.errors import DataError
 from fmkit.evaluation.metrics import format_regression, regression_metrics
 from fmkit.models.backbone import load_tokenizer, resolve_model_path
-from fmkit.models.classifier import predict_logits
 from fmkit.training import configure_threads
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
-from fmkit.utils.io import atomic_directory, atomic_write_json, atomic_write_text
+from fmkit.utils.io import atomic_directory, atomic_write_text
 from fmkit.workflows.auto import parse_duration
+from fmkit.workflows.head_task import fit_and_export, loop_summary, resolve_head_strategy
 from fmkit.workflows.objectives import Regression
 from fmkit.workflows.rundir import RunResult
-from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
-from fmkit.workflows.task_run import TaskRun, capped_max_length, warn
-
-# Joins the two texts of a pair into one key for the vector cache (a character no text holds).
-PAIR_KEY_SEPARATOR = "\u241e"
+from fmkit.workflows.strategy_runs import FitContext
+from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, TaskRun, capped_max_length, warn
 
 
 def load_scored(cfg: RunConfig) -> tuple[ScoredTexts, ScoredTexts, list[str]]:
@@ -62,10 +59,16 @@ def cache_texts(data: ScoredTexts) -> list[str]:
     return [f"{a}{PAIR_KEY_SEPARATOR}{b}" for a, b in zip(data.texts, data.pairs, strict=True)]
 
 
+def pair_separator(tokenizer: Any, data: ScoredTexts) -> int | None:
+    """The token between the two texts of a pair (None for single texts, or a tokenizer without one)."""
+    if data.pairs is None or tokenizer.sep_token_id is None:
+        return None
+    return int(tokenizer.sep_token_id)
+
+
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
     started = command_started()
     budget_s = parse_duration(cfg.strategy.time_budget)
-    strategy = "full" if cfg.strategy.name == "auto" else cfg.strategy.name
     train_data, eval_data, warnings = load_scored(cfg)
     for message in warnings:
         warn(message)
@@ -92,36 +95,20 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                          train_texts=cache_texts(train_data), eval_texts=cache_texts(eval_data), train_enc=train_enc,
                          eval_enc=eval_enc, max_length=max_length, run_dir=run.dir, tracker=run.tracker,
                          deadline=None if budget_s is None else Deadline(started, budget_s),
-                         objective=Regression(scaling, target_name))
-        ctx.resume = run.resume and strategy in ("full", "lora")
-        reason = "requested explicitly" if cfg.strategy.name != "auto" else "auto: regression fine-tunes every weight"
-        atomic_write_json(run.dir / "strategy.json", {"requested": cfg.strategy.name, "strategy": strategy,
-                                                      "reason": reason})
-        outcome = fit(ctx, strategy)
-        model = outcome.strategy.export(outcome.model, run.dir)  # metrics below are of exactly what is saved
+                         objective=Regression(scaling, target_name), pair_sep_id=pair_separator(tokenizer, train_data))
+        ctx.resume = run.resume
+        strategy = resolve_head_strategy(ctx)
+        model, logits, outcome = fit_and_export(ctx, strategy)  # metrics below are of exactly what is saved
         model.info = {"target": {"name": target_name, "mean": scaling.mean, "std": scaling.std},
                       "text_columns": list(train_data.columns), "pair_input": train_data.pairs is not None}
-        logits = outcome.eval_logits
-        if logits is None:
-            loader = make_loader(eval_enc, ctx.pad_id, cfg.eval.batch_size, cfg.train.seed, shuffle=False)
-            logits = predict_logits(model, loader, len(eval_enc), eval_precision(ctx))
         predicted = scaling.unscale(logits.float().reshape(-1).numpy())
         full = regression_metrics(eval_data.targets, predicted)
         with atomic_directory(run.dir / "model") as tmp:
             model.save_pretrained(tmp, tokenizer)
         write_predictions(run.dir / "eval_predictions.jsonl", eval_data, predicted)
-        result = outcome.result
-        metrics: dict[str, Any] = {
-            **full, "eval_source": eval_data.source, "train_examples": len(train_data), "strategy": strategy,
-            "strategy_details": outcome.details, "target": {"mean": scaling.mean, "std": scaling.std},
-            "steps": result.steps if result else 0, "best_step": result.best_step if result else None,
-            "epochs_completed": result.epochs_completed if result else 0,
-            "stopped_early": result.stopped_early if result else False,
-            "stop_reason": result.stop_reason if result else "no training",
-            "train_seconds": round(result.train_seconds, 2) if result else 0.0,
-            "train_examples_per_second": round(result.examples_per_second, 2) if result else 0.0,
-            "eval_precision": eval_precision(ctx),
-        }
+        metrics: dict[str, Any] = {**full, "eval_source": eval_data.source, "train_examples": len(train_data),
+                                   "target": {"mean": scaling.mean, "std": scaling.std},
+                                   **loop_summary(ctx, outcome, strategy)}
         run.finish(metrics, {k: round(float(full[k]), 4) for k in ("spearman", "pearson", "rmse", "mae", "r2")})
     return RunResult(run_dir=run.dir, metrics=metrics, warnings=warnings)
 

@@ -63,6 +63,7 @@ class FitContext:
     resume: bool = False
     class_weights: torch.Tensor | None = None
     deadline: Deadline | None = None  # strategy.time_budget, counted from the start of the command
+    pair_sep_id: int | None = None  # text pairs: the separator token, whose position starts segment 1
     # What the head predicts (loss, metrics, closed-form fit); None: one label per text, softmax over `labels`.
     objective: Objective = None  # type: ignore[assignment]
 
@@ -91,6 +92,8 @@ def new_classifier(ctx: FitContext) -> TextClassifier:
     model = TextClassifier.from_backbone(ctx.model_path, list(ctx.objective.outputs), cfg.model.pooling,
                                          cfg.model.dropout, ctx.max_length, cfg.model.trust_remote_code,
                                          task=ctx.objective.task)
+    if ctx.pair_sep_id is not None and int(getattr(model.encoder.config, "type_vocab_size", 0) or 0) >= 2:
+        model.pair_sep_id = ctx.pair_sep_id  # only encoders pretrained with two segments (BERT, not XLM-R)
     model.precision = cfg.eval.precision  # saved with it: predict runs in what the metrics were measured in
     return model
 

@@ -22,6 +22,9 @@ from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_write_json
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
 
+# Joins the two texts of a pair into one key for the vector cache (a character no text holds).
+PAIR_KEY_SEPARATOR = "\u241e"
+
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)

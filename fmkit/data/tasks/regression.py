@@ -16,13 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fmkit.data.labeled import _rows, find_column, is_missing_label
+from fmkit.data.labeled import _rows, find_column, is_missing_label, text_columns
 from fmkit.data.readers import LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, read_table
 from fmkit.errors import DataError
 
-# Column pairs that hold the two texts of a pair example, found without --text-column.
-PAIR_COLUMN_NAMES = (("sentence1", "sentence2"), ("text_a", "text_b"), ("premise", "hypothesis"),
-                     ("question1", "question2"), ("text1", "text2"), ("query", "passage"))
 TARGET_COLUMN_NAMES = ("score", "value", "rating", "similarity", *LABEL_COLUMN_NAMES)
 
 
@@ -68,20 +65,6 @@ class TargetScaling:
 
     def unscale(self, outputs: np.ndarray) -> np.ndarray:
         return outputs * self.std + self.mean
-
-
-def text_columns(present: list[str], wanted: str | None) -> tuple[str, ...] | None:
-    """The text column(s) `wanted` names ("a,b": a pair), or a known pair of column names; None: look for one."""
-    if wanted is not None:
-        names = tuple(n.strip() for n in wanted.split(","))
-        if len(names) > 2 or not all(names):
-            raise DataError(f"--text-column '{wanted}': give one column, or two separated by a comma (A,B).")
-        return names
-    lowered = {c.lower(): c for c in present}
-    for first, second in PAIR_COLUMN_NAMES:
-        if first in lowered and second in lowered:
-            return lowered[first], lowered[second]
-    return None
 
 
 def read_scored(path: Path | str, text_column: str | None = None, target_column: str | None = None) -> ScoredTexts:
