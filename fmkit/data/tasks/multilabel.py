@@ -23,6 +23,7 @@ from fmkit.data.readers import LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, read_table
 from fmkit.errors import DataError
 
 SEPARATORS = ("|", ";", ",")
+MULTILABEL_COLUMN_NAMES = ("labels", "tags", "categories", "topics", "emotions", *LABEL_COLUMN_NAMES)
 INDICATOR_TRUE = frozenset({"1", "1.0", "true", "yes", "y"})
 INDICATOR_FALSE = frozenset({"0", "0.0", "false", "no", "n", ""})
 
@@ -93,7 +94,7 @@ def read_multilabeled(path: Path | str, text_column: str | None = None, label_co
         columns = [find_column(df, name.strip(), (), "label", path) for name in label_column.split(",")]
         labels = indicator_labels(df, columns, path)
     else:
-        label_col = find_column(df, label_column, LABEL_COLUMN_NAMES, "label", path)
+        label_col = find_column(df, label_column, MULTILABEL_COLUMN_NAMES, "label", path)
         if label_col == text_col:
             raise DataError(f"{path}: the text and label columns are both '{text_col}'. Name them apart.")
         labels = delimited_labels([str(v) for v in df[label_col].tolist()], label_col, separator, path)
