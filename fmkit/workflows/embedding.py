@@ -28,6 +28,7 @@ from fmkit.models.strategies import LoraStrategy
 from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory
 from fmkit.workflows.rundir import RunResult
+from fmkit.workflows.strategy_runs import strategy_train_config
 from fmkit.workflows.task_run import TaskRun, capped_max_length
 
 PRIMARY = "mrr"
@@ -93,10 +94,11 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             lora.prepare(sentence)  # type: ignore[arg-type]  # duck-typed: needs only `.encoder`
         model = PairModel(sentence)
         loader = make_pair_batches(tokenizer, train_data, max_length, cfg.train.batch_size, cfg.train.seed)
-        result = train_loop(model, loader, cfg=cfg.train, loss_fn=in_batch_negatives_loss,
+        train_cfg = strategy_train_config(cfg, strategy)  # lora: strategy.lora_learning_rate
+        result = train_loop(model, loader, cfg=train_cfg, loss_fn=in_batch_negatives_loss,
                             evaluate=lambda m: evaluate(m.sentence),  # type: ignore[arg-type]
                             primary_metric=PRIMARY, checkpoints=Checkpoints(run.dir / "checkpoints"),
-                            tracker=run.tracker, accelerator=make_accelerator(cfg.train), resume=run.resume)
+                            tracker=run.tracker, accelerator=make_accelerator(train_cfg), resume=run.resume)
         if lora is not None:
             lora.export(sentence, run.dir)  # type: ignore[arg-type]  # adapters kept, merged encoder saved
         final = evaluate(sentence)

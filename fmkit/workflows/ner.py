@@ -26,6 +26,7 @@ from fmkit.models.token_classifier import TokenClassifier, token_classification_
 from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory, atomic_write_text
 from fmkit.workflows.rundir import RunResult
+from fmkit.workflows.strategy_runs import strategy_train_config
 from fmkit.workflows.task_run import TaskRun, capped_max_length, warn
 
 PRIMARY = "f1"
@@ -91,9 +92,10 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
 
         loader = make_ner_loader(train_enc, tokenizer.pad_token_id or 0, cfg.train.batch_size, cfg.train.seed,
                                  shuffle=True)
-        result = train_loop(model, loader, cfg=cfg.train, loss_fn=token_classification_loss, evaluate=evaluate,
+        train_cfg = strategy_train_config(cfg, strategy)  # lora: strategy.lora_learning_rate
+        result = train_loop(model, loader, cfg=train_cfg, loss_fn=token_classification_loss, evaluate=evaluate,
                             primary_metric=PRIMARY, checkpoints=Checkpoints(run.dir / "checkpoints"),
-                            tracker=run.tracker, accelerator=make_accelerator(cfg.train), resume=run.resume)
+                            tracker=run.tracker, accelerator=make_accelerator(train_cfg), resume=run.resume)
         if lora is not None:
             lora.export(model, run.dir)  # type: ignore[arg-type]  # adapters kept, merged encoder saved
         predictor = NerPredictor(model, tokenizer, batch_size=cfg.eval.batch_size)

@@ -300,12 +300,8 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
         probe = train_head(ctx, model.head, train_vecs.vectors, eval_vecs.vectors, "probe")
         details["probe_init"] = {k: v for k, v in probe.best_metrics.items() if isinstance(v, (int, float))}
     strategy.prepare(model)
-    train_cfg = cfg.train
+    train_cfg = strategy_train_config(cfg, name)
     if name == "lora":
-        train_cfg = train_cfg.model_copy(update={
-            "learning_rate": cfg.strategy.lora_learning_rate,
-            "head_learning_rate": cfg.train.head_learning_rate or cfg.train.learning_rate * 10,
-        })
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         details["trainable_parameters"] = int(trainable)
     loader = make_loader(ctx.train_enc, ctx.pad_id, train_cfg.batch_size, train_cfg.seed, shuffle=True,
@@ -319,6 +315,16 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
                         checkpoints=Checkpoints(ctx.run_dir / "checkpoints"),
                         tracker=ctx.tracker, accelerator=make_accelerator(train_cfg), resume=ctx.resume, budget=budget)
     return FitOutcome(model, strategy, result, details=details)
+
+
+def strategy_train_config(cfg: RunConfig, strategy: str) -> TrainConfig:
+    """The one place a strategy changes the training settings, for every task that trains through the loop:
+    LoRA's adapters learn at strategy.lora_learning_rate (a new head at train.head_learning_rate, else 10x
+    train.learning_rate, as with `full`)."""
+    if strategy != "lora":
+        return cfg.train
+    return cfg.train.model_copy(update={"learning_rate": cfg.strategy.lora_learning_rate,
+                                        "head_learning_rate": cfg.train.head_learning_rate or cfg.train.learning_rate * 10})
 
 
 def fewshot_pair_config(ctx: FitContext) -> TrainConfig:
@@ -408,4 +414,4 @@ def fit(ctx: FitContext, name: str) -> FitOutcome:
 
 
 __all__ = ["FitContext", "FitOutcome", "TextVectors", "encoding_summary", "eval_precision", "fit", "new_classifier",
-           "text_vectors"]
+           "strategy_train_config", "text_vectors"]

@@ -1,0 +1,60 @@
+"""Every strategy setting reaches every task that allows the strategy.
+
+strategy.lora_learning_rate used to be silently ignored by NER and embedding runs (their loops trained at
+train.learning_rate); this test records the learning rate each LoRA loop's optimizer is built with, and which
+layers got adapters, for every text task that allows LoRA.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fmkit
+from fmkit.config.tasks import TASKS
+from fmkit.training import loop as loop_module
+from tests.conftest import write_sentiment_csv
+from tests.unit.test_embedding_training import write_pairs
+from tests.unit.test_multilabel import write_tagged
+from tests.unit.test_ner_training import write_conll
+from tests.unit.test_regression import write_scores
+
+DATA: dict[str, Callable[[Path], Path]] = {
+    "classification": lambda d: write_sentiment_csv(d / "train.csv", n=40),
+    "regression": lambda d: write_scores(d / "train.jsonl", 40, 0),
+    "multilabel": lambda d: write_tagged(d / "train.jsonl", 40, 0),
+    "ner": lambda d: write_conll(d / "train.conll", 40, 0),
+    "embedding": lambda d: write_pairs(d / "train.jsonl", 40, 0),
+}
+LORA_TASKS = sorted(name for name, spec in TASKS.items() if "lora" in spec.strategies and name in DATA)
+
+
+def test_every_text_task_with_lora_is_covered() -> None:
+    # A new task that allows LoRA must be added to DATA, or this test would silently skip it.
+    text_tasks_with_lora = {n for n, s in TASKS.items() if "lora" in s.strategies and n not in ("generation",)}
+    assert text_tasks_with_lora == set(LORA_TASKS)
+
+
+@pytest.mark.parametrize("task", LORA_TASKS)
+def test_lora_settings_reach_the_task(task: str, tiny_model: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    rates: list[float] = []
+    real_build = loop_module.build_optimizer
+
+    def spy(model: Any, cfg: Any) -> Any:
+        rates.append(cfg.learning_rate)
+        return real_build(model, cfg)
+
+    monkeypatch.setattr(loop_module, "build_optimizer", spy)
+    run = tmp_path / "run"
+    fmkit.train(data=str(DATA[task](tmp_path)), model=str(tiny_model), epochs=1, output=str(run),
+                **{"task.type": task, "strategy.name": "lora", "strategy.lora_learning_rate": 0.0123,
+                   "strategy.lora_layers": 1, "strategy.probe_init": False, "train.learning_rate": 1e-4,
+                   "train.progress": False, "train.batch_size": 8})
+    assert rates and rates[-1] == 0.0123, rates  # the LoRA loop, not train.learning_rate
+    adapter_config = json.loads((run / "adapters" / "adapter_config.json").read_text())
+    assert adapter_config["layers_to_transform"] == [1], adapter_config  # the tiny model's top layer of 2
