@@ -127,17 +127,24 @@ def load_lm_tokenizer(path: Path) -> Any:
     return tok
 
 
-def add_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: list[str]) -> Any:
-    """Wrap `model` with peft LoRA adapters; only they train."""
+def add_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: list[str],
+             top_layers: int | None = None) -> Any:
+    """Wrap `model` with peft LoRA adapters; only they train. `top_layers`: adapters on the top N decoder
+    layers only (strategy.lora_layers), as for encoders."""
     from peft import LoraConfig, get_peft_model
 
+    from fmkit.models.strategies import adapted_layers
+
+    layers = adapted_layers(model, top_layers)
+    names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
     targets: list[str] | str = "all-linear" if target_modules == ["all-linear"] else target_modules
+    if targets == "all-linear" and layers is not None:
+        targets = [n for n in names if n != "lm_head"]  # peft takes a layer subset only with module names
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none",
-                        task_type="CAUSAL_LM")
+                        task_type="CAUSAL_LM", layers_to_transform=layers)
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
-        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
         raise ConfigError(
             f"strategy.lora_target_modules={target_modules}: {exc}. Linear layers of this model: {', '.join(names)}."
         ) from None

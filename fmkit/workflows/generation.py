@@ -43,6 +43,7 @@ from fmkit.training import Checkpoints, Trackers, configure_threads, make_accele
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json, atomic_write_text
 from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
+from fmkit.workflows.strategy_runs import strategy_train_config
 from fmkit.workflows.task_run import capped_max_length
 
 PRIMARY = "mean_log_likelihood"  # higher is better, as the loop expects; perplexity = exp(-this)
@@ -129,8 +130,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         train_cfg = cfg.train
         if lora:
             s = cfg.strategy
-            lm = add_lora(lm, s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules)
-            train_cfg = train_cfg.model_copy(update={"learning_rate": s.lora_learning_rate})
+            lm = add_lora(lm, s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules, s.lora_layers)
+            train_cfg = strategy_train_config(cfg, "lora")
         model = LMForTraining(lm, trainable_only=lora)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         train_loader = make_lm_loader(train_rows, pad_id, train_cfg.batch_size, train_cfg.seed, shuffle=True,

@@ -170,3 +170,14 @@ def test_server_generate_route_whole_and_streamed(tiny_llama: Path) -> None:
         short = client.post("/v1/generate", json={"prompt": "hello", "max_new_tokens": 1})
         assert short.status_code == 200
         assert client.post("/v1/generate", json={"prompt": ""}).status_code == 422
+
+
+def test_lora_layers_reach_the_causal_lm(tiny_llama: Path) -> None:
+    """strategy.lora_layers used to be ignored for generation: every layer got adapters."""
+    lm = add_lora(load_causal_lm(tiny_llama), 4, 8, 0.0, ["q_proj", "v_proj"], top_layers=1)
+    adapted = sorted({name.split(".layers.")[1].split(".")[0] for name, _ in lm.named_parameters() if "lora_" in name})
+    total = lm.config.num_hidden_layers
+    assert total > 1 and adapted == [str(total - 1)]
+    every = add_lora(load_causal_lm(tiny_llama), 4, 8, 0.0, ["all-linear"], top_layers=1)
+    assert {name.split(".layers.")[1].split(".")[0] for name, _ in every.named_parameters() if "lora_" in name} == \
+        {str(total - 1)}
