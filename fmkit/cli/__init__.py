@@ -28,7 +28,7 @@ EXIT_USER_ERROR = 2
 EXIT_BUG = 1
 
 COMMAND_MODULES = [
-    "fmkit.cli.classify",
+    "fmkit.cli.train_eval_predict",
     "fmkit.cli.runs",
     "fmkit.cli.export",
     "fmkit.cli.serve",

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fmkit.config.media import GenerationConfig, ImageConfig
+from fmkit.config.image_generation import GenerationConfig, ImageConfig
 from fmkit.config.pretrain import PretrainConfig
 from fmkit.config.tasks import task_spec
 

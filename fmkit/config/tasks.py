@@ -87,7 +87,7 @@ register_task(TaskSpec(
     workflow="fmkit.workflows.classification:train", predictor="fmkit.inference.predictor:Predictor",
     strategies=("full", "lora", "linear-probe", "fewshot", "zeroshot"), primary_metric="macro_f1",
     metrics=CLASSIFICATION_METRICS, routes="fmkit.inference.server:classification_routes",
-    evaluate="fmkit.workflows.classification:evaluate_saved", result_printer="fmkit.cli.classify:print_result",
+    evaluate="fmkit.workflows.classification:evaluate_saved", result_printer="fmkit.cli.train_eval_predict:print_result",
 ))
 register_task(TaskSpec(
     name="regression", summary="a number per text or text pair (a score, a rating, a similarity)",
@@ -124,7 +124,7 @@ register_task(TaskSpec(
     name="image", summary="one label per image (folders of images)",
     workflow="fmkit.workflows.image:train", predictor="fmkit.inference.image:ImagePredictor",
     strategies=("full", "linear-probe"), primary_metric="macro_f1", metrics=CLASSIFICATION_METRICS,
-    result_printer="fmkit.cli.classify:print_result",
+    result_printer="fmkit.cli.train_eval_predict:print_result",
 ))
 register_task(TaskSpec(
     name="generation", summary="text from a prompt (causal LM)",

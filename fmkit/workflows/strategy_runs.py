@@ -28,11 +28,11 @@ from fmkit.data.tasks.classification import LabelMap, make_loader
 from fmkit.data.tasks.pairs import make_pair_loader, make_vector_loader, pairs_per_example, sample_pairs
 from fmkit.data.tokenized import EncodedTexts, encode_texts
 from fmkit.models.classifier import TextClassifier, predict_logits
-from fmkit.models.embeddings import EmbeddingCache, cache_key, embed_batches
 from fmkit.models.heads import ClassificationHead
 from fmkit.models.losses import cosine_pair_loss
 from fmkit.models.precision import ResolvedPrecision, resolve_inference_precision
 from fmkit.models.strategies import EmbeddingHead, PairEncoder, Strategy, build_strategy, zeroshot_head_
+from fmkit.models.vector_cache import EmbeddingCache, cache_key, embed_batches
 from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
 from fmkit.training.budget import AFTER_LOOP_FIXED_S, FORWARD_SHARE, AfterLoop, Deadline, StepBudget, checkpoint_estimate_s
 from fmkit.training.memory_checkpoints import MemoryCheckpoints

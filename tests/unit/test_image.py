@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmkit.config.media import AugmentConfig
+from fmkit.config.image_generation import AugmentConfig
 from fmkit.data.images import list_images, read_labeled_images, stratified_image_split, validate_images
 from fmkit.data.tasks.image import augment, make_image_loader, resize_center, to_array, zoom
 from fmkit.errors import DataError

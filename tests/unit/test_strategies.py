@@ -256,7 +256,7 @@ def test_embed_batches_under_bf16_autocast_returns_close_float32_vectors(tiny_mo
     from fmkit.data.tokenized import encode_texts
     from fmkit.models.backbone import load_tokenizer
     from fmkit.models.classifier import TextClassifier
-    from fmkit.models.embeddings import embed_batches
+    from fmkit.models.vector_cache import embed_batches
 
     model = TextClassifier.from_backbone(tiny_model, ["neg", "pos"])
     enc = encode_texts(load_tokenizer(tiny_model), TEXTS * 3, 32)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-from fmkit.config.media import AugmentConfig
+from fmkit.config.image_generation import AugmentConfig
 from fmkit.data.images import load_rgb
 from fmkit.data.tasks.classification import IndexDataset, LengthGroupedBatches
 

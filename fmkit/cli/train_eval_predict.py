@@ -1,4 +1,6 @@
-"""`fmkit train | eval | predict | doctor | init-config`: text classification commands."""
+"""`fmkit train | eval | predict | doctor | init-config`: the run commands of every task.
+
+What each task does (its workflow, predictor, evaluation, result line) comes from the task registry, config/tasks.py."""
 
 from __future__ import annotations
 
