@@ -99,6 +99,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                             evaluate=lambda m: evaluate(m.sentence),  # type: ignore[arg-type]
                             primary_metric=PRIMARY, checkpoints=Checkpoints(run.dir / "checkpoints"),
                             tracker=run.tracker, accelerator=make_accelerator(train_cfg), resume=run.resume)
+        if not run.main:  # another process of a data-parallel run: the main one evaluates and writes
+            return RunResult(run_dir=run.dir, metrics={}, warnings=[])
         if lora is not None:
             lora.export(sentence, run.dir)  # type: ignore[arg-type]  # adapters kept, merged encoder saved
         final = evaluate(sentence)

@@ -19,19 +19,27 @@ from fmkit.utils.io import atomic_write_json
 from fmkit.workflows.strategy_runs import FitContext, FitOutcome, eval_precision, fit
 
 
-def resolve_head_strategy(ctx: FitContext, default: str = "full") -> str:
-    """`auto` means `default` for these tasks (their anytime ladder is issue 24); strategy.json says so."""
+def resolve_head_strategy(ctx: FitContext, default: str = "full", write: bool = True) -> str:
+    """`auto` means `default` for these tasks (their anytime ladder is issue 24); strategy.json says so
+    (`write`: on the main process only, under data parallel)."""
     requested = ctx.cfg.strategy.name
     strategy = default if requested == "auto" else requested
     reason = "requested explicitly" if requested != "auto" else f"auto: {ctx.objective.task} trains '{default}'"
-    atomic_write_json(ctx.run_dir / "strategy.json", {"requested": requested, "strategy": strategy, "reason": reason})
+    if write:
+        atomic_write_json(ctx.run_dir / "strategy.json", {"requested": requested, "strategy": strategy,
+                                                          "reason": reason})
     ctx.resume = ctx.resume and strategy in ("full", "lora")  # the others re-run in seconds
     return strategy
 
 
-def fit_and_export(ctx: FitContext, strategy: str) -> tuple[TextClassifier, torch.Tensor, FitOutcome]:
-    """Train with `strategy`, export (LoRA: merged), and the eval logits of exactly the model that is saved."""
+def fit_and_export(ctx: FitContext, strategy: str) -> tuple[TextClassifier, torch.Tensor, FitOutcome] | None:
+    """Train with `strategy`, export (LoRA: merged), and the eval logits of exactly the model that is saved.
+    None on the other processes of a data-parallel run, once training is done: the main process saves."""
     outcome = fit(ctx, strategy)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return None
     model = outcome.strategy.export(outcome.model, ctx.run_dir)
     logits = outcome.eval_logits
     if logits is None:

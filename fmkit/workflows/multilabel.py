@@ -89,8 +89,11 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                          eval_enc=eval_enc, max_length=max_length, run_dir=run.dir, tracker=run.tracker,
                          resume=run.resume, deadline=None if budget_s is None else Deadline(started, budget_s),
                          objective=MultiLabel(labels))
-        strategy = resolve_head_strategy(ctx)
-        model, logits, outcome = fit_and_export(ctx, strategy)
+        strategy = resolve_head_strategy(ctx, write=run.main)
+        fitted = fit_and_export(ctx, strategy)
+        if fitted is None:  # another process of a data-parallel run: the main one writes everything
+            return RunResult(run_dir=run.dir, metrics={}, warnings=warnings)
+        model, logits, outcome = fitted
         probs = torch.sigmoid(logits).numpy()
         thresholds = tune_thresholds(eval_y, probs)
         model.info = {"thresholds": [float(t) for t in thresholds]}

@@ -96,6 +96,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         result = train_loop(model, loader, cfg=train_cfg, loss_fn=token_classification_loss, evaluate=evaluate,
                             primary_metric=PRIMARY, checkpoints=Checkpoints(run.dir / "checkpoints"),
                             tracker=run.tracker, accelerator=make_accelerator(train_cfg), resume=run.resume)
+        if not run.main:  # another process of a data-parallel run: the main one evaluates and writes
+            return RunResult(run_dir=run.dir, metrics={}, warnings=train_data.warnings)
         if lora is not None:
             lora.export(model, run.dir)  # type: ignore[arg-type]  # adapters kept, merged encoder saved
         predictor = NerPredictor(model, tokenizer, batch_size=cfg.eval.batch_size)

@@ -97,8 +97,11 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                          deadline=None if budget_s is None else Deadline(started, budget_s),
                          objective=Regression(scaling, target_name), pair_sep_id=pair_separator(tokenizer, train_data))
         ctx.resume = run.resume
-        strategy = resolve_head_strategy(ctx)
-        model, logits, outcome = fit_and_export(ctx, strategy)  # metrics below are of exactly what is saved
+        strategy = resolve_head_strategy(ctx, write=run.main)
+        fitted = fit_and_export(ctx, strategy)
+        if fitted is None:  # another process of a data-parallel run: the main one writes everything
+            return RunResult(run_dir=run.dir, metrics={}, warnings=warnings)
+        model, logits, outcome = fitted  # metrics below are of exactly what is saved
         model.info = {"target": {"name": target_name, "mean": scaling.mean, "std": scaling.std},
                       "text_columns": list(train_data.columns), "pair_input": train_data.pairs is not None}
         predicted = scaling.unscale(logits.float().reshape(-1).numpy())

@@ -39,39 +39,55 @@ def capped_max_length(requested: int, tokenizer: Any, model_dir: Path, setting: 
 
 
 class TaskRun:
+    """The run frame. Under data parallel (torchrun, `accelerate launch`) every process trains, but only the main
+    one writes: the run directory, its records, trackers and status (`run.main` tells the workflow whether to
+    write its model and artifacts too); the others get a tracker that records nothing."""
+
     def __init__(self, cfg: RunConfig, data_info: dict[str, Any], model_path: Path, resume_dir: Path | None,
                  overwrite: bool) -> None:
+        from fmkit.training import make_accelerator
+
         self.started = time.perf_counter()
         self.resume = resume_dir is not None
         self.dir = Path(resume_dir or cfg.output or default_run_dir())
-        if not self.resume:
+        accelerator = make_accelerator(cfg.train)
+        self.main = bool(accelerator.is_main_process)
+        self.num_processes = int(accelerator.num_processes)
+        if self.main and not self.resume:
             prepare_run_dir(self.dir, overwrite)
             cfg = cfg.model_copy(update={"output": self.dir})
             write_config(cfg, self.dir / "config.yaml")
             atomic_write_json(self.dir / "data.json", data_info)
             atomic_write_json(self.dir / "env.json", {"versions": library_versions(), "host": host_info(),
-                                                      "model_path": str(model_path), "num_processes": 1})
+                                                      "model_path": str(model_path),
+                                                      "num_processes": self.num_processes})
+        accelerator.wait_for_everyone()  # the others start once the run directory exists
         self.cfg = cfg
-        self.status = RunStatus(self.dir, "train")
+        self.status = RunStatus(self.dir, "train") if self.main else None
         self.tracker: Any = None
 
     def __enter__(self) -> TaskRun:
+        from fmkit.training import Trackers
+
         try:
-            self.tracker = run_trackers(self.dir, self.cfg)
+            self.tracker = run_trackers(self.dir, self.cfg) if self.main else Trackers()
         except BaseException as exc:
-            self.status.end("failed", error=f"{type(exc).__name__}: {exc}")
+            if self.status is not None:
+                self.status.end("failed", error=f"{type(exc).__name__}: {exc}")
             raise
         return self
 
     def finish(self, metrics: dict[str, Any], headline: dict[str, Any]) -> None:
         metrics["wall_seconds"] = round(time.perf_counter() - self.started, 2)
-        atomic_write_json(self.dir / "metrics.json", metrics)
         self.tracker.close("finished")
+        if self.status is None:
+            return
+        atomic_write_json(self.dir / "metrics.json", metrics)
         self.status.end("finished", metrics=headline)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc is None:
+        if exc is None or self.status is None:
             return
         state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         self.status.end(state, error=None if state == "interrupted" else f"{type(exc).__name__}: {exc}")

@@ -91,3 +91,29 @@ def test_strategies_under_two_processes(tiny_model: Path, tmp_path: Path, strate
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == [RUN_MARKER]
     if strategy == "lora":
         assert (run / "adapters").is_dir()
+
+
+def test_regression_under_two_processes(tiny_model: Path, tmp_path: Path) -> None:
+    """The shared run frame (TaskRun) under the launcher: the main process alone writes the run and the model,
+    and env.json records both processes (it used to write 1 whatever ran)."""
+    from tests.unit.test_regression import write_scores
+
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    if accelerate is None:
+        pytest.skip("accelerate's launcher is not installed in this environment")
+    data = write_scores(tmp_path / "train.jsonl", 160, 0)
+    run = tmp_path / "run"
+    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+           "-m", "fmkit", "train", "--task", "regression", "--data", str(data), "--model", str(tiny_model),
+           "--output", str(run), "--epochs", "3", "--batch-size", "8", "--quiet", "--strategy", "full",
+           "--set", "train.learning_rate=1e-3"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert json.loads((run / "env.json").read_text())["num_processes"] == 2
+    assert proc.stdout.count("model saved to") == 1, proc.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 3 * math.ceil(144 / 16) and metrics["spearman"] > 0.5, metrics
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == [RUN_MARKER]
