@@ -3,8 +3,9 @@
 Rows, each on the bundled all-MiniLM-L6-v2 and the STS Benchmark test set (1,379 pairs, gold 0-5):
   1. frozen bi-encoder: sentence-transformers `encode` of each sentence, cosine of the two (no training;
      MTEB reports Spearman 0.82 for this model);
-  2. fmkit: `fmkit train --task regression` on sts-train with sts-dev as eval set (two text columns, so the
-     pairs go through the encoder together), then `fmkit eval` on test;
+  2. fmkit: `fmkit train --task regression` on sts-train with sts-dev as eval set (two text columns), as a
+     cross-encoder (the pair read as one sequence, the default) and as a bi-encoder (task.pair_encoding=bi:
+     cosine of the two vectors), then `fmkit eval` on test;
   3. (--with-crossencoder) sentence-transformers' own CrossEncoder recipe (`CrossEncoder.fit`, its STS-B
      example: 4 epochs, batch 16, warmup 10%), started from the same model.
 
@@ -70,19 +71,21 @@ def frozen_cosine(test: list[tuple[str, str, float]]) -> dict[str, Any]:
             **correlations([r[2] for r in test], cosine.tolist())}
 
 
-def fmkit_cross_encoder(train: Path, dev: Path, test: Path, epochs: float, extra: list[str]) -> dict[str, Any]:
-    run = WORK / "fmkit_run"
+def fmkit_pairs(train: Path, dev: Path, test: Path, epochs: float, extra: list[str], encoding: str) -> dict[str, Any]:
+    run = WORK / f"fmkit_{encoding}"
     fmkit = [sys.executable, "-m", "fmkit"]
     start = time.perf_counter()
     subprocess.run([*fmkit, "train", "--task", "regression", "--data", str(train), "--eval", str(dev),
                     "--strategy", "full", "--epochs", str(epochs), "--output", str(run), "--overwrite", "--quiet",
-                    *extra], check=True, cwd=REPO)
+                    "--set", f"task.pair_encoding={encoding}", *extra], check=True, cwd=REPO)
     wall = time.perf_counter() - start
     metrics = json.loads((run / "metrics.json").read_text())
     out = subprocess.run([*fmkit, "eval", str(run), "--data", str(test), "--json"], check=True, cwd=REPO,
                          capture_output=True, text=True)
     evaluated = json.loads(out.stdout)
-    return {"name": f"fmkit --task regression, pairs (full, {epochs:g} epochs{', ' + ' '.join(extra) if extra else ''})",
+    kind = "cross-encoder" if encoding == "cross" else "bi-encoder, cosine"
+    return {"name": f"fmkit --task regression, pairs as a {kind} (full, {epochs:g} epochs"
+                    f"{', ' + ' '.join(extra) if extra else ''})",
             "train_seconds": metrics["train_seconds"], "wall_seconds": round(wall, 1),
             "dev_spearman": round(metrics["spearman"], 4),
             "spearman": round(evaluated["spearman"], 4), "pearson": round(evaluated["pearson"], 4),
@@ -118,7 +121,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--set", action="append", default=[], help="extra fmkit config, KEY=VALUE")
+    parser.add_argument("--pair-encodings", default="cross,bi", help="fmkit rows: cross, bi or both (cross,bi)")
     parser.add_argument("--with-crossencoder", action="store_true")
+    parser.add_argument("--crossencoder-json", type=Path,
+                        help="a row st_cross_encoder() measured in an earlier process (it takes ~25 min on 2 cores); "
+                        "listed with that note instead of being run again")
     parser.add_argument("--write", action="store_true", help="write the results into BENCHMARKS.md")
     args = parser.parse_args()
     import torch
@@ -127,9 +134,13 @@ def main() -> None:
     train, dev, test = (write_jsonl(r, WORK / f"{n}.jsonl") for n, r in
                         (("train", train_rows), ("dev", dev_rows), ("test", test_rows)))
     extra = [x for kv in args.set for x in ("--set", kv)]
-    rows = [frozen_cosine(test_rows), fmkit_cross_encoder(train, dev, test, args.epochs, extra)]
+    rows = [frozen_cosine(test_rows)]
+    rows += [fmkit_pairs(train, dev, test, args.epochs, extra, encoding) for encoding in args.pair_encodings.split(",")]
     if args.with_crossencoder:
         rows.append(st_cross_encoder(train_rows, test_rows, int(args.epochs)))
+    elif args.crossencoder_json:
+        earlier = json.loads(args.crossencoder_json.read_text())
+        rows.append({**earlier, "name": earlier["name"] + " (earlier process, same machine)"})
     result = {"machine": machine(), "threads": torch.get_num_threads(), "rows": rows}
     (WORK / "results.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
@@ -139,8 +150,9 @@ def main() -> None:
             lines.append(f"| {r['name']} | {r['spearman']:.4f} | {r['pearson']:.4f} | {r['train_seconds']:.0f} | "
                          f"{r['wall_seconds']:.0f} |")
         text = (f"Machine: {result['machine']}, {result['threads']} torch threads, fp32 (no bf16 on this CPU).\n"
-                f"Command: `.venv/bin/python bench/stsb.py --epochs {args.epochs:g}"
+                f"Command: `.venv/bin/python bench/stsb.py --epochs {args.epochs:g} --pair-encodings {args.pair_encodings}"
                 f"{' --with-crossencoder' if args.with_crossencoder else ''}"
+                f"{' --crossencoder-json ' + str(args.crossencoder_json) if args.crossencoder_json else ''}"
                 f"{''.join(' --set ' + kv for kv in args.set)} --write`. STS-B train (5,749 pairs) -> dev picks "
                 "the checkpoint -> test (1,379 pairs); one run, one seed.\n\n" + "\n".join(lines) + "\n")
         write_subsection(SECTION, "### STS-B: text-pair regression (cross-encoder)", text)

@@ -36,24 +36,36 @@ def train(config: str | Path | None = None, **overrides: Any) -> RunResult:
     """Train from an optional YAML config plus dotted overrides.
 
     Short names are accepted for the common options: ``data``, ``eval``, ``model``, ``epochs``,
-    ``seed``, ``output``; any other key is dotted, e.g. ``**{"train.batch_size": 16}``.
+    ``seed``, ``output``, ``task``, ``strategy``, ``text_column``, ``label_column``; any other key is dotted,
+    e.g. ``**{"train.batch_size": 16}``.
     """
     from fmkit.config import load_config
     from fmkit.utils.clock import command_clock
     from fmkit.workflows import train_for_task
 
     short = {"data": "data.train", "eval": "data.eval", "model": "model.name", "epochs": "train.epochs",
-             "seed": "train.seed", "text_column": "data.text_column", "label_column": "data.label_column"}
+             "seed": "train.seed", "text_column": "data.text_column", "label_column": "data.label_column",
+             "task": "task.type", "strategy": "strategy.name"}
     dotted = {short.get(k, k): v for k, v in overrides.items()}
     with command_clock():  # strategy.time_budget counts from this call
         return train_for_task(load_config(config, dotted))
 
 
 def evaluate(model: str | Path, data: str | Path, **kwargs: Any) -> dict[str, Any]:
-    """Metrics of a saved model on a labelled file."""
-    from fmkit.workflows.classification import evaluate_saved
+    """Metrics of a saved text model (classification, regression, multi-label) on a labelled file; the task
+    registry names each task's evaluation."""
+    from fmkit.config.tasks import resolve, task_spec
+    from fmkit.models.meta import read_meta
 
-    return evaluate_saved(Path(model), Path(data), **kwargs)
+    folder = Path(model)
+    if (folder / "model").is_dir() and not (folder / "fmkit.json").is_file():
+        folder = folder / "model"
+    task = str(read_meta(folder).get("task", "classification"))
+    target = task_spec(task).evaluate
+    if target is None:
+        raise ModelError(f"{model}: fmkit.evaluate does not evaluate '{task}' models; use `fmkit eval`.")
+    result: dict[str, Any] = resolve(target)(Path(model), Path(data), **kwargs)
+    return result
 
 
 __all__ = ["ConfigError", "DataError", "FmkitError", "ModelError", "__version__", "evaluate", "load", "train"]

@@ -80,6 +80,11 @@ class TaskConfig(Section):
     class_weights: Literal["none", "auto"] = Field(
         "none", description="'auto' weights the loss by inverse class frequency, for imbalanced data."
     )
+    pair_encoding: Literal["cross", "bi"] = Field(
+        "cross", description="Text-pair regression: 'cross' reads both texts as one sequence (a cross-encoder, "
+        "the more accurate); 'bi' embeds each text alone and predicts from their cosine (a bi-encoder: vectors "
+        "can be cached and searched, as sentence-transformers' CosineSimilarityLoss trains them)."
+    )
 
 
 # LoRA's default targets on BERT-family encoders (generation picks its own for causal LMs).

@@ -49,8 +49,11 @@ def texts_fingerprint(texts: Sequence[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_key(model_path: Path, texts: Sequence[str], max_length: int, pooling: str, precision: str = "fp32") -> str:
-    return f"{model_fingerprint(model_path)}-{texts_fingerprint(texts)}-{max_length}-{pooling}-{precision}"
+def cache_key(model_path: Path, texts: Sequence[str], max_length: int, pooling: str, precision: str = "fp32",
+              segments: bool = False) -> str:
+    """`segments`: text pairs read with BERT's segment embeddings (other vectors than without them)."""
+    return (f"{model_fingerprint(model_path)}-{texts_fingerprint(texts)}-{max_length}-{pooling}-{precision}"
+            + ("-segments" if segments else ""))
 
 
 @torch.inference_mode()

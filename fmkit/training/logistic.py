@@ -36,6 +36,29 @@ class LogisticFit:
     seconds: float
 
 
+def minimise(params: list[torch.Tensor], objective: Callable[[], torch.Tensor], max_iter: int,
+             on_iteration: Callable[[int, float], None] | None = None) -> int:
+    """Minimise a smooth convex `objective` of `params` with L-BFGS (strong Wolfe line search) to tight
+    tolerances; returns the iterations taken (`max_iter` reached: not converged)."""
+    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20,
+                                  tolerance_grad=1e-7, tolerance_change=1e-10, line_search_fn="strong_wolfe")
+    evaluations = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal evaluations
+        optimizer.zero_grad()
+        loss = objective()
+        loss.backward()
+        evaluations += 1
+        if on_iteration is not None:
+            on_iteration(evaluations, float(loss.detach()))
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return int(optimizer.state[optimizer._params[0]].get("n_iter", 0))
+
+
 def fit_logistic_regression(
     vectors: torch.Tensor,
     labels: torch.Tensor,
@@ -57,9 +80,6 @@ def fit_logistic_regression(
     weight = torch.zeros(num_classes, dim, dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     penalty = 1.0 / (2.0 * c * n)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, history_size=20,
-                                  tolerance_grad=1e-7, tolerance_change=1e-10, line_search_fn="strong_wolfe")
-    evaluations = 0
 
     def regulariser() -> torch.Tensor:
         if num_classes == 2:
@@ -67,20 +87,10 @@ def fit_logistic_regression(
         return weight.pow(2).sum()
 
     def objective() -> torch.Tensor:
-        nonlocal evaluations
-        optimizer.zero_grad()
         ce = F.cross_entropy(x @ weight.T + bias, y, reduction="none")
-        loss = (sample_weight * ce).sum() / n + penalty * regulariser()
-        loss.backward()
-        evaluations += 1
-        if on_iteration is not None:
-            on_iteration(evaluations, float(loss.detach()))
-        return loss
+        return (sample_weight * ce).sum() / n + penalty * regulariser()
 
-    with torch.enable_grad():
-        optimizer.step(objective)
-    state = optimizer.state[optimizer._params[0]]
-    iterations = int(state.get("n_iter", 0))
+    iterations = minimise([weight, bias], objective, max_iter, on_iteration)
     with torch.no_grad():
         logits = x @ weight.T + bias
         ce = F.cross_entropy(logits, y, reduction="none")
@@ -145,25 +155,11 @@ def fit_sigmoid_regression(vectors: torch.Tensor, targets: torch.Tensor, c: floa
         rate = y.mean(0).clamp(1e-4, 1 - 1e-4)
         bias.copy_(torch.log(rate / (1 - rate)))
     penalty = 1.0 / (2.0 * c * n)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, history_size=20,
-                                  tolerance_grad=1e-7, tolerance_change=1e-10, line_search_fn="strong_wolfe")
-    evaluations = 0
 
     def objective() -> torch.Tensor:
-        nonlocal evaluations
-        optimizer.zero_grad()
-        logits = x @ weight.T + bias
-        loss = F.binary_cross_entropy_with_logits(logits, y, reduction="sum") / n + penalty * weight.pow(2).sum()
-        loss.backward()
-        evaluations += 1
-        if on_iteration is not None:
-            on_iteration(evaluations, float(loss.detach()))
-        return loss
+        return F.binary_cross_entropy_with_logits(x @ weight.T + bias, y, reduction="sum") / n + penalty * weight.pow(2).sum()
 
-    with torch.enable_grad():
-        optimizer.step(objective)
-    state = optimizer.state[optimizer._params[0]]
-    iterations = int(state.get("n_iter", 0))
+    iterations = minimise([weight, bias], objective, max_iter, on_iteration)
     with torch.no_grad():
         final = float(F.binary_cross_entropy_with_logits(x @ weight.T + bias, y, reduction="sum") / n
                       + penalty * weight.pow(2).sum())

@@ -37,7 +37,7 @@ from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.auto import choice_record, choose_strategy, parse_duration
 from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
 from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
-from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, capped_max_length
+from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, load_backbone
 
 
 def warn(message: str) -> None:
@@ -75,10 +75,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     if train_data.pairs is not None and cfg.strategy.name in PAIR_UNSUITED:
         raise ConfigError(f"--strategy {cfg.strategy.name} compares single texts with each other or with label "
                           "names; a text-pair classifier trains with full, lora or linear-probe.")
-    model_path = resolve_model_path(cfg.model.name)
-    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
+    model_path, tokenizer, max_length = load_backbone(cfg)
     labels = LabelMap.from_labels(train_data.labels)
-    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
     train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source),
                              pairs=train_data.pairs)
     eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, labels.encode(eval_data.labels, eval_data.source),

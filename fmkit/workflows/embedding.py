@@ -21,7 +21,6 @@ from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.retrieval import retrieval_metrics
 from fmkit.inference.embedder import Embedder
 from fmkit.inference.index import VectorIndex
-from fmkit.models.backbone import load_tokenizer, resolve_model_path
 from fmkit.models.contrastive import PairModel, in_batch_negatives_loss
 from fmkit.models.sentence_encoder import SentenceEncoder
 from fmkit.models.strategies import LoraStrategy
@@ -29,7 +28,7 @@ from fmkit.training import Checkpoints, configure_threads, make_accelerator, tra
 from fmkit.utils.io import atomic_directory
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import strategy_train_config
-from fmkit.workflows.task_run import TaskRun, capped_max_length
+from fmkit.workflows.task_run import TaskRun, load_backbone
 
 PRIMARY = "mrr"
 
@@ -69,9 +68,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     if strategy not in ("full", "lora"):
         raise ConfigError(f"--task embedding trains with --strategy full or lora, not '{strategy}'.")
     train_data, eval_data = load_pairs(cfg)
-    model_path = resolve_model_path(cfg.model.name)
-    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    model_path, tokenizer, max_length = load_backbone(cfg)
     sentence = SentenceEncoder.from_backbone(model_path, pooling=cfg.model.pooling, max_length=max_length,
                                              trust_remote_code=cfg.model.trust_remote_code)
     data_info = {"train": {"path": str(cfg.data.train), "pairs": len(train_data),

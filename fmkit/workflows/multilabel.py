@@ -32,7 +32,6 @@ from fmkit.data.tasks.multilabel import (
 from fmkit.data.tokenized import encode_texts
 from fmkit.errors import DataError
 from fmkit.evaluation.metrics import multilabel_metrics, threshold_curve, tune_thresholds
-from fmkit.models.backbone import load_tokenizer, resolve_model_path
 from fmkit.training import configure_threads
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
@@ -42,7 +41,7 @@ from fmkit.workflows.head_task import fit_and_export, loop_summary, resolve_head
 from fmkit.workflows.objectives import MultiLabel
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import FitContext
-from fmkit.workflows.task_run import TaskRun, capped_max_length, warn
+from fmkit.workflows.task_run import TaskRun, load_backbone, warn
 
 HEADLINE = ("macro_f1", "micro_f1", "samples_f1", "subset_accuracy", "hamming_loss")
 
@@ -67,9 +66,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     train_data, eval_data, warnings = load_multilabeled(cfg)
     for message in warnings:
         warn(message)
-    model_path = resolve_model_path(cfg.model.name)
-    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    model_path, tokenizer, max_length = load_backbone(cfg)
     labels = MultiLabelMap.from_labels(train_data.labels)
     train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source))
     eval_y = labels.encode(eval_data.labels, eval_data.source)

@@ -20,14 +20,13 @@ from fmkit.data.tasks.ner import encode_words, make_ner_loader, tag_labels
 from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.ner_metrics import format_ner_report, ner_metrics
 from fmkit.inference.ner import NerPredictor
-from fmkit.models.backbone import load_tokenizer, resolve_model_path
 from fmkit.models.strategies import LoraStrategy
 from fmkit.models.token_classifier import TokenClassifier, token_classification_loss
 from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory, atomic_write_text
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import strategy_train_config
-from fmkit.workflows.task_run import TaskRun, capped_max_length, warn
+from fmkit.workflows.task_run import TaskRun, load_backbone, warn
 
 PRIMARY = "f1"
 
@@ -63,9 +62,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         raise ConfigError(f"--task ner trains with --strategy full or lora, not '{strategy}'.")
     train_data, eval_data = load_ner_data(cfg)
     labels = tag_labels(train_data.entity_types)
-    model_path = resolve_model_path(cfg.model.name)
-    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    model_path, tokenizer, max_length = load_backbone(cfg)
     train_enc = encode_words(tokenizer, train_data.tokens, max_length, tags=train_data.tags, labels=labels)
     windowed = int(np.sum(np.bincount(train_enc.sentence) > 1))
     data_info = {"train": {"path": str(cfg.data.train), "sentences": len(train_data), "windows": len(train_enc),

@@ -21,7 +21,6 @@ from fmkit.data.readers import iter_texts
 from fmkit.data.tasks.mlm import make_mlm_loader
 from fmkit.data.tokenized import encode_texts
 from fmkit.errors import DataError
-from fmkit.models.backbone import load_tokenizer, resolve_model_path
 from fmkit.models.losses import masked_lm_loss
 from fmkit.models.mlm import MaskedLanguageModel
 from fmkit.training import Checkpoints, LoopResult, configure_threads, make_accelerator, train_loop
@@ -30,7 +29,7 @@ from fmkit.training.tracking import PhaseTracker
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
-from fmkit.workflows.task_run import capped_max_length
+from fmkit.workflows.task_run import load_backbone
 
 MIN_TEXTS = 20
 
@@ -105,9 +104,7 @@ def pretrain(cfg: RunConfig, *, overwrite: bool = False) -> PretrainResult:
     eval_texts = [texts[i] for i in order[:n_eval]]
     train_texts = [texts[i] for i in order[n_eval:]]
 
-    model_path = resolve_model_path(cfg.model.name)
-    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    model_path, tokenizer, max_length = load_backbone(cfg)
     train_enc = encode_texts(tokenizer, train_texts, max_length)
     eval_enc = encode_texts(tokenizer, eval_texts, max_length)
 

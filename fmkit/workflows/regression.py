@@ -22,9 +22,8 @@ from fmkit.config import RunConfig
 from fmkit.data.tasks.classification import LabelMap
 from fmkit.data.tasks.regression import ScoredTexts, TargetScaling, random_split, read_scored, validate_scored
 from fmkit.data.tokenized import encode_texts
-from fmkit.errors import DataError
+from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.metrics import format_regression, regression_metrics
-from fmkit.models.backbone import load_tokenizer, resolve_model_path
 from fmkit.training import configure_threads
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
@@ -32,9 +31,10 @@ from fmkit.utils.io import atomic_directory, atomic_write_text
 from fmkit.workflows.auto import parse_duration
 from fmkit.workflows.head_task import fit_and_export, loop_summary, resolve_head_strategy
 from fmkit.workflows.objectives import Regression
+from fmkit.workflows.pair_biencoder import fit_biencoder
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import FitContext
-from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, TaskRun, capped_max_length, warn
+from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, TaskRun, load_backbone, warn
 
 
 def load_scored(cfg: RunConfig) -> tuple[ScoredTexts, ScoredTexts, list[str]]:
@@ -72,9 +72,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     train_data, eval_data, warnings = load_scored(cfg)
     for message in warnings:
         warn(message)
-    model_path = resolve_model_path(cfg.model.name)
-    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    model_path, tokenizer, max_length = load_backbone(cfg)
     scaling = TargetScaling.fit(train_data.targets)
     train_enc = encode_texts(tokenizer, train_data.texts, max_length, scaling.scale(train_data.targets),
                              pairs=train_data.pairs)
@@ -86,6 +84,10 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                  "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length,
                  "text_columns": list(train_data.columns), "target": {"mean": scaling.mean, "std": scaling.std},
                  "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
+    bi_encoder = train_data.pairs is not None and cfg.task.pair_encoding == "bi"
+    if bi_encoder and cfg.strategy.name not in ("auto", "full"):
+        raise ConfigError(f"task.pair_encoding=bi fine-tunes the whole encoder (--strategy full), not "
+                          f"'{cfg.strategy.name}'.")
     configure_threads(cfg.train.threads)
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
@@ -95,16 +97,24 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                          train_texts=cache_texts(train_data), eval_texts=cache_texts(eval_data), train_enc=train_enc,
                          eval_enc=eval_enc, max_length=max_length, run_dir=run.dir, tracker=run.tracker,
                          deadline=None if budget_s is None else Deadline(started, budget_s),
-                         objective=Regression(scaling, target_name), pair_sep_id=pair_separator(tokenizer, train_data))
+                         objective=Regression(scaling, target_name),
+                         pair_sep_id=pair_separator(tokenizer, train_data) if not bi_encoder else None)
         ctx.resume = run.resume
         strategy = resolve_head_strategy(ctx, write=run.main)
-        fitted = fit_and_export(ctx, strategy)
-        if fitted is None:  # another process of a data-parallel run: the main one writes everything
-            return RunResult(run_dir=run.dir, metrics={}, warnings=warnings)
-        model, logits, outcome = fitted  # metrics below are of exactly what is saved
-        model.info = {"target": {"name": target_name, "mean": scaling.mean, "std": scaling.std},
-                      "text_columns": list(train_data.columns), "pair_input": train_data.pairs is not None}
-        predicted = scaling.unscale(logits.float().reshape(-1).numpy())
+        info: dict[str, Any] = {"target": {"name": target_name, "mean": scaling.mean, "std": scaling.std},
+                                "text_columns": list(train_data.columns), "pair_input": train_data.pairs is not None}
+        if bi_encoder:
+            model, predicted, outcome, pair_info = fit_biencoder(ctx, train_data, eval_data)
+            info.update(pair_info)
+            if not run.main:
+                return RunResult(run_dir=run.dir, metrics={}, warnings=warnings)
+        else:
+            fitted = fit_and_export(ctx, strategy)
+            if fitted is None:  # another process of a data-parallel run: the main one writes everything
+                return RunResult(run_dir=run.dir, metrics={}, warnings=warnings)
+            model, logits, outcome = fitted  # metrics below are of exactly what is saved
+            predicted = scaling.unscale(logits.float().reshape(-1).numpy())
+        model.info = info
         full = regression_metrics(eval_data.targets, predicted)
         with atomic_directory(run.dir / "model") as tmp:
             model.save_pretrained(tmp, tokenizer)

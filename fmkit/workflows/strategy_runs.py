@@ -131,7 +131,7 @@ def text_vectors(ctx: FitContext, model: TextClassifier, enc: EncodedTexts, text
     start = time.perf_counter()
     tokens = int(enc.lengths.sum())
     cache = EmbeddingCache(enabled=cacheable)
-    key = cache_key(ctx.model_path, texts, ctx.max_length, model.pooling, precision)
+    key = cache_key(ctx.model_path, texts, ctx.max_length, model.pooling, precision, model.pair_sep_id is not None)
     with Progress(f"encode {name}", total=len(enc), unit="texts", enabled=ctx.cfg.train.progress) as progress:
         cached = cache.get(key)
         if cached is not None and cached.shape[0] == len(texts):

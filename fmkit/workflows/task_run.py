@@ -38,6 +38,16 @@ def capped_max_length(requested: int, tokenizer: Any, model_dir: Path, setting: 
     return resolve_max_length(requested, tokenizer, model_dir)
 
 
+def load_backbone(cfg: RunConfig) -> tuple[Path, Any, int]:
+    """The backbone's folder, its tokenizer, and the token length the run uses (data.max_length capped at the
+    model's limit, with a warning when capped): the same for every task, and what `doctor` reports."""
+    from fmkit.models.backbone import load_tokenizer, resolve_model_path
+
+    model_path = resolve_model_path(cfg.model.name)
+    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
+    return model_path, tokenizer, capped_max_length(cfg.data.max_length, tokenizer, model_path)
+
+
 class TaskRun:
     """The run frame. Under data parallel (torchrun, `accelerate launch`) every process trains, but only the main
     one writes: the run directory, its records, trackers and status (`run.main` tells the workflow whether to

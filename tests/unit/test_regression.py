@@ -140,6 +140,9 @@ def test_train_eval_predict_serve_single_texts(tiny_model: Path, tmp_path: Path,
     assert main(["eval", str(run), "--data", str(held_out), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["spearman"] == pytest.approx(metrics["spearman"], abs=1e-6)
+    import fmkit
+
+    assert fmkit.evaluate(run, held_out)["spearman"] == pytest.approx(metrics["spearman"], abs=1e-6)  # the API too
 
     predictor = load_predictor(run)
     texts = [json.loads(line)["text"] for line in held_out.read_text().splitlines()[:3]]
@@ -215,3 +218,26 @@ def test_regression_linear_probe_and_unknown_strategy(tiny_model: Path, tmp_path
     assert metrics["strategy"] == "linear-probe" and np.isfinite(metrics["rmse"])
     assert main(train_args(tiny_model, data, tmp_path / "other", "--strategy", "zeroshot")) == 2
     assert not (tmp_path / "other").exists()
+
+
+def test_pairs_as_a_bi_encoder(tiny_model: Path, tmp_path: Path) -> None:
+    """task.pair_encoding=bi: each text embedded alone, the value from their cosine; predict reproduces the run."""
+    from fmkit.cli import main
+    from fmkit.inference import load_predictor
+
+    data = write_scores(tmp_path / "pairs.jsonl", 160, 5, pairs=True)
+    held_out = write_scores(tmp_path / "eval.jsonl", 40, 6, pairs=True)
+    run = tmp_path / "run"
+    assert main(train_args(tiny_model, data, run, "--eval", str(held_out), "--epochs", "2",
+                           "--set", "task.pair_encoding=bi")) == 0
+    meta = json.loads((run / "model" / "fmkit.json").read_text())
+    assert meta["pair_encoding"] == "bi" and "pair_sep_id" not in meta
+    low, high = meta["cosine_range"]["low"], meta["cosine_range"]["high"]
+    assert (low, high) == (0.0, 6.0)
+    rows = [json.loads(line) for line in (run / "eval_predictions.jsonl").read_text().splitlines()]
+    predictor = load_predictor(run)
+    values = [r["value"] for r in predictor.predict_pairs([(r["text"], r["text_pair"]) for r in rows[:5]])]
+    assert values == pytest.approx([r["predicted"] for r in rows[:5]], abs=1e-4)
+    assert all(low - (high - low) - 1e-6 <= v <= high + 1e-6 for v in values)  # low + (high - low) * cos
+    assert main(train_args(tiny_model, data, tmp_path / "lora", "--strategy", "lora",
+                           "--set", "task.pair_encoding=bi")) == 2
