@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from fmkit.config import RunConfig, write_config
+from fmkit.config import RunConfig
 from fmkit.data.fingerprint import fingerprint
 from fmkit.data.labeled import LabeledTexts, read_labeled
 from fmkit.data.tasks.classification import (
     LabelMap,
     class_weights,
-    make_loader,
     untruncated_lengths,
 )
 from fmkit.data.token_limits import max_length_note, resolve_max_length
@@ -28,16 +27,15 @@ from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.backbone import check_model_files, load_tokenizer, resolve_model_path
-from fmkit.models.classifier import predict_logits
-from fmkit.training import LoopResult, Trackers, configure_threads, make_accelerator
+from fmkit.training import LoopResult
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
-from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.auto import choice_record, choose_strategy, parse_duration
-from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
-from fmkit.workflows.strategy_runs import FitContext, eval_precision, fit
-from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, load_backbone
+from fmkit.workflows.head_task import fit_and_export, loop_summary
+from fmkit.workflows.rundir import RunResult
+from fmkit.workflows.strategy_runs import FitContext
+from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, TaskRun, load_backbone
 
 
 def warn(message: str) -> None:
@@ -65,7 +63,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     `strategy.time_budget` is a deadline for the whole command, from its start (the CLI's or the API's
     entry) to the saved model and report: the loop stops in time and strategy.json says what was cut.
     """
-    resume = resume_dir is not None
     started = command_started()
     budget_s = parse_duration(cfg.strategy.time_budget)
     deadline = None if budget_s is None else Deadline(started, budget_s)
@@ -82,103 +79,49 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, labels.encode(eval_data.labels, eval_data.source),
                             pairs=eval_data.pairs)
 
-    accelerator = make_accelerator(cfg.train)
-    configure_threads(cfg.train.threads, accelerator.num_processes)
-    run_dir = Path(resume_dir or cfg.output or default_run_dir())
-    if accelerator.is_main_process and not resume:
-        prepare_run_dir(run_dir, overwrite)
-        cfg = cfg.model_copy(update={"output": run_dir})
-        write_config(cfg, run_dir / "config.yaml")
-        atomic_write_json(run_dir / "data.json", {
-            "train": fingerprint(train_data, cfg.data.train),
-            "eval": fingerprint(eval_data, cfg.data.eval),
-            "eval_is_split_of_train": cfg.data.eval is None,
-            "max_length": max_length,
-            "truncated_train_share": float(np.mean(train_enc.lengths >= max_length)),
-        })
-        atomic_write_json(run_dir / "env.json", {"versions": library_versions(), "host": host_info(),
-                                                 "model_path": str(model_path),
-                                                 "num_processes": accelerator.num_processes})
-    accelerator.wait_for_everyone()
-    status = RunStatus(run_dir, "train") if accelerator.is_main_process else None
-
-    try:
+    data_info = {"train": fingerprint(train_data, cfg.data.train), "eval": fingerprint(eval_data, cfg.data.eval),
+                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length,
+                 "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
+    with TaskRun(cfg, data_info, model_path, resume_dir, overwrite, started=started) as run:
         from accelerate.utils import set_seed
 
         set_seed(cfg.train.seed)
-        tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
         weights = class_weights(train_enc.labels, len(labels)) if cfg.task.class_weights == "auto" else None  # type: ignore[arg-type]
-        ctx = FitContext(cfg=cfg, model_path=model_path, tokenizer=tokenizer, labels=labels,
+        ctx = FitContext(cfg=run.cfg, model_path=model_path, tokenizer=tokenizer, labels=labels,
                          train_texts=cache_texts(train_data), eval_texts=cache_texts(eval_data), train_enc=train_enc,
-                         eval_enc=eval_enc, max_length=max_length, run_dir=run_dir, tracker=tracker,
+                         eval_enc=eval_enc, max_length=max_length, run_dir=run.dir, tracker=run.tracker,
                          class_weights=weights, deadline=deadline,
                          pair_sep_id=tokenizer.sep_token_id if train_data.pairs is not None else None)
-        strategy_name = resolve_strategy(ctx, resume)
-        ctx.resume = resume and strategy_name in ("full", "lora")  # the others re-run in seconds
-        outcome = fit(ctx, strategy_name)
-        model, result = outcome.model, outcome.result
-        tracker.close("finished")
-        budget_record = record_budget(run_dir, result) if accelerator.is_main_process else None
-
-        metrics: dict[str, Any] = {}
-        if accelerator.is_main_process:
-            # The model as it will be saved (LoRA: adapters to RUN_DIR/adapters, merged into the weights): the
-            # final metrics are measured on it, so `fmkit eval` and `predict` reproduce them exactly.
-            model = outcome.strategy.export(model, run_dir)
-            if train_data.pairs is not None:
-                model.info = {"pair_input": True, "text_columns": list(train_data.columns)}
-            # Final evaluation of the kept (best) weights, with everything a person needs to read it.
-            logits = outcome.eval_logits
-            if logits is None:
-                eval_loader = make_loader(eval_enc, tokenizer.pad_token_id or 0, cfg.eval.batch_size, cfg.train.seed,
-                                          shuffle=False)
-                logits = predict_logits(model, eval_loader, len(eval_enc), eval_precision(ctx))
-            probs = torch.softmax(logits, dim=-1).numpy()
-            full = classification_metrics(eval_enc.labels, probs.argmax(1), labels.labels)  # type: ignore[arg-type]
-            metrics = {
-                **headline(full),
-                "per_class": full["per_class"],
-                "labels": full["labels"],
-                "confusion_matrix": full["confusion_matrix"],
-                "eval_source": eval_data.source,
-                "train_examples": len(train_data),
-                "best_step": result.best_step if result else None,
-                "steps": result.steps if result else 0,
-                "epochs_completed": result.epochs_completed if result else 0,
-                "stopped_early": result.stopped_early if result else False,
-                "stop_reason": result.stop_reason if result else "no training",
-                "train_seconds": round(result.train_seconds, 2) if result else 0.0,
-                "train_examples_per_second": round(result.examples_per_second, 2) if result else 0.0,
-                "wall_seconds": round(time.perf_counter() - started, 2),
-                "peak_memory_mb": peak_memory_mb(),
-                "strategy": strategy_name,
-                "strategy_details": outcome.details,
-                "eval_precision": eval_precision(ctx),
-            }
-            if budget_record is not None:
-                metrics["budget"] = budget_record
-            with atomic_directory(run_dir / "model") as tmp:
-                model.save_pretrained(tmp, tokenizer)
-            write_evaluation(run_dir, full)
-            write_predictions(run_dir / "eval_predictions.jsonl", eval_data.texts, eval_data.labels, probs,
-                              labels.labels)
-            if budget_record is not None:
-                # To here: what is left is writing metrics.json and the process exit.
-                budget_record["wall_seconds"] = round(time.perf_counter() - started, 2)
-                update_strategy_record(run_dir, {"budget": budget_record})
-            atomic_write_json(run_dir / "metrics.json", metrics)
-            if status is not None:
-                status.end("finished", metrics=headline(metrics))
-        accelerator.wait_for_everyone()
-        return RunResult(run_dir=run_dir, metrics=metrics, warnings=warnings)
-    except KeyboardInterrupt:
-        if status is not None:
-            status.end("interrupted")
-        raise
-    except BaseException as exc:
-        if status is not None:
-            status.end("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
+        strategy_name = resolve_strategy(ctx, run.resume)
+        ctx.resume = run.resume and strategy_name in ("full", "lora")  # the others re-run in seconds
+        fitted = fit_and_export(ctx, strategy_name)
+        if fitted is None:  # another process of a data-parallel run: the main one evaluates and writes
+            return RunResult(run_dir=run.dir, metrics={}, warnings=warnings)
+        # Final metrics of exactly the model that is saved (LoRA: merged), so `fmkit eval` reproduces them.
+        model, logits, outcome = fitted
+        if train_data.pairs is not None:
+            model.info = {"pair_input": True, "text_columns": list(train_data.columns)}
+        probs = torch.softmax(logits, dim=-1).numpy()
+        full = classification_metrics(eval_enc.labels, probs.argmax(1), labels.labels)  # type: ignore[arg-type]
+        metrics: dict[str, Any] = {
+            **headline(full), "per_class": full["per_class"], "labels": full["labels"],
+            "confusion_matrix": full["confusion_matrix"], "eval_source": eval_data.source,
+            "train_examples": len(train_data), **loop_summary(ctx, outcome, strategy_name),
+            "peak_memory_mb": peak_memory_mb(),
+        }
+        budget_record = record_budget(run.dir, outcome.result)
+        if budget_record is not None:
+            metrics["budget"] = budget_record
+        with atomic_directory(run.dir / "model") as tmp:
+            model.save_pretrained(tmp, tokenizer)
+        write_evaluation(run.dir, full)
+        write_predictions(run.dir / "eval_predictions.jsonl", eval_data.texts, eval_data.labels, probs, labels.labels)
+        if budget_record is not None:
+            # To here: what is left is writing metrics.json and the process exit.
+            budget_record["wall_seconds"] = round(time.perf_counter() - started, 2)
+            update_strategy_record(run.dir, {"budget": budget_record})
+        run.finish(metrics, headline(metrics))
+    return RunResult(run_dir=run.dir, metrics=metrics, warnings=warnings)
 
 
 PAIR_UNSUITED = ("fewshot", "zeroshot")

@@ -24,7 +24,7 @@ from fmkit.inference.index import VectorIndex
 from fmkit.models.contrastive import PairModel, in_batch_negatives_loss
 from fmkit.models.sentence_encoder import SentenceEncoder
 from fmkit.models.strategies import LoraStrategy
-from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
+from fmkit.training import Checkpoints, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import strategy_train_config
@@ -77,7 +77,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                  "eval": {"path": str(cfg.data.eval) if cfg.data.eval else None, "pairs": len(eval_data),
                           "distinct_positives": len(set(eval_data.positives))},
                  "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length}
-    configure_threads(cfg.train.threads)
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
 

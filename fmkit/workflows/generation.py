@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fmkit.config import RunConfig, write_config
+from fmkit.config import RunConfig
 from fmkit.config.schema import DEFAULT_MODEL, ENCODER_LORA_TARGETS
 from fmkit.data.tasks.generation import (
     GenerationExample,
@@ -39,12 +39,11 @@ from fmkit.models.causal_lm import (
     resolve_causal_lm,
     save_generator,
 )
-from fmkit.training import Checkpoints, Trackers, configure_threads, make_accelerator, train_loop
-from fmkit.utils.env import host_info, library_versions
-from fmkit.utils.io import atomic_directory, atomic_write_json, atomic_write_text
-from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
+from fmkit.training import Checkpoints, make_accelerator, train_loop
+from fmkit.utils.io import atomic_directory, atomic_write_text
+from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import strategy_train_config
-from fmkit.workflows.task_run import capped_max_length
+from fmkit.workflows.task_run import TaskRun, capped_max_length
 
 PRIMARY = "mean_log_likelihood"  # higher is better, as the loop expects; perplexity = exp(-this)
 CAUSAL_LM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -79,7 +78,6 @@ def load_generation_data(cfg: RunConfig) -> tuple[list[GenerationExample], list[
 
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
-    resume = resume_dir is not None
     cfg = resolve_generation_defaults(cfg)
     gen = cfg.generation
     train_examples, eval_examples = load_generation_data(cfg)
@@ -90,26 +88,14 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     eval_enc = encode_generation(tokenizer, eval_examples, max_length)
     train_rows = pack(train_enc, max_length) if gen.packing else train_enc
 
-    accelerator = make_accelerator(cfg.train)
-    configure_threads(cfg.train.threads, accelerator.num_processes)
-    run_dir = Path(resume_dir or cfg.output or default_run_dir())
-    if accelerator.is_main_process and not resume:
-        prepare_run_dir(run_dir, overwrite)
-        cfg = cfg.model_copy(update={"output": run_dir})
-        write_config(cfg, run_dir / "config.yaml")
-        atomic_write_json(run_dir / "data.json", {
-            "train": {"source": str(cfg.data.train), "examples": len(train_examples), "rows": len(train_rows),
-                      "completion_tokens": train_enc.completion_tokens()},
-            "eval": {"source": str(cfg.data.eval or f"{cfg.data.train} (held-out split)"), "examples": len(eval_examples),
-                     "completion_tokens": eval_enc.completion_tokens()},
-            "max_length": max_length, "packing": gen.packing,
-        })
-        atomic_write_json(run_dir / "env.json", {"versions": library_versions(), "host": host_info(),
-                                                 "model_path": str(model_path), "num_processes": accelerator.num_processes})
-    accelerator.wait_for_everyone()
-    status = RunStatus(run_dir, "train") if accelerator.is_main_process else None
-
-    try:
+    data_info = {
+        "train": {"source": str(cfg.data.train), "examples": len(train_examples), "rows": len(train_rows),
+                  "completion_tokens": train_enc.completion_tokens()},
+        "eval": {"source": str(cfg.data.eval or f"{cfg.data.train} (held-out split)"), "examples": len(eval_examples),
+                 "completion_tokens": eval_enc.completion_tokens()},
+        "max_length": max_length, "packing": gen.packing,
+    }
+    with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
 
         set_seed(cfg.train.seed)
@@ -121,7 +107,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         references = [e.completion or "" for e in sample]
         base: dict[str, Any] = {}
         before: list[str] = []
-        if not resume:  # the base model's numbers, for the before/after comparison
+        if not run.resume:  # the base model's numbers, for the before/after comparison
             base_nll, base_tokens = completion_nll(LMForTraining(lm), eval_loader)
             base["base_perplexity"] = perplexity(base_nll, base_tokens)
             before = generate_texts(lm, tokenizer, prompts, gen.max_new_tokens, gen.temperature) if prompts else []
@@ -141,53 +127,41 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             nll, tokens = completion_nll(current, eval_loader)
             return {PRIMARY: -nll / max(1, tokens), "perplexity": perplexity(nll, tokens), "eval_tokens": tokens}
 
-        tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
+        accelerator = make_accelerator(train_cfg)
         result = train_loop(
             model, train_loader, cfg=train_cfg, loss_fn=causal_lm_loss, evaluate=evaluate, primary_metric=PRIMARY,
-            checkpoints=Checkpoints(run_dir / "checkpoints"), tracker=tracker, accelerator=accelerator, resume=resume,
+            checkpoints=Checkpoints(run.dir / "checkpoints"), tracker=run.tracker, accelerator=accelerator,
+            resume=run.resume,
         )
-        tracker.close("finished")
-
-        metrics: dict[str, Any] = {}
-        if accelerator.is_main_process:
-            model = accelerator.unwrap_model(model)
-            final = evaluate(model)
-            after = generate_texts(model.lm, tokenizer, prompts, gen.max_new_tokens, gen.temperature) if prompts else []
-            metrics = {
-                "perplexity": final["perplexity"], PRIMARY: final[PRIMARY], "eval_tokens": final["eval_tokens"],
-                "num_examples": len(eval_examples), "train_examples": len(train_examples),
-                "generated_examples": len(after),
-                "exact_match": exact_match(after, references) if after else None,
-                "rouge_l": mean_rouge_l(after, references) if after else None,
-                "strategy": cfg.strategy.name, "trainable_parameters": int(trainable),
-                "best_step": result.best_step, "steps": result.steps, "epochs_completed": result.epochs_completed,
-                "stopped_early": result.stopped_early, "train_seconds": round(result.train_seconds, 2),
-                "train_examples_per_second": round(result.examples_per_second, 2),
-            }
-            metrics.update(base)
-            if before:
-                metrics["base_exact_match"] = exact_match(before, references)
-                metrics["base_rouge_l"] = mean_rouge_l(before, references)
-            write_samples(run_dir, prompts, references, before, after)
-            final_lm = merged(model.lm, run_dir / "adapters" if lora else None)
-            with atomic_directory(run_dir / "model") as tmp:
-                save_generator(final_lm, tokenizer, tmp, {
-                    "base_model": cfg.model.name, "strategy": cfg.strategy.name,
-                    "max_new_tokens": gen.max_new_tokens, "temperature": gen.temperature,
-                })
-            atomic_write_json(run_dir / "metrics.json", metrics)
-            if status is not None:
-                status.end("finished", metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))})
-        accelerator.wait_for_everyone()
-        return RunResult(run_dir=run_dir, metrics=metrics, warnings=[])
-    except KeyboardInterrupt:
-        if status is not None:
-            status.end("interrupted")
-        raise
-    except BaseException as exc:
-        if status is not None:
-            status.end("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
+        if not run.main:  # another process of a data-parallel run: the main one evaluates and writes
+            return RunResult(run_dir=run.dir, metrics={}, warnings=[])
+        model = accelerator.unwrap_model(model)
+        final = evaluate(model)
+        after = generate_texts(model.lm, tokenizer, prompts, gen.max_new_tokens, gen.temperature) if prompts else []
+        metrics = {
+            "perplexity": final["perplexity"], PRIMARY: final[PRIMARY], "eval_tokens": final["eval_tokens"],
+            "num_examples": len(eval_examples), "train_examples": len(train_examples),
+            "generated_examples": len(after),
+            "exact_match": exact_match(after, references) if after else None,
+            "rouge_l": mean_rouge_l(after, references) if after else None,
+            "strategy": cfg.strategy.name, "trainable_parameters": int(trainable),
+            "best_step": result.best_step, "steps": result.steps, "epochs_completed": result.epochs_completed,
+            "stopped_early": result.stopped_early, "train_seconds": round(result.train_seconds, 2),
+            "train_examples_per_second": round(result.examples_per_second, 2),
+        }
+        metrics.update(base)
+        if before:
+            metrics["base_exact_match"] = exact_match(before, references)
+            metrics["base_rouge_l"] = mean_rouge_l(before, references)
+        write_samples(run.dir, prompts, references, before, after)
+        final_lm = merged(model.lm, run.dir / "adapters" if lora else None)
+        with atomic_directory(run.dir / "model") as tmp:
+            save_generator(final_lm, tokenizer, tmp, {
+                "base_model": cfg.model.name, "strategy": cfg.strategy.name,
+                "max_new_tokens": gen.max_new_tokens, "temperature": gen.temperature,
+            })
+        run.finish(metrics, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+    return RunResult(run_dir=run.dir, metrics=metrics, warnings=[])
 
 
 def write_samples(run_dir: Path, prompts: list[str], references: list[str], before: list[str], after: list[str]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fmkit.config import RunConfig, write_config
+from fmkit.config import RunConfig
 from fmkit.config.schema import DEFAULT_MODEL
 from fmkit.data.images import LabeledImages, read_labeled_images, stratified_image_split, validate_images
 from fmkit.data.tasks.classification import LabelMap
@@ -26,10 +26,10 @@ from fmkit.evaluation.artifacts import write_evaluation, write_predictions
 from fmkit.evaluation.metrics import classification_metrics, headline
 from fmkit.models.image_classifier import ARCHITECTURE, FeatureHead, ImageClassifier, image_features, image_logits
 from fmkit.models.losses import classification_loss
-from fmkit.training import Checkpoints, Trackers, configure_threads, make_accelerator, train_loop
-from fmkit.utils.env import host_info, library_versions
-from fmkit.utils.io import atomic_directory, atomic_write_json
-from fmkit.workflows.rundir import RunResult, RunStatus, default_run_dir, prepare_run_dir, run_trackers
+from fmkit.training import Checkpoints, make_accelerator, train_loop
+from fmkit.utils.io import atomic_directory
+from fmkit.workflows.rundir import RunResult
+from fmkit.workflows.task_run import TaskRun
 
 
 def load_image_datasets(cfg: RunConfig) -> tuple[LabeledImages, LabeledImages]:
@@ -64,7 +64,6 @@ def resolve_image_defaults(cfg: RunConfig) -> RunConfig:
 
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
-    resume = resume_dir is not None
     cfg = resolve_image_defaults(cfg)
     train_data, eval_data = load_image_datasets(cfg)
     labels = LabelMap.from_labels(train_data.labels)
@@ -77,25 +76,12 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     for message in warnings:
         print(f"warning: {message}", file=sys.stderr)
 
-    accelerator = make_accelerator(cfg.train)
-    configure_threads(cfg.train.threads, accelerator.num_processes)
-    run_dir = Path(resume_dir or cfg.output or default_run_dir())
-    if accelerator.is_main_process and not resume:
-        prepare_run_dir(run_dir, overwrite)
-        cfg = cfg.model_copy(update={"output": run_dir})
-        write_config(cfg, run_dir / "config.yaml")
-        atomic_write_json(run_dir / "data.json", {
-            "train": {"source": train_data.source, "rows": len(train_data), "class_counts": train_data.class_counts()},
-            "eval": {"source": eval_data.source, "rows": len(eval_data), "class_counts": eval_data.class_counts()},
-            "eval_is_split_of_train": cfg.data.eval is None,
-            "image_size": cfg.image.image_size,
-        })
-        atomic_write_json(run_dir / "env.json", {"versions": library_versions(), "host": host_info(),
-                                                 "model": cfg.model.name, "num_processes": accelerator.num_processes})
-    accelerator.wait_for_everyone()
-    status = RunStatus(run_dir, "train") if accelerator.is_main_process else None
-
-    try:
+    data_info = {
+        "train": {"source": train_data.source, "rows": len(train_data), "class_counts": train_data.class_counts()},
+        "eval": {"source": eval_data.source, "rows": len(eval_data), "class_counts": eval_data.class_counts()},
+        "eval_is_split_of_train": cfg.data.eval is None, "image_size": cfg.image.image_size,
+    }
+    with TaskRun(cfg, data_info, Path(cfg.model.name), resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
 
         set_seed(cfg.train.seed)
@@ -126,46 +112,32 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             return headline(classification_metrics(y_eval, logits.argmax(-1).numpy(), labels.labels))
 
         trained: torch.nn.Module = FeatureHead(model.head) if probe else model
-        tracker = run_trackers(run_dir, cfg) if accelerator.is_main_process else Trackers()
         result = train_loop(
             trained, train_loader, cfg=cfg.train, loss_fn=loss_fn, evaluate=evaluate,
-            primary_metric=cfg.primary_metric, checkpoints=Checkpoints(run_dir / "checkpoints"),
-            tracker=tracker, accelerator=accelerator, resume=resume,
+            primary_metric=cfg.primary_metric, checkpoints=Checkpoints(run.dir / "checkpoints"),
+            tracker=run.tracker, accelerator=make_accelerator(cfg.train), resume=run.resume,
         )
-        tracker.close("finished")
-
-        metrics: dict[str, Any] = {}
-        if accelerator.is_main_process:
-            probs = torch.softmax(image_logits(model, eval_loader, len(eval_data)), dim=-1).numpy()
-            full = classification_metrics(y_eval, probs.argmax(1), labels.labels)
-            metrics = {
-                **headline(full), "per_class": full["per_class"], "labels": full["labels"],
-                "confusion_matrix": full["confusion_matrix"], "eval_source": eval_data.source,
-                "train_examples": len(train_data), "best_step": result.best_step, "steps": result.steps,
-                "epochs_completed": result.epochs_completed, "stopped_early": result.stopped_early,
-                "train_seconds": round(result.train_seconds + feature_seconds, 2),
-                "feature_seconds": round(feature_seconds, 2),
-                "train_examples_per_second": round(result.examples_per_second, 2),
-                "strategy": cfg.strategy.name, "image_size": size,
-            }
-            with atomic_directory(run_dir / "model") as tmp:
-                model.save_pretrained(tmp)
-            write_evaluation(run_dir, full)
-            write_predictions(run_dir / "eval_predictions.jsonl", [str(p) for p in eval_data.paths], eval_data.labels,
-                              probs, labels.labels)
-            atomic_write_json(run_dir / "metrics.json", metrics)
-            if status is not None:
-                status.end("finished", metrics=headline(metrics))
-        accelerator.wait_for_everyone()
-        return RunResult(run_dir=run_dir, metrics=metrics, warnings=warnings)
-    except KeyboardInterrupt:
-        if status is not None:
-            status.end("interrupted")
-        raise
-    except BaseException as exc:
-        if status is not None:
-            status.end("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
+        if not run.main:  # another process of a data-parallel run: the main one evaluates and writes
+            return RunResult(run_dir=run.dir, metrics={}, warnings=warnings)
+        probs = torch.softmax(image_logits(model, eval_loader, len(eval_data)), dim=-1).numpy()
+        full = classification_metrics(y_eval, probs.argmax(1), labels.labels)
+        metrics = {
+            **headline(full), "per_class": full["per_class"], "labels": full["labels"],
+            "confusion_matrix": full["confusion_matrix"], "eval_source": eval_data.source,
+            "train_examples": len(train_data), "best_step": result.best_step, "steps": result.steps,
+            "epochs_completed": result.epochs_completed, "stopped_early": result.stopped_early,
+            "train_seconds": round(result.train_seconds + feature_seconds, 2),
+            "feature_seconds": round(feature_seconds, 2),
+            "train_examples_per_second": round(result.examples_per_second, 2),
+            "strategy": cfg.strategy.name, "image_size": size,
+        }
+        with atomic_directory(run.dir / "model") as tmp:
+            model.save_pretrained(tmp)
+        write_evaluation(run.dir, full)
+        write_predictions(run.dir / "eval_predictions.jsonl", [str(p) for p in eval_data.paths], eval_data.labels,
+                          probs, labels.labels)
+        run.finish(metrics, headline(metrics))
+    return RunResult(run_dir=run.dir, metrics=metrics, warnings=warnings)
 
 
 def evaluate_saved_images(model_dir: Path, data: Path, label_column: str | None = None,

@@ -32,7 +32,6 @@ from fmkit.data.tasks.multilabel import (
 from fmkit.data.tokenized import encode_texts
 from fmkit.errors import DataError
 from fmkit.evaluation.metrics import multilabel_metrics, threshold_curve, tune_thresholds
-from fmkit.training import configure_threads
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
 from fmkit.utils.io import atomic_directory, atomic_write_text
@@ -76,7 +75,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                  "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length, "labels": list(labels.labels),
                  "mean_labels_per_text": float(np.mean([len(ls) for ls in train_data.labels])),
                  "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
-    configure_threads(cfg.train.threads)
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
 

@@ -22,7 +22,7 @@ from fmkit.evaluation.ner_metrics import format_ner_report, ner_metrics
 from fmkit.inference.ner import NerPredictor
 from fmkit.models.strategies import LoraStrategy
 from fmkit.models.token_classifier import TokenClassifier, token_classification_loss
-from fmkit.training import Checkpoints, configure_threads, make_accelerator, train_loop
+from fmkit.training import Checkpoints, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory, atomic_write_text
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import strategy_train_config
@@ -69,7 +69,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                            "sentences_split_into_windows": windowed, "entity_types": train_data.entity_types},
                  "eval": {"path": str(cfg.data.eval) if cfg.data.eval else None, "sentences": len(eval_data)},
                  "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length, "labels": labels}
-    configure_threads(cfg.train.threads)
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
 

@@ -24,7 +24,6 @@ from fmkit.data.tasks.regression import ScoredTexts, TargetScaling, random_split
 from fmkit.data.tokenized import encode_texts
 from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.metrics import format_regression, regression_metrics
-from fmkit.training import configure_threads
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
 from fmkit.utils.io import atomic_directory, atomic_write_text
@@ -59,6 +58,15 @@ def cache_texts(data: ScoredTexts) -> list[str]:
     return [f"{a}{PAIR_KEY_SEPARATOR}{b}" for a, b in zip(data.texts, data.pairs, strict=True)]
 
 
+def pair_encoding(requested: str, model_path: Path) -> str:
+    """`auto`: a sentence-embedding backbone (sentence-transformers' files beside its weights) was trained to
+    compare texts by cosine, so a bi-encoder starts from what it knows; any other encoder reads pairs better
+    as one sequence."""
+    if requested != "auto":
+        return requested
+    return "bi" if (model_path / "sentence_bert_config.json").is_file() else "cross"
+
+
 def pair_separator(tokenizer: Any, data: ScoredTexts) -> int | None:
     """The token between the two texts of a pair (None for single texts, or a tokenizer without one)."""
     if data.pairs is None or tokenizer.sep_token_id is None:
@@ -84,11 +92,10 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                  "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length,
                  "text_columns": list(train_data.columns), "target": {"mean": scaling.mean, "std": scaling.std},
                  "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
-    bi_encoder = train_data.pairs is not None and cfg.task.pair_encoding == "bi"
+    bi_encoder = train_data.pairs is not None and pair_encoding(cfg.task.pair_encoding, model_path) == "bi"
     if bi_encoder and cfg.strategy.name not in ("auto", "full"):
         raise ConfigError(f"task.pair_encoding=bi fine-tunes the whole encoder (--strategy full), not "
                           f"'{cfg.strategy.name}'.")
-    configure_threads(cfg.train.threads)
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
 
@@ -121,6 +128,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         write_predictions(run.dir / "eval_predictions.jsonl", eval_data, predicted)
         metrics: dict[str, Any] = {**full, "eval_source": eval_data.source, "train_examples": len(train_data),
                                    "target": {"mean": scaling.mean, "std": scaling.std},
+                                   "pair_encoding": None if train_data.pairs is None else "bi" if bi_encoder else "cross",
                                    **loop_summary(ctx, outcome, strategy)}
         run.finish(metrics, {k: round(float(full[k]), 4) for k in ("spearman", "pearson", "rmse", "mae", "r2")})
     return RunResult(run_dir=run.dir, metrics=metrics, warnings=warnings)

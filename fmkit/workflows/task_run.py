@@ -54,15 +54,16 @@ class TaskRun:
     write its model and artifacts too); the others get a tracker that records nothing."""
 
     def __init__(self, cfg: RunConfig, data_info: dict[str, Any], model_path: Path, resume_dir: Path | None,
-                 overwrite: bool) -> None:
-        from fmkit.training import make_accelerator
+                 overwrite: bool, started: float | None = None) -> None:
+        from fmkit.training import configure_threads, make_accelerator
 
-        self.started = time.perf_counter()
+        self.started = time.perf_counter() if started is None else started  # wall_seconds counts from here
         self.resume = resume_dir is not None
         self.dir = Path(resume_dir or cfg.output or default_run_dir())
         accelerator = make_accelerator(cfg.train)
         self.main = bool(accelerator.is_main_process)
         self.num_processes = int(accelerator.num_processes)
+        configure_threads(cfg.train.threads, self.num_processes)  # data-parallel processes share the cores
         if self.main and not self.resume:
             prepare_run_dir(self.dir, overwrite)
             cfg = cfg.model_copy(update={"output": self.dir})

@@ -166,6 +166,7 @@ def test_pairs_train_predict_and_serve(tiny_model: Path, tmp_path: Path, capsys:
     assert main(train_args(tiny_model, data, run, "--epochs", "6", "--strategy", "full")) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["spearman"] > 0.7, metrics
+    assert metrics["pair_encoding"] == "cross"  # auto: the tiny model is no sentence-embedding model
     predictor = load_predictor(run)
     assert predictor.pair_input and predictor.text_columns == ["sentence1", "sentence2"]
     rows = [json.loads(line) for line in data.read_text().splitlines()[:4]]
