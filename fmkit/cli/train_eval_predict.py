@@ -61,46 +61,49 @@ def print_result(result: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Metrics of a saved model on a labelled file, by the evaluation its task's registry entry names."""
     from fmkit.cli.embeddings import eval_ner_model
-    from fmkit.evaluation.metrics import format_confusion, format_report, headline
-    from fmkit.tracking import record_eval
-    from fmkit.workflows.classification import evaluate_saved
-
-    ner_metrics = eval_ner_model(args)  # an NER model: entity metrics on a CoNLL/JSONL file
-    if ner_metrics is not None:
-        record_eval(Path(args.model_dir), Path(args.data), ner_metrics, Path(args.runs) if args.runs else None)
-        return 0
-    task = model_task(Path(args.model_dir))
-    if task in TASK_EVALUATORS:  # the tasks whose evaluation the registry names with a text-file signature
-        from fmkit.config.tasks import resolve, task_spec
-
-        evaluate = resolve(task_spec(task).evaluate or "")
-        metrics = evaluate(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
-                           args.batch_size, precision=args.precision)
-        record_eval(Path(args.model_dir), Path(args.data), metrics, Path(args.runs) if args.runs else None)
-        scalars = headline(metrics)
-        print(json.dumps(metrics, indent=2) if args.json else "  ".join(
-            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scalars.items()))
-        return 0
     from fmkit.cli.media import image_eval_metrics
+    from fmkit.config.tasks import resolve, task_spec
+    from fmkit.tracking import record_eval
 
-    metrics = image_eval_metrics(args)  # None unless MODEL_DIR holds an image classifier
+    runs = Path(args.runs) if args.runs else None
+    ner_metrics = eval_ner_model(args)  # an NER model: entity metrics on a CoNLL/JSONL file (words, not texts)
+    if ner_metrics is not None:
+        record_eval(Path(args.model_dir), Path(args.data), ner_metrics, runs)
+        return 0
+    metrics = image_eval_metrics(args)  # an image model: a folder or CSV of image paths
+    spec = task_spec(model_task(Path(args.model_dir)) or "classification")
     if metrics is None:
-        metrics = evaluate_saved(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
-                                 args.batch_size, precision=args.precision)
-    record_eval(Path(args.model_dir), Path(args.data), metrics, Path(args.runs) if args.runs else None)
+        if spec.evaluate is None:
+            raise FmkitError(f"{args.model_dir}: `fmkit eval` does not evaluate '{spec.name}' models.")
+        metrics = resolve(spec.evaluate)(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
+                                         args.batch_size, precision=args.precision)
+    record_eval(Path(args.model_dir), Path(args.data), metrics, runs)
     if args.json:
         print(json.dumps(metrics, indent=2))
+    elif spec.eval_printer:
+        resolve(spec.eval_printer)(metrics)
     else:
-        print(format_report(metrics))
-        print()
-        print(format_confusion(metrics))
-        print()
-        print("  ".join(f"{k}={v:.4f}" for k, v in headline(metrics).items() if k != "num_examples"))
+        print_scalars(metrics)
     return 0
 
 
-TASK_EVALUATORS = ("regression", "multilabel")
+def print_scalars(metrics: dict[str, Any]) -> None:
+    from fmkit.evaluation.metrics import headline
+
+    print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in headline(metrics).items()))
+
+
+def print_classification_eval(metrics: dict[str, Any]) -> None:
+    """Per-class report, confusion matrix and the headline numbers (text and image classifiers)."""
+    from fmkit.evaluation.metrics import format_confusion, format_report, headline
+
+    print(format_report(metrics))
+    print()
+    print(format_confusion(metrics))
+    print()
+    print("  ".join(f"{k}={v:.4f}" for k, v in headline(metrics).items() if k != "num_examples"))
 
 
 def model_task(model_dir: Path) -> str | None:

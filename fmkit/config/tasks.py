@@ -42,6 +42,10 @@ class TaskSpec:
     evaluate: str | None = None  # "module:function": evaluate_saved(model_dir, data, columns...) -> metrics
     report: str | None = None  # module with the task's report sections (evaluation/report.py asks it)
     result_printer: str | None = None  # "module:function": what `fmkit train` prints at the end of a run
+    eval_printer: str | None = None  # "module:function"(metrics): `fmkit eval`'s output; None: the scalar metrics
+    # The model is a text body + linear head (models/classifier.py TextClassifier): it loads with it and its
+    # predictor takes --precision.
+    head_model: bool = False
 
     def higher_is_better(self, metric: str) -> bool:
         return metric not in self.lower_is_better
@@ -88,6 +92,7 @@ register_task(TaskSpec(
     strategies=("full", "lora", "linear-probe", "fewshot", "zeroshot"), primary_metric="macro_f1",
     metrics=CLASSIFICATION_METRICS, routes="fmkit.inference.server:classification_routes",
     evaluate="fmkit.workflows.classification:evaluate_saved", result_printer="fmkit.cli.train_eval_predict:print_result",
+    eval_printer="fmkit.cli.train_eval_predict:print_classification_eval", head_model=True,
 ))
 register_task(TaskSpec(
     name="regression", summary="a number per text or text pair (a score, a rating, a similarity)",
@@ -96,6 +101,7 @@ register_task(TaskSpec(
     metrics=("spearman", "pearson", "rmse", "mae", "r2"), lower_is_better=("rmse", "mae"),
     routes="fmkit.inference.server:prediction_routes", evaluate="fmkit.workflows.regression:evaluate_saved",
     report="fmkit.evaluation.report_regression", result_printer="fmkit.workflows.regression:print_result",
+    head_model=True,
 ))
 register_task(TaskSpec(
     name="multilabel", summary="any number of labels per text (a|b, a JSON list, or one 0/1 column per label)",
@@ -104,7 +110,7 @@ register_task(TaskSpec(
     metrics=("macro_f1", "micro_f1", "samples_f1", "subset_accuracy", "hamming_loss"),
     lower_is_better=("hamming_loss",), routes="fmkit.inference.server:prediction_routes",
     evaluate="fmkit.workflows.multilabel:evaluate_saved", report="fmkit.evaluation.report_multilabel",
-    result_printer="fmkit.workflows.multilabel:print_result",
+    result_printer="fmkit.workflows.multilabel:print_result", head_model=True,
 ))
 register_task(TaskSpec(
     name="ner", summary="entity tags per word (CoNLL or JSONL spans)",
@@ -125,6 +131,7 @@ register_task(TaskSpec(
     workflow="fmkit.workflows.image:train", predictor="fmkit.inference.image:ImagePredictor",
     strategies=("full", "linear-probe"), primary_metric="macro_f1", metrics=CLASSIFICATION_METRICS,
     result_printer="fmkit.cli.train_eval_predict:print_result",
+    eval_printer="fmkit.cli.train_eval_predict:print_classification_eval",
 ))
 register_task(TaskSpec(
     name="generation", summary="text from a prompt (causal LM)",

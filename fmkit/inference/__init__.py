@@ -13,8 +13,6 @@ from typing import Any
 from fmkit.errors import ModelError
 from fmkit.inference.predictor import Predictor, load
 
-PRECISION_TASKS = ("classification", "regression", "multilabel")  # predictors that take precision=
-
 
 def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None = None,
                    precision: str | None = None) -> Any:
@@ -33,7 +31,7 @@ def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None =
         raise ModelError(f"{path}: no predictor for task '{task}' in this version of fmkit.")
     extra: dict[str, Any] = {"backend": backend} if backend and backend != "auto" else {}  # every predictor's default
     if precision and precision != "model":
-        if task not in PRECISION_TASKS:
+        if not spec.head_model:  # only the body + head predictors run the torch forward in a chosen precision
             raise ModelError(f"{path}: --precision applies to text classifiers and regressors; this is a '{task}' model.")
         extra["precision"] = precision
     return resolve(spec.predictor).load(path, batch_size=batch_size, **extra)

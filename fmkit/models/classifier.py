@@ -25,10 +25,6 @@ from fmkit.models.heads import ClassificationHead, pool
 from fmkit.models.meta import FMKIT_META, HEAD_FILE, read_meta, recorded_precision
 from fmkit.models.precision import ResolvedPrecision, bf16_linear_weights, inference_autocast
 
-# Tasks whose model is this body + linear head: one row per label (softmax, or a sigmoid each for multi-label),
-# or one row for a regression target.
-HEAD_TASKS = ("classification", "regression", "multilabel")
-
 
 class TextClassifier(nn.Module):
     """`task` "regression": `labels` is the target's name and the one output a standardised value; `info`
@@ -101,8 +97,11 @@ class TextClassifier(nn.Module):
     def from_pretrained(cls, directory: Path | str, trust_remote_code: bool = False) -> TextClassifier:
         directory = Path(directory)
         meta = read_meta(directory)
+        from fmkit.config.tasks import TASKS
+
         task = meta.get("task")
-        if task not in HEAD_TASKS:
+        spec = TASKS.get(str(task))
+        if spec is None or not spec.head_model:  # the tasks whose model is this body + linear head
             raise ModelError(f"{directory}: holds a '{task}' model, not a text classifier or regressor.")
         model = cls.from_backbone(directory, meta["labels"], meta.get("pooling", "mean"), meta.get("dropout", 0.1),
                                   meta.get("max_length", 128), trust_remote_code, task=str(task))

@@ -141,18 +141,12 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         metrics = {
             "perplexity": final["perplexity"], PRIMARY: final[PRIMARY], "eval_tokens": final["eval_tokens"],
             "num_examples": len(eval_examples), "train_examples": len(train_examples),
-            "generated_examples": len(after),
-            "exact_match": exact_match(after, references) if after else None,
-            "rouge_l": mean_rouge_l(after, references) if after else None,
             "strategy": cfg.strategy.name, "trainable_parameters": int(trainable),
             "best_step": result.best_step, "steps": result.steps, "epochs_completed": result.epochs_completed,
             "stopped_early": result.stopped_early, "train_seconds": round(result.train_seconds, 2),
             "train_examples_per_second": round(result.examples_per_second, 2),
+            **sample_metrics(after, before, references), **base,
         }
-        metrics.update(base)
-        if before:
-            metrics["base_exact_match"] = exact_match(before, references)
-            metrics["base_rouge_l"] = mean_rouge_l(before, references)
         write_samples(run.dir, prompts, references, before, after)
         final_lm = merged(model.lm, run.dir / "adapters" if lora else None)
         with atomic_directory(run.dir / "model") as tmp:
@@ -162,6 +156,17 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             })
         run.finish(metrics, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     return RunResult(run_dir=run.dir, metrics=metrics, warnings=[])
+
+
+def sample_metrics(after: list[str], before: list[str], references: list[str]) -> dict[str, Any]:
+    """Exact match and ROUGE-L of the generated eval samples, and of the base model's when it was sampled."""
+    metrics: dict[str, Any] = {"generated_examples": len(after),
+                               "exact_match": exact_match(after, references) if after else None,
+                               "rouge_l": mean_rouge_l(after, references) if after else None}
+    if before:
+        metrics["base_exact_match"] = exact_match(before, references)
+        metrics["base_rouge_l"] = mean_rouge_l(before, references)
+    return metrics
 
 
 def write_samples(run_dir: Path, prompts: list[str], references: list[str], before: list[str], after: list[str]) -> None:
