@@ -106,7 +106,8 @@ register_task(TaskSpec(
 register_task(TaskSpec(
     name="multilabel", summary="any number of labels per text (a|b, a JSON list, or one 0/1 column per label)",
     workflow="fmkit.workflows.multilabel:train", predictor="fmkit.inference.multilabel:MultiLabelPredictor",
-    strategies=("full", "lora", "linear-probe", "fewshot"), primary_metric="macro_f1",
+    # Not fewshot: its contrastive pairs are "same class / different class", which several labels per text lack.
+    strategies=("full", "lora", "linear-probe"), primary_metric="macro_f1",
     metrics=("macro_f1", "micro_f1", "samples_f1", "subset_accuracy", "hamming_loss"),
     lower_is_better=("hamming_loss",), routes="fmkit.inference.server:prediction_routes",
     evaluate="fmkit.workflows.multilabel:evaluate_saved", report="fmkit.evaluation.report_multilabel",

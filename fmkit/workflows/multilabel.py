@@ -4,7 +4,7 @@
     fmkit train --task multilabel --data tickets.jsonl                       # "labels": ["billing", "refund"]
 
 The model is the body + linear head of a classifier with BCE instead of softmax (strategies full, lora,
-linear-probe = one-vs-rest logistic regression on frozen vectors, fewshot). Each label gets its own decision
+linear-probe = one-vs-rest logistic regression on frozen vectors). Each label gets its own decision
 threshold, tuned for F1 on the eval split at the end and saved with the model; metrics.json gives macro /
 micro / samples F1, subset accuracy and Hamming loss at those thresholds and at 0.5. Tuned on the eval split,
 the tuned numbers are optimistic for that split: measure on another file with `fmkit eval`.
