@@ -170,11 +170,12 @@ def _write_atomically(path: Path, records: Any, table: bool) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from fmkit.config import load_config
-    from fmkit.workflows.classification import doctor
+    from fmkit.workflows.doctor import doctor
 
     cfg = load_config(args.config, {
         "data.train": args.data, "data.eval": args.eval, "data.text_column": args.text_column,
         "data.label_column": args.label_column, "model.name": args.model, "data.max_length": args.max_length,
+        "task.type": args.task,
     })
     facts = doctor(cfg)
     if args.json:
@@ -182,11 +183,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return 0
     print(f"train: {facts['train']['source']}  {facts['train']['rows']} rows")
     print(f"eval:  {facts['eval']['source']}  {facts['eval']['rows']} rows")
-    print("class counts (train):")
-    counts = facts["train"]["class_counts"]
-    top = max(counts.values())
-    for label, count in counts.items():
-        print(f"  {label[:30]:<30} {count:>7}  {'#' * max(1, round(30 * count / top))}")
+    counts = facts["train"].get("class_counts") or facts["train"].get("label_counts")
+    if counts:
+        kind = "class" if "class_counts" in facts["train"] else "label"
+        print(f"{kind} counts (train):")
+        top = max(counts.values())
+        for label, count in counts.items():
+            print(f"  {label[:30]:<30} {count:>7}  {'#' * max(1, round(30 * count / top))}")
+    if "mean_labels_per_text" in facts["train"]:
+        print(f"labels per text (train): {facts['train']['mean_labels_per_text']:.2f} on average")
+    if "target" in facts["train"]:
+        t = facts["train"]["target"]
+        print(f"target '{t['name']}' (train): mean {t['mean']:.4g}, std {t['std']:.4g}, range [{t['min']:.4g}, "
+              f"{t['max']:.4g}], {t['distinct']} distinct values; text column(s): {', '.join(facts['train']['columns'])}")
     if "tokens" in facts:
         tok = facts["tokens"]
         print(f"token lengths: mean {tok['mean']:.1f}, median {tok['p50']:.0f}, p95 {tok['p95']:.0f}, max {tok['max']}")
@@ -279,6 +288,7 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("doctor", help="check data and model before training")
     p.add_argument("--data", required=True, help="training file to check: CSV, TSV, JSONL or Parquet")
+    p.add_argument("--task", help="how to read the data: classification (default), regression or multilabel")
     p.add_argument("--eval", help="evaluation file to check against the training file")
     data_flags(p)
     p.add_argument("--model", help="model whose tokenizer and files are checked")

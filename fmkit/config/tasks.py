@@ -43,6 +43,7 @@ class TaskSpec:
     report: str | None = None  # module with the task's report sections (evaluation/report.py asks it)
     result_printer: str | None = None  # "module:function": what `fmkit train` prints at the end of a run
     eval_printer: str | None = None  # "module:function"(metrics): `fmkit eval`'s output; None: the scalar metrics
+    doctor: str | None = None  # "module:function"(cfg): the data facts `fmkit doctor` prints (None: not checked)
     # The model is a text body + linear head (models/classifier.py TextClassifier): it loads with it and its
     # predictor takes --precision.
     head_model: bool = False
@@ -93,6 +94,7 @@ register_task(TaskSpec(
     metrics=CLASSIFICATION_METRICS, routes="fmkit.inference.server:classification_routes",
     evaluate="fmkit.workflows.classification:evaluate_saved", result_printer="fmkit.cli.train_eval_predict:print_result",
     eval_printer="fmkit.cli.train_eval_predict:print_classification_eval", head_model=True,
+    doctor="fmkit.workflows.classification:doctor_data",
 ))
 register_task(TaskSpec(
     name="regression", summary="a number per text or text pair (a score, a rating, a similarity)",
@@ -101,7 +103,7 @@ register_task(TaskSpec(
     metrics=("spearman", "pearson", "rmse", "mae", "r2"), lower_is_better=("rmse", "mae"),
     routes="fmkit.inference.server:prediction_routes", evaluate="fmkit.workflows.regression:evaluate_saved",
     report="fmkit.evaluation.report_regression", result_printer="fmkit.workflows.regression:print_result",
-    head_model=True,
+    head_model=True, doctor="fmkit.workflows.regression:doctor_data",
 ))
 register_task(TaskSpec(
     name="multilabel", summary="any number of labels per text (a|b, a JSON list, or one 0/1 column per label)",
@@ -112,6 +114,7 @@ register_task(TaskSpec(
     lower_is_better=("hamming_loss",), routes="fmkit.inference.server:prediction_routes",
     evaluate="fmkit.workflows.multilabel:evaluate_saved", report="fmkit.evaluation.report_multilabel",
     result_printer="fmkit.workflows.multilabel:print_result", head_model=True,
+    doctor="fmkit.workflows.multilabel:doctor_data",
 ))
 register_task(TaskSpec(
     name="ner", summary="entity tags per word (CoNLL or JSONL spans)",

@@ -1,4 +1,5 @@
-"""`fmkit export`: a saved classifier -> one ONNX graph (encoder + pooling + head), optionally int8.
+"""`fmkit export`: a saved classifier, regressor or multi-label model -> one ONNX graph (encoder + pooling +
+head), optionally int8. Text-pair models export too: their segment ids are computed inside the graph.
 
 The exported folder is itself a model folder that `fmkit predict`, `fmkit eval`, `fmkit serve` and
 `fmkit.load` open transparently:
@@ -62,7 +63,7 @@ def export_onnx(model_dir: Path | str, output: Path | str, quantize: str | None 
                 text_column: str | None = None, label_column: str | None = None, max_accuracy_drop: float = 1.0,
                 force: bool = False, batch_size: int = 64) -> ExportReport:
     """Write an ONNX export of the classifier in `model_dir` to `output` (atomically) and verify it."""
-    from fmkit.inference.predictor import Predictor
+    from fmkit.config.tasks import TASKS, resolve
     from fmkit.models.classifier import TextClassifier
 
     model_dir, output = Path(model_dir), Path(output)
@@ -73,11 +74,14 @@ def export_onnx(model_dir: Path | str, output: Path | str, quantize: str | None 
     meta = read_meta(model_dir)
     if meta.get("format") == "onnx":
         raise ModelError(f"{model_dir}: is already an ONNX export; export from the original model folder.")
-    if meta.get("task", "classification") != "classification":
-        raise ModelError(f"{model_dir}: export supports text classifiers; this is a '{meta.get('task')}' model.")
-    if meta.get("pair_input"):
-        raise ModelError(f"{model_dir}: is a text-pair model; export supports single-text classifiers for now "
-                         "(serve it with the torch backend: `fmkit serve`).")
+    task = str(meta.get("task", "classification"))
+    spec = TASKS.get(task)
+    if spec is None or not spec.head_model:
+        raise ModelError(f"{model_dir}: export supports text classifiers, regressors and multi-label models (a body "
+                         f"and a linear head); this is a '{task}' model.")
+    if verify is not None and task != "classification":
+        raise FmkitError(f"--verify measures label accuracy, which a '{task}' model has not; compare the two folders "
+                         "with `fmkit eval` on your file instead.")
     if output.resolve() == model_dir.resolve():
         raise FmkitError(f"--output {output} is the model folder itself; choose a new folder.")
     if output.exists() and any(output.iterdir()) and read_meta_or_none(output).get("format") != "onnx":
@@ -93,7 +97,8 @@ def export_onnx(model_dir: Path | str, output: Path | str, quantize: str | None 
                             f"labels ({', '.join(meta['labels'][:20])}); verify on data with the same label set.")
 
     model = TextClassifier.from_pretrained(model_dir)
-    source = Predictor(model, _tokenizer(model_dir), batch_size=batch_size, path=model_dir)
+    predictor_class = resolve(spec.predictor)  # the task's own: it knows its fmkit.json (thresholds, scaling)
+    source = predictor_class(model, _tokenizer(model_dir), batch_size=batch_size, path=model_dir)
     int8 = quantize == "int8"
     with atomic_directory(output) as tmp:
         fp32_path = tmp / ONNX_FILE
@@ -114,7 +119,7 @@ def export_onnx(model_dir: Path | str, output: Path | str, quantize: str | None 
         atomic_write_json(tmp / FMKIT_META, {**meta, "format": "onnx", "backend": "onnx", "onnx_file": ONNX_FILE,
                                              "quantization": "int8" if int8 else "none", "opset": OPSET,
                                              "exported_from": str(model_dir.resolve())})
-        exported = Predictor.load(tmp, batch_size=batch_size, backend="onnx")
+        exported = predictor_class.load(tmp, batch_size=batch_size, backend="onnx")
         diff = float(np.abs(_logits(source, SMOKE_TEXTS) - _logits(exported, SMOKE_TEXTS)).max())
         report = ExportReport(output=str(output), quantization="int8" if int8 else "none",
                               onnx_bytes=fp32_path.stat().st_size, max_abs_logit_diff=diff,
@@ -155,7 +160,10 @@ def _tokenizer(path: Path) -> Any:
 def _logits(predictor: Any, texts: list[str]) -> np.ndarray:
     from fmkit.data.tokenized import encode_texts
 
-    return np.asarray(predictor._run(encode_texts(predictor.tokenizer, texts, predictor.max_length), "logits"))
+    # A pair model is compared on pairs, so the segment ids the graph derives from [SEP] are checked too.
+    pairs = list(reversed(texts)) if getattr(predictor, "pair_input", False) else None
+    encoded = encode_texts(predictor.tokenizer, texts, predictor.max_length, pairs=pairs)
+    return np.asarray(predictor._run(encoded, "logits"))
 
 
 def _verify(report: ExportReport, source: Any, exported: Any, texts: list[str], labels: list[str], name: str) -> None:

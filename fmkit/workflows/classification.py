@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 import time
@@ -18,15 +17,12 @@ from fmkit.data.labeled import LabeledTexts, read_labeled
 from fmkit.data.tasks.classification import (
     LabelMap,
     class_weights,
-    untruncated_lengths,
 )
-from fmkit.data.token_limits import max_length_note, resolve_max_length
 from fmkit.data.tokenized import encode_texts
 from fmkit.data.validate import stratified_split, validate_classification
 from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions
 from fmkit.evaluation.metrics import classification_metrics, headline
-from fmkit.models.backbone import check_model_files, load_tokenizer, resolve_model_path
 from fmkit.training import LoopResult
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
@@ -212,40 +208,19 @@ def peak_memory_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def doctor(cfg: RunConfig) -> dict[str, Any]:
-    """Everything a training run would check, without training. Raises on fatal problems."""
+def doctor_data(cfg: RunConfig) -> dict[str, Any]:
+    """What `fmkit doctor` reads of classification data (workflows/doctor.py adds the model and token checks)."""
     train_data, eval_data, warnings = load_datasets(cfg)
-    facts: dict[str, Any] = {
+    return {
         "train": {"source": train_data.source, "rows": len(train_data), "class_counts": train_data.class_counts()},
         "eval": {"source": eval_data.source, "rows": len(eval_data), "class_counts": eval_data.class_counts()},
-        "eval_is_split_of_train": cfg.data.eval is None,
-        "warnings": warnings,
+        "eval_is_split_of_train": cfg.data.eval is None, "warnings": warnings,
+        "texts": train_data.texts, "pairs": train_data.pairs,
     }
-    model_path = resolve_model_path(cfg.model.name)
-    missing = check_model_files(model_path)
-    facts["model"] = {"name": cfg.model.name, "path": str(model_path), "offline_ready": not missing,
-                      "missing_files": missing}
-    if not missing:
-        tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-        lengths = untruncated_lengths(tokenizer, train_data.texts)
-        # The length training would use, so the histogram and the truncated share below are the run's.
-        max_length = resolve_max_length(cfg.data.max_length, tokenizer, model_path)
-        note = max_length_note(cfg.data.max_length, tokenizer, model_path)
-        if note is not None:
-            warnings.append(note)
-        edges = [0, 16, 32, 64, 128, 256, 512, 1024]
-        edges = sorted({*(e for e in edges if e < max_length), max_length})
-        counts = []
-        for low, high in itertools.pairwise(edges):
-            counts.append({"range": f"{low + 1}-{high}", "count": int(((lengths > low) & (lengths <= high)).sum())})
-        counts.append({"range": f">{max_length} (truncated)", "count": int((lengths > max_length).sum())})
-        facts["tokens"] = {
-            "max_length": max_length,
-            "mean": float(lengths.mean()),
-            "p50": float(np.percentile(lengths, 50)),
-            "p95": float(np.percentile(lengths, 95)),
-            "max": int(lengths.max()),
-            "truncated_share": float((lengths > max_length).mean()),
-            "histogram": counts,
-        }
-    return facts
+
+
+def doctor(cfg: RunConfig) -> dict[str, Any]:
+    """`fmkit doctor` for classification data (kept for callers of the old name)."""
+    from fmkit.workflows.doctor import doctor as task_doctor
+
+    return task_doctor(cfg)

@@ -59,6 +59,18 @@ def load_multilabeled(cfg: RunConfig) -> tuple[MultiLabeled, MultiLabeled, list[
     return train, evaluation, warnings
 
 
+def doctor_data(cfg: RunConfig) -> dict[str, Any]:
+    """What `fmkit doctor` reads of multi-label data: counts per label (workflows/doctor.py adds the rest)."""
+    train_data, eval_data, warnings = load_multilabeled(cfg)
+
+    def counts(data: MultiLabeled) -> dict[str, Any]:
+        return {"source": data.source, "rows": len(data), "label_counts": data.label_counts(),
+                "mean_labels_per_text": float(np.mean([len(ls) for ls in data.labels]))}
+
+    return {"train": counts(train_data), "eval": counts(eval_data), "eval_is_split_of_train": cfg.data.eval is None,
+            "warnings": warnings, "texts": train_data.texts}
+
+
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
     started = command_started()
     budget_s = parse_duration(cfg.strategy.time_budget)

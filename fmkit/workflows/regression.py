@@ -52,6 +52,20 @@ def load_scored(cfg: RunConfig) -> tuple[ScoredTexts, ScoredTexts, list[str]]:
     return train, evaluation, warnings
 
 
+def doctor_data(cfg: RunConfig) -> dict[str, Any]:
+    """What `fmkit doctor` reads of regression data: the targets' spread (workflows/doctor.py adds the rest)."""
+    train_data, eval_data, warnings = load_scored(cfg)
+
+    def spread(data: ScoredTexts) -> dict[str, Any]:
+        t = data.targets
+        return {"source": data.source, "rows": len(data), "columns": list(data.columns),
+                "target": {"name": data.target_column, "mean": float(t.mean()), "std": float(t.std()),
+                           "min": float(t.min()), "max": float(t.max()), "distinct": len(np.unique(t))}}
+
+    return {"train": spread(train_data), "eval": spread(eval_data), "eval_is_split_of_train": cfg.data.eval is None,
+            "warnings": warnings, "texts": train_data.texts, "pairs": train_data.pairs}
+
+
 def cache_texts(data: ScoredTexts) -> list[str]:
     if data.pairs is None:
         return data.texts

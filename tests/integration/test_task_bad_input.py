@@ -72,4 +72,3 @@ def test_pair_model_refuses_single_text_files(existing_run: Path, tiny_model: Pa
     single = write(tmp_path / "single.csv", "text\nhello there\n")
     assert_clean_failure(["predict", str(run), str(single)], ["no column 'premise', 'hypothesis'", "--text-column A,B"],
                          run=run)
-    assert_clean_failure(["export", str(run), "--output", str(tmp_path / "onnx")], ["text-pair model"], run=run)

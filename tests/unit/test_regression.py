@@ -242,3 +242,21 @@ def test_pairs_as_a_bi_encoder(tiny_model: Path, tmp_path: Path) -> None:
     assert all(low - (high - low) - 1e-6 <= v <= high + 1e-6 for v in values)  # low + (high - low) * cos
     assert main(train_args(tiny_model, data, tmp_path / "lora", "--strategy", "lora",
                            "--set", "task.pair_encoding=bi")) == 2
+
+
+def test_doctor_reads_each_task_its_own_way(tiny_model: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from fmkit.cli import main
+    from tests.unit.test_multilabel import write_tagged
+
+    pairs = write_scores(tmp_path / "p.jsonl", 30, 0, pairs=True)
+    capsys.readouterr()
+    assert main(["doctor", "--task", "regression", "--data", str(pairs), "--model", str(tiny_model), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    target = facts["train"]["target"]
+    assert facts["task"] == "regression" and target["name"] == "score" and target["min"] >= 0 and target["max"] <= 6
+    assert facts["train"]["columns"] == ["sentence1", "sentence2"] and facts["tokens"]["max"] > 10  # both texts
+    tagged = write_tagged(tmp_path / "t.jsonl", 30, 0)
+    assert main(["doctor", "--task", "multilabel", "--data", str(tagged), "--model", str(tiny_model)]) == 0
+    printed = capsys.readouterr().out
+    assert "label counts (train):" in printed and "labels per text (train):" in printed and printed.endswith("ok\n")
