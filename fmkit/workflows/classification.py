@@ -45,8 +45,10 @@ def load_datasets(cfg: RunConfig) -> tuple[LabeledTexts, LabeledTexts, list[str]
     train = read_labeled(cfg.data.train, cfg.data.text_column, cfg.data.label_column)
     evaluation = None
     if cfg.data.eval is not None:
-        # The eval file is read with the training file's text column(s): a pair model needs pairs there too.
-        evaluation = read_labeled(cfg.data.eval, cfg.data.text_column or ",".join(train.columns), cfg.data.label_column)
+        # A pair model needs pairs in the eval file too: it is read with the training file's two text columns.
+        # A single text column is found in each file on its own (SST-2's train and dev name it differently).
+        columns = cfg.data.text_column or (",".join(train.columns) if train.pairs is not None else None)
+        evaluation = read_labeled(cfg.data.eval, columns, cfg.data.label_column)
     report = validate_classification(train.examples(), evaluation.examples() if evaluation is not None else None)
     if evaluation is None:
         train, evaluation = stratified_split(train, cfg.data.eval_fraction, cfg.train.seed)

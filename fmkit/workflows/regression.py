@@ -44,7 +44,8 @@ def load_scored(cfg: RunConfig) -> tuple[ScoredTexts, ScoredTexts, list[str]]:
     train = read_scored(cfg.data.train, cfg.data.text_column, cfg.data.label_column)
     evaluation = None
     if cfg.data.eval is not None:
-        columns = cfg.data.text_column or ",".join(train.columns)
+        # Pairs: the training file's two text columns; a single text column is found in each file on its own.
+        columns = cfg.data.text_column or (",".join(train.columns) if train.pairs is not None else None)
         evaluation = read_scored(cfg.data.eval, columns, cfg.data.label_column or train.target_column)
     warnings = validate_scored(train, evaluation)
     if evaluation is None:

@@ -107,3 +107,23 @@ def test_pairs_refuse_what_reads_single_texts(tiny_model: Path, tmp_path: Path) 
     assert main(["train", "--data", str(data), "--model", str(tiny_model), "--output", str(run), "--quiet",
                  "--strategy", "fewshot"]) == 2
     assert not run.exists()  # refused before anything was written
+
+
+def test_single_text_column_is_found_in_each_file_on_its_own(tiny_model: Path, tmp_path: Path) -> None:
+    """SST-2 names its text column `sentence` in train and `content` in dev: only pairs carry the training
+    file's column names over to the eval file (this broke when pairs came in)."""
+    from fmkit.cli import main
+    from tests.conftest import write_sentiment_csv
+
+    train = write_sentiment_csv(tmp_path / "train.csv", n=40)
+    held_out = tmp_path / "eval.csv"
+    held_out.write_text(write_sentiment_csv(tmp_path / "e.csv", n=20, seed=1).read_text().replace("text,label",
+                                                                                                  "content,label", 1))
+    assert main(["train", "--data", str(train), "--eval", str(held_out), "--model", str(tiny_model), "--output",
+                 str(tmp_path / "run"), "--quiet", "--epochs", "1", "--strategy", "full"]) == 0
+    scores = tmp_path / "scores.csv"
+    scores.write_text("text,score\n" + "".join(f"good film {i},{i % 5}\n" for i in range(20)), encoding="utf-8")
+    scores_eval = tmp_path / "scores_eval.csv"
+    scores_eval.write_text("sentence,score\n" + "".join(f"bad plot {i},{i % 4}\n" for i in range(10)), encoding="utf-8")
+    assert main(["train", "--task", "regression", "--data", str(scores), "--eval", str(scores_eval), "--model",
+                 str(tiny_model), "--output", str(tmp_path / "reg"), "--quiet", "--epochs", "1"]) == 0
