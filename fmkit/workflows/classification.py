@@ -31,7 +31,7 @@ from fmkit.workflows.auto import choice_record, choose_strategy, parse_duration
 from fmkit.workflows.head_task import fit_and_export, loop_summary
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import FitContext
-from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, TaskRun, load_backbone
+from fmkit.workflows.task_run import TaskRun, cache_texts, load_backbone
 
 
 def warn(message: str) -> None:
@@ -86,7 +86,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         set_seed(cfg.train.seed)
         weights = class_weights(train_enc.labels, len(labels)) if cfg.task.class_weights == "auto" else None  # type: ignore[arg-type]
         ctx = FitContext(cfg=run.cfg, model_path=model_path, tokenizer=tokenizer, labels=labels,
-                         train_texts=cache_texts(train_data), eval_texts=cache_texts(eval_data), train_enc=train_enc,
+                         train_texts=cache_texts(train_data.texts, train_data.pairs),
+                         eval_texts=cache_texts(eval_data.texts, eval_data.pairs), train_enc=train_enc,
                          eval_enc=eval_enc, max_length=max_length, run_dir=run.dir, tracker=run.tracker,
                          class_weights=weights, deadline=deadline,
                          pair_sep_id=tokenizer.sep_token_id if train_data.pairs is not None else None)
@@ -123,13 +124,6 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
 
 
 PAIR_UNSUITED = ("fewshot", "zeroshot")
-
-
-def cache_texts(data: LabeledTexts) -> list[str]:
-    """What identifies each example in the vector cache: its text, or both texts of a pair."""
-    if data.pairs is None:
-        return data.texts
-    return [f"{a}{PAIR_KEY_SEPARATOR}{b}" for a, b in zip(data.texts, data.pairs, strict=True)]
 
 
 def resolve_strategy(ctx: FitContext, resume: bool) -> str:

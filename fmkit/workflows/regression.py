@@ -33,7 +33,7 @@ from fmkit.workflows.objectives import Regression
 from fmkit.workflows.pair_biencoder import fit_biencoder
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import FitContext
-from fmkit.workflows.task_run import PAIR_KEY_SEPARATOR, TaskRun, load_backbone, warn
+from fmkit.workflows.task_run import TaskRun, cache_texts, load_backbone, warn
 
 
 def load_scored(cfg: RunConfig) -> tuple[ScoredTexts, ScoredTexts, list[str]]:
@@ -65,12 +65,6 @@ def doctor_data(cfg: RunConfig) -> dict[str, Any]:
 
     return {"train": spread(train_data), "eval": spread(eval_data), "eval_is_split_of_train": cfg.data.eval is None,
             "warnings": warnings, "texts": train_data.texts, "pairs": train_data.pairs}
-
-
-def cache_texts(data: ScoredTexts) -> list[str]:
-    if data.pairs is None:
-        return data.texts
-    return [f"{a}{PAIR_KEY_SEPARATOR}{b}" for a, b in zip(data.texts, data.pairs, strict=True)]
 
 
 def pair_encoding(requested: str, model_path: Path) -> str:
@@ -116,7 +110,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
 
         set_seed(cfg.train.seed)
         ctx = FitContext(cfg=cfg, model_path=model_path, tokenizer=tokenizer, labels=LabelMap((target_name,)),
-                         train_texts=cache_texts(train_data), eval_texts=cache_texts(eval_data), train_enc=train_enc,
+                         train_texts=cache_texts(train_data.texts, train_data.pairs),
+                         eval_texts=cache_texts(eval_data.texts, eval_data.pairs), train_enc=train_enc,
                          eval_enc=eval_enc, max_length=max_length, run_dir=run.dir, tracker=run.tracker,
                          deadline=None if budget_s is None else Deadline(started, budget_s),
                          objective=Regression(scaling, target_name),

@@ -26,6 +26,13 @@ from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, 
 PAIR_KEY_SEPARATOR = "\u241e"
 
 
+def cache_texts(texts: list[str], pairs: list[str] | None) -> list[str]:
+    """What identifies each example in the vector cache: its text, or both texts of a pair."""
+    if pairs is None:
+        return texts
+    return [f"{a}{PAIR_KEY_SEPARATOR}{b}" for a, b in zip(texts, pairs, strict=True)]
+
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
