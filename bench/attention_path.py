@@ -32,6 +32,7 @@ import fmkit.models.cpu_dropout as cd
 from fmkit.models.backbone import bundled_minilm_path
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.precision import FrozenLinearWeightsInBf16
+from fmkit.config.schema import LoraSection
 from fmkit.models.strategies import LoraStrategy
 
 def math_attention(module, q, k, v, mask, dropout=0.0, scaling=None, **kw):
@@ -69,7 +70,7 @@ if kind == "infer":
                 times.append(time.perf_counter() - start)
 else:
     if kind == "lora":
-        LoraStrategy(target_modules=["value", "intermediate.dense"]).prepare(model)
+        LoraStrategy(LoraSection(target_modules=["value", "intermediate.dense"])).prepare(model)
     for name, module in model.named_modules():
         if name.endswith("attention.self.dropout"):
             module.p = 0.0

@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
 
+from fmkit.config.schema import LoraSection
 from fmkit.models.backbone import bundled_minilm_path
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.cpu_dropout import fast_cpu_dropout
@@ -41,7 +42,7 @@ def build(setting: tuple[list[str], int | None] | None) -> TextClassifier:
     torch.manual_seed(0)
     model = TextClassifier.from_backbone(bundled_minilm_path(), ["a", "b"])
     if setting is not None:
-        LoraStrategy(target_modules=setting[0], top_layers=setting[1]).prepare(model)
+        LoraStrategy(LoraSection(target_modules=setting[0], layers=setting[1])).prepare(model)
     return model.train()
 
 

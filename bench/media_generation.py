@@ -42,7 +42,7 @@ def main() -> None:
         run = Path(args.output) if args.output else tmp / "run"
         cmd = [sys.executable, "-m", "fmkit", "train", "--task", "generation", "--data", str(subset), "--output", str(run),
                "--overwrite", "--quiet", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-               "--set", f"strategy.lora_learning_rate={args.lr}", "--set", f"data.eval_fraction={args.eval_fraction}",
+               "--set", f"strategy.lora.learning_rate={args.lr}", "--set", f"data.eval_fraction={args.eval_fraction}",
                "--set", f"generation.max_new_tokens={args.max_new_tokens}", "--set", "generation.eval_generations=100",
                "--set", "generation.max_length=128", "--set", "train.early_stopping_patience=0",
                "--set", f"train.threads={args.threads}"]

@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
 
+from fmkit.config.schema import LoraSection
 from fmkit.models.backbone import bundled_minilm_path
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.cpu_dropout import fast_cpu_dropout
@@ -86,7 +87,7 @@ def lora_rows() -> list[str]:
         model = TextClassifier.from_backbone(bundled_minilm_path(), ["a", "b"])
         model.train()
         if lora_dropout is not None:
-            LoraStrategy(dropout=lora_dropout).prepare(model)
+            LoraStrategy(LoraSection(dropout=lora_dropout)).prepare(model)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
 
         def step(model: TextClassifier = model, optimizer: torch.optim.Optimizer = optimizer) -> None:

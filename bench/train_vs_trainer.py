@@ -55,7 +55,7 @@ from _common import peak_rss_mb
 import fmkit
 train_path, dev_path, out, mode = sys.argv[1:5]
 same = {"train.epochs": 1, "train.batch_size": 32, "train.learning_rate": 5e-5, "data.max_length": 64,
-        "strategy.name": "full", "strategy.probe_init": False}
+        "strategy.name": "full", "strategy.probe.init": False}
 overrides = same if mode == "same-settings" else {}
 start = time.perf_counter()
 result = fmkit.train(data=train_path, eval=dev_path, output=out, **{"train.progress": False, **overrides})

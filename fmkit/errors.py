@@ -33,3 +33,7 @@ class DataError(FmkitError):
 
 class ModelError(FmkitError):
     """A model that cannot be found or loaded."""
+
+
+class RenamedKeyWarning(FutureWarning):
+    """A config key of an earlier release that still loads under its new name; the CLI prints it on one line."""

@@ -47,6 +47,19 @@ def _quiet_libraries() -> None:
 
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # ...but not fmkit's own: a renamed config key is the user's to fix, said once, on one line.
+    from fmkit.errors import RenamedKeyWarning
+
+    warnings.filterwarnings("once", category=RenamedKeyWarning)
+    library_showwarning = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+        if issubclass(category, RenamedKeyWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            library_showwarning(message, category, *args, **kwargs)  # type: ignore[arg-type]
+
+    warnings.showwarning = show
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -190,25 +190,3 @@ def print_task_result(result: Any) -> None:
               f"recall@1 {m['recall@1']:.4f}  recall@10 {m['recall@10']:.4f}  ndcg@10 {m['ndcg@10']:.4f}  "
               f"on {m['num_queries']} eval queries ({m['train_seconds']:.0f}s)")
     print(f"model saved to {result.run_dir / 'model'}")
-
-
-def eval_ner_model(args: argparse.Namespace) -> dict[str, Any] | None:
-    """`fmkit eval MODEL --data FILE` for an NER model: prints and returns its metrics; None when not one."""
-    from fmkit.models.meta import read_meta
-
-    model_dir = Path(args.model_dir)
-    if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file():
-        model_dir = model_dir / "model"
-    if not (model_dir / "fmkit.json").is_file() or read_meta(model_dir).get("task") != "ner":
-        return None
-    from fmkit.data.conll import read_ner
-    from fmkit.evaluation.ner_metrics import format_ner_report, ner_metrics
-    from fmkit.inference.ner import NerPredictor
-
-    data = read_ner(args.data)
-    for message in data.warnings:
-        print(f"warning: {message}", file=sys.stderr)
-    predictor = NerPredictor.load(model_dir, batch_size=args.batch_size)
-    metrics = ner_metrics(data.tags, predictor.predict_tags(data.tokens))
-    print(json.dumps(metrics, indent=2) if args.json else format_ner_report(metrics), end="\n" if args.json else "")
-    return metrics

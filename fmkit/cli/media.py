@@ -54,22 +54,6 @@ def transcribed_records(predictor: Any, source: Path) -> Iterator[dict[str, Any]
         yield {"audio": item.path, "text": item.text, **record}
 
 
-def image_eval_metrics(args: argparse.Namespace) -> dict[str, Any] | None:
-    """`fmkit eval MODEL --data FOLDER|CSV` for an image model; None for any other model."""
-    model_dir = Path(args.model_dir)
-    if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file():
-        model_dir = model_dir / "model"
-    try:
-        task = json.loads((model_dir / "fmkit.json").read_text(encoding="utf-8")).get("task")
-    except (OSError, ValueError):
-        return None
-    if task != "image":
-        return None
-    from fmkit.workflows.image import evaluate_saved_images
-
-    return evaluate_saved_images(model_dir, Path(args.data), args.label_column, None, args.batch_size)
-
-
 def print_generation_result(result: Any) -> None:
     from fmkit.workflows.generation import describe
 

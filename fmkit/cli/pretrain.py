@@ -14,7 +14,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "data.train": args.data, "data.text_column": args.text_column, "data.max_length": args.max_length,
         "model.name": args.model, "train.epochs": args.epochs, "train.seed": args.seed,
         "train.batch_size": args.batch_size, "train.learning_rate": args.learning_rate, "output": args.output,
-        "pretrain.mlm_probability": args.mlm_probability,
+        "pretrain.mlm_probability": args.mlm_probability, "task.type": "pretrain",
     }
     if args.quiet:
         overrides["train.progress"] = False
@@ -22,13 +22,16 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         key, value = parse_override(text)
         overrides[key] = value
     cfg = load_config(args.config, overrides)
-    result = pretrain(cfg, overwrite=args.overwrite)
+    print_result(pretrain(cfg, overwrite=args.overwrite))
+    return 0
+
+
+def print_result(result: Any) -> None:
     m = result.metrics
     print(f"run: {result.run_dir}")
     print(f"held-out perplexity {m['perplexity_before']:.2f} -> {m['perplexity']:.2f} on {m['held_out_texts']} texts "
           f"({m['train_seconds']:.0f}s)")
     print(f"backbone saved to {result.run_dir / 'model'}: use it with `fmkit train --model {result.run_dir / 'model'}`")
-    return 0
 
 
 def register(sub: Any) -> None:

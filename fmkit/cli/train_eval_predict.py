@@ -35,7 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "train.batch_size": args.batch_size, "train.learning_rate": args.learning_rate,
             "task.class_weights": args.class_weights, "output": args.output, "task.type": args.task,
             "strategy.name": args.strategy, "strategy.time_budget": args.time_budget,
-            "strategy.label_descriptions": args.label_descriptions,
+            "strategy.zeroshot.label_descriptions": args.label_descriptions,
             "track.backend": args.tracking, "track.tracking_uri": args.tracking_uri,
         }
         if args.quiet:
@@ -62,23 +62,16 @@ def print_result(result: Any) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Metrics of a saved model on a labelled file, by the evaluation its task's registry entry names."""
-    from fmkit.cli.embeddings import eval_ner_model
-    from fmkit.cli.media import image_eval_metrics
     from fmkit.config.tasks import resolve, task_spec
     from fmkit.tracking import record_eval
 
     runs = Path(args.runs) if args.runs else None
-    ner_metrics = eval_ner_model(args)  # an NER model: entity metrics on a CoNLL/JSONL file (words, not texts)
-    if ner_metrics is not None:
-        record_eval(Path(args.model_dir), Path(args.data), ner_metrics, runs)
-        return 0
-    metrics = image_eval_metrics(args)  # an image model: a folder or CSV of image paths
-    spec = task_spec(model_task(Path(args.model_dir)) or "classification")
-    if metrics is None:
-        if spec.evaluate is None:
-            raise FmkitError(f"{args.model_dir}: `fmkit eval` does not evaluate '{spec.name}' models.")
-        metrics = resolve(spec.evaluate)(Path(args.model_dir), Path(args.data), args.text_column, args.label_column,
-                                         args.batch_size, precision=args.precision)
+    model_dir = saved_model_dir(Path(args.model_dir))
+    spec = task_spec(model_task(model_dir) or "classification")
+    if spec.evaluate is None:
+        raise FmkitError(f"{args.model_dir}: `fmkit eval` does not evaluate '{spec.name}' models.")
+    metrics = resolve(spec.evaluate)(model_dir, Path(args.data), args.text_column, args.label_column,
+                                     args.batch_size, precision=args.precision)
     record_eval(Path(args.model_dir), Path(args.data), metrics, runs)
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -106,12 +99,18 @@ def print_classification_eval(metrics: dict[str, Any]) -> None:
     print("  ".join(f"{k}={v:.4f}" for k, v in headline(metrics).items() if k != "num_examples"))
 
 
+def saved_model_dir(path: Path) -> Path:
+    """A model folder, or the run directory holding one as model/."""
+    if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
+        return path / "model"
+    return path
+
+
 def model_task(model_dir: Path) -> str | None:
     """The task a saved model (or the run directory holding it) records; None when it records none."""
     from fmkit.models.meta import read_meta
 
-    if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file():
-        model_dir = model_dir / "model"
+    model_dir = saved_model_dir(model_dir)
     if not (model_dir / "fmkit.json").is_file():
         return None
     return str(read_meta(model_dir).get("task", "classification"))

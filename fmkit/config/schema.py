@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from fmkit.config.image_generation import GenerationConfig, ImageConfig
 from fmkit.config.pretrain import PretrainConfig
 from fmkit.config.tasks import task_spec
+from fmkit.errors import RenamedKeyWarning
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -93,6 +94,85 @@ class TaskConfig(Section):
 ENCODER_LORA_TARGETS = ("value", "intermediate.dense")
 
 
+class ProbeSection(Section):
+    """The logistic-regression head on frozen vectors: the `linear-probe` strategy, fewshot's head phase, and
+    the quick probe that starts `full`/`lora` heads."""
+
+    init: bool = Field(
+        True, description="full/lora: start the head from a quick linear probe (needed for many classes) not at random."
+    )
+    epochs: int = Field(30, ge=1, description="init: epochs of the starting head over cached embeddings.")
+    learning_rate: float = Field(3e-3, gt=0, description="init: Adam learning rate of the starting head.")
+    weight_decay: float = Field(1e-4, ge=0, description="init: AdamW weight decay of the starting head.")
+    c: float = Field(
+        1.0, gt=0, description="linear-probe/fewshot: inverse L2 strength of the logistic-regression head "
+        "(scikit-learn's C), which L-BFGS fits to convergence. Regression's ridge head chooses its own penalty by exact "
+        "leave-one-out error and does not use it.",
+    )
+
+
+class LoraSection(Section):
+    """Low-rank adapters (peft), one implementation for every task that allows `lora`."""
+
+    r: int = Field(8, ge=1, description="Adapter rank.")
+    alpha: int = Field(16, ge=1, description="Scaling numerator (adapter output is scaled by alpha / r).")
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Dropout on the adapter input (PEFT's default, 0: on CPU the masks on "
+        "every adapted layer's input cost a fifth or more of a LoRA step; the backbone's own dropout still applies).",
+    )
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(ENCODER_LORA_TARGETS),
+        description="Names (or name endings) of the linear layers that get adapters; ['all-linear'] adapts "
+        "every linear layer. Default on encoders: attention values and the feed-forward up-projection, which matched "
+        "`full` on SST-2 (89.0% vs 88.9%) where the usual ['query', 'value'] stayed 2 points below (BENCHMARKS.md); "
+        "generation, when this is left unset, adapts a causal LM's attention projections (q, k, v, o).",
+    )
+    layers: int | None = Field(
+        None, ge=1, description="Adapt only the top N transformer layers (unset: every layer). The layers "
+        "below the lowest adapted one have nothing to train, so the backward pass stops there.",
+    )
+    learning_rate: float = Field(
+        1e-3, gt=0, description="Peak learning rate of the adapters (adapters need a higher rate than full weights); "
+        "it replaces train.learning_rate for every task's lora run."
+    )
+
+
+class FewshotSection(Section):
+    """SetFit's recipe: contrastive pairs fine-tune the body, then the probe head is fitted."""
+
+    pairs_per_example: int | None = Field(
+        None, ge=1, description="Contrastive pairs drawn per labelled example and epoch (half positive, half "
+        "negative). Unset: as many as SetFit's default sampling draws, (classes - 1) x examples per class, kept "
+        "between 8 and 24 (SetFit's count grows with the square of the data).",
+    )
+    epochs: float = Field(1, gt=0, description="Epochs of contrastive fine-tuning over the pairs.")
+    learning_rate: float = Field(2e-5, gt=0, description="Learning rate of the body during the pair phase.")
+    batch_size: int = Field(16, ge=2, description="Pairs per optimizer step in the pair phase.")
+
+
+class ZeroshotSection(Section):
+    """No training: texts are scored against their labels' names or descriptions."""
+
+    label_descriptions: Path | None = Field(
+        None, description="File mapping each label to a description (JSON object, or CSV/TSV label,description)."
+    )
+    temperature: float = Field(
+        30.0, gt=0, description="Logits are this times the cosine between text and label embeddings."
+    )
+
+
+# Flat keys of earlier releases -> their nested place. Configs written by older runs (and users' files)
+# keep loading; each use prints one FutureWarning naming the new key.
+LEGACY_STRATEGY_KEYS: dict[str, tuple[str, str]] = {
+    "probe_init": ("probe", "init"), "probe_epochs": ("probe", "epochs"),
+    "probe_learning_rate": ("probe", "learning_rate"), "probe_weight_decay": ("probe", "weight_decay"),
+    "head_c": ("probe", "c"),
+    **{f"lora_{key}": ("lora", key) for key in ("r", "alpha", "dropout", "target_modules", "layers", "learning_rate")},
+    **{f"fewshot_{key}": ("fewshot", key) for key in ("pairs_per_example", "epochs", "learning_rate", "batch_size")},
+    "label_descriptions": ("zeroshot", "label_descriptions"), "zeroshot_temperature": ("zeroshot", "temperature"),
+}
+
+
 class StrategyConfig(Section):
     name: Literal["auto", "full", "lora", "linear-probe", "fewshot", "zeroshot"] = Field(
         "auto",
@@ -110,50 +190,38 @@ class StrategyConfig(Section):
         "and checkpoint times as it goes and stops (keeping the best evaluated weights) when one more step would "
         "not leave time to finish. strategy.json and metrics.json say what was cut.",
     )
-    label_descriptions: Path | None = Field(
-        None, description="zeroshot: file mapping each label to a description (JSON object, or CSV/TSV label,description)."
+    probe: ProbeSection = Field(
+        default_factory=ProbeSection, description="The logistic-regression head on frozen vectors: linear-probe, "
+        "fewshot's head phase, and the quick probe that starts full/lora heads.",
     )
-    zeroshot_temperature: float = Field(
-        30.0, gt=0, description="zeroshot: logits are this times the cosine between text and label embeddings."
+    lora: LoraSection = Field(
+        default_factory=LoraSection, description="lora: low-rank adapters (peft), the same for every task."
     )
-    probe_init: bool = Field(
-        True, description="full/lora: start the head from a quick linear probe (needed for many classes) not at random."
+    fewshot: FewshotSection = Field(
+        default_factory=FewshotSection, description="fewshot: the SetFit pair phase that tunes the body first."
     )
-    probe_epochs: int = Field(30, ge=1, description="probe_init: epochs of the starting head over cached embeddings.")
-    probe_learning_rate: float = Field(3e-3, gt=0, description="probe_init: Adam learning rate of the starting head.")
-    probe_weight_decay: float = Field(1e-4, ge=0, description="probe_init: AdamW weight decay of the starting head.")
-    head_c: float = Field(
-        1.0, gt=0, description="linear-probe/fewshot: inverse L2 strength of the logistic-regression head "
-        "(scikit-learn's C), which L-BFGS fits to convergence. Regression's ridge head chooses its own penalty by exact "
-        "leave-one-out error and does not use it.",
+    zeroshot: ZeroshotSection = Field(
+        default_factory=ZeroshotSection, description="zeroshot: texts scored against label names or descriptions."
     )
-    lora_r: int = Field(8, ge=1, description="lora: adapter rank.")
-    lora_alpha: int = Field(16, ge=1, description="lora: scaling numerator (adapter output is scaled by alpha / r).")
-    lora_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="lora: dropout on the adapter input (PEFT's default, 0: on CPU the masks on "
-        "every adapted layer's input cost a fifth or more of a LoRA step; the backbone's own dropout still applies).",
-    )
-    lora_target_modules: list[str] = Field(
-        default_factory=lambda: list(ENCODER_LORA_TARGETS),
-        description="lora: names (or name endings) of the linear layers that get adapters; ['all-linear'] adapts "
-        "every linear layer. Default: attention values and the feed-forward up-projection, which matched `full` on "
-        "SST-2 (89.0% vs 88.9%) where the usual ['query', 'value'] stayed 2 points below (BENCHMARKS.md).",
-    )
-    lora_layers: int | None = Field(
-        None, ge=1, description="lora: adapt only the top N transformer layers (unset: every layer). The layers "
-        "below the lowest adapted one have nothing to train, so the backward pass stops there.",
-    )
-    lora_learning_rate: float = Field(
-        1e-3, gt=0, description="lora: peak learning rate of the adapters (adapters need a higher rate than full weights)."
-    )
-    fewshot_pairs_per_example: int | None = Field(
-        None, ge=1, description="fewshot: contrastive pairs drawn per labelled example and epoch (half positive, half "
-        "negative). Unset: as many as SetFit's default sampling draws, (classes - 1) x examples per class, kept "
-        "between 8 and 24 (SetFit's count grows with the square of the data).",
-    )
-    fewshot_epochs: float = Field(1, gt=0, description="fewshot: epochs of contrastive fine-tuning over the pairs.")
-    fewshot_learning_rate: float = Field(2e-5, gt=0, description="fewshot: learning rate of the body during the pair phase.")
-    fewshot_batch_size: int = Field(16, ge=2, description="fewshot: pairs per optimizer step in the pair phase.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_legacy_keys(cls, value: object) -> object:
+        if not isinstance(value, dict) or not any(key in LEGACY_STRATEGY_KEYS for key in value):
+            return value
+        import warnings
+
+        nested = dict(value)
+        for old, (section, key) in LEGACY_STRATEGY_KEYS.items():
+            if old not in nested:
+                continue
+            target = nested.get(section)
+            target = dict(target) if isinstance(target, dict) else {}
+            target.setdefault(key, nested.pop(old))  # the nested key wins where both are given
+            nested[section] = target
+            warnings.warn(f"strategy.{old} is now strategy.{section}.{key}; the old name still works for now.",
+                          RenamedKeyWarning, stacklevel=2)
+        return nested
 
 
 class TrainConfig(Section):

@@ -33,7 +33,9 @@ class TaskSpec:
     name: str
     summary: str  # what the model learns, for --help and error messages
     workflow: str  # "module:function": train(cfg, *, resume_dir=None, overwrite=False) -> RunResult
-    predictor: str  # "module:Class" with load(path, batch_size, ...) and predict(texts) -> list[dict]
+    # "module:Class" with load(path, batch_size, ...) and predict(texts) -> list[dict]; None: the model is a
+    # backbone for other tasks (pretrain), not something that predicts.
+    predictor: str | None
     strategies: tuple[str, ...]  # what --strategy accepts besides auto (the first one is auto's fallback)
     primary_metric: str  # picks the best checkpoint and drives early stopping unless eval.primary_metric says
     metrics: tuple[str, ...]  # what eval.primary_metric may name for this task
@@ -121,6 +123,7 @@ register_task(TaskSpec(
     workflow="fmkit.workflows.ner:train", predictor="fmkit.inference.ner:NerPredictor",
     strategies=("full", "lora"), primary_metric="f1", metrics=("f1", "precision", "recall", "token_accuracy"),
     routes="fmkit.inference.server:prediction_routes", report="fmkit.evaluation.report_tasks",
+    evaluate="fmkit.workflows.ner:evaluate_saved", eval_printer="fmkit.workflows.ner:print_eval",
     result_printer="fmkit.cli.embeddings:print_task_result",
 ))
 register_task(TaskSpec(
@@ -128,12 +131,14 @@ register_task(TaskSpec(
     workflow="fmkit.workflows.embedding:train", predictor="fmkit.inference.embedder:Embedder",
     strategies=("full", "lora"), primary_metric="mrr", metrics=("mrr", "recall@1", "recall@10", "ndcg@10"),
     routes="fmkit.inference.server:prediction_routes", report="fmkit.evaluation.report_tasks",
+    evaluate="fmkit.workflows.embedding:evaluate_saved",
     result_printer="fmkit.cli.embeddings:print_task_result",
 ))
 register_task(TaskSpec(
     name="image", summary="one label per image (folders of images)",
     workflow="fmkit.workflows.image:train", predictor="fmkit.inference.image:ImagePredictor",
     strategies=("full", "linear-probe"), primary_metric="macro_f1", metrics=CLASSIFICATION_METRICS,
+    routes="fmkit.inference.image_server:routes", evaluate="fmkit.workflows.image:evaluate_saved",
     result_printer="fmkit.cli.train_eval_predict:print_result",
     eval_printer="fmkit.cli.train_eval_predict:print_classification_eval",
 ))
@@ -142,4 +147,10 @@ register_task(TaskSpec(
     workflow="fmkit.workflows.generation:train", predictor="fmkit.inference.generation:GenerationPredictor",
     strategies=("lora", "full"), primary_metric="mean_log_likelihood", metrics=("mean_log_likelihood",),
     routes="fmkit.inference.generation_server:routes", result_printer="fmkit.cli.media:print_generation_result",
+))
+register_task(TaskSpec(
+    name="pretrain", summary="continued masked-LM pretraining on unlabelled text (a domain backbone for --model)",
+    workflow="fmkit.workflows.pretrain:train", predictor=None, strategies=("full",), primary_metric="loss",
+    metrics=("loss", "perplexity"), lower_is_better=("loss", "perplexity"),
+    result_printer="fmkit.cli.pretrain:print_result",
 ))

@@ -27,7 +27,7 @@ def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None =
 
     task = read_meta(path).get("task", "classification")
     spec = TASKS.get(task)
-    if spec is None:
+    if spec is None or spec.predictor is None:
         raise ModelError(f"{path}: no predictor for task '{task}' in this version of fmkit.")
     extra: dict[str, Any] = {"backend": backend} if backend and backend != "auto" else {}  # every predictor's default
     if precision and precision != "model":

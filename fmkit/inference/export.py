@@ -76,7 +76,7 @@ def export_onnx(model_dir: Path | str, output: Path | str, quantize: str | None 
         raise ModelError(f"{model_dir}: is already an ONNX export; export from the original model folder.")
     task = str(meta.get("task", "classification"))
     spec = TASKS.get(task)
-    if spec is None or not spec.head_model:
+    if spec is None or not spec.head_model or spec.predictor is None:
         raise ModelError(f"{model_dir}: export supports text classifiers, regressors and multi-label models (a body "
                          f"and a linear head); this is a '{task}' model.")
     if verify is not None and task != "classification":

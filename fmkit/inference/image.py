@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from fmkit.data.images import list_images
-from fmkit.data.tasks.image import make_image_loader
+from fmkit.data.tasks.image import make_image_loader, resize_center, to_array
 from fmkit.models.image_classifier import ImageClassifier, image_logits
 
 Record = dict[str, Any]
@@ -45,6 +46,19 @@ class ImagePredictor:
         probs = self.predict_proba(paths)
         return [self._record(str(p), row) for p, row in zip(paths, probs, strict=True)]
 
+    @torch.inference_mode()
+    def predict_images(self, images: Sequence[Image.Image]) -> list[Record]:
+        """Decoded RGB images (the server's input) -> the same records as `predict`, without a path. Resized and
+        normalised as evaluation does, so a served image scores as the same file does in `fmkit predict`."""
+        records: list[Record] = []
+        self.model.eval()
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start:start + self.batch_size]
+            pixels = np.stack([to_array(resize_center(img, self.model.image_size), self.model.norm) for img in chunk])
+            logits = self.model(pixel_values=torch.from_numpy(pixels)).float()
+            records.extend(self._record(None, row) for row in torch.softmax(logits, dim=-1).numpy())
+        return records
+
     def predict_stream(self, paths: Iterable[Path | str], chunk_size: int = 512) -> Iterator[Record]:
         iterator = iter(paths)
         while chunk := list(itertools.islice(iterator, chunk_size)):
@@ -54,7 +68,8 @@ class ImagePredictor:
         """`fmkit predict MODEL PATH`: one image, or every image under a folder."""
         return self.predict_stream(list_images(source))
 
-    def _record(self, path: str, row: np.ndarray) -> Record:
+    def _record(self, path: str | None, row: np.ndarray) -> Record:
         best = int(row.argmax())
-        return {"path": path, "label": self.labels[best],
+        record: Record = {"path": path} if path is not None else {}
+        return {**record, "label": self.labels[best],
                 "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}}

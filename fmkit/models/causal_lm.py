@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from fmkit.errors import ConfigError, ModelError
+from fmkit.errors import ModelError
 from fmkit.utils.io import atomic_directory
 
 SMOLLM_NAME = "SmolLM2-135M-Instruct"
@@ -125,38 +125,6 @@ def load_lm_tokenizer(path: Path) -> Any:
         # Padding positions are masked out of attention and loss, so any id will do; EOS is the usual choice.
         tok.pad_token = tok.eos_token
     return tok
-
-
-def add_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: list[str],
-             top_layers: int | None = None) -> Any:
-    """Wrap `model` with peft LoRA adapters; only they train. `top_layers`: adapters on the top N decoder
-    layers only (strategy.lora_layers), as for encoders."""
-    from peft import LoraConfig, get_peft_model
-
-    from fmkit.models.strategies import adapted_layers
-
-    layers = adapted_layers(model, top_layers)
-    names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-    targets: list[str] | str = "all-linear" if target_modules == ["all-linear"] else target_modules
-    if targets == "all-linear" and layers is not None:
-        targets = [n for n in names if n != "lm_head"]  # peft takes a layer subset only with module names
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none",
-                        task_type="CAUSAL_LM", layers_to_transform=layers)
-    try:
-        return get_peft_model(model, config)
-    except ValueError as exc:
-        raise ConfigError(
-            f"strategy.lora_target_modules={target_modules}: {exc}. Linear layers of this model: {', '.join(names)}."
-        ) from None
-
-
-def merged(model: Any, adapters_dir: Path | None = None) -> Any:
-    """A LoRA model -> a plain model with the adapters folded in (adapters saved alone first, if asked)."""
-    if not hasattr(model, "merge_and_unload"):
-        return model
-    if adapters_dir is not None:
-        model.save_pretrained(str(adapters_dir))
-    return model.merge_and_unload()
 
 
 def causal_lm_loss(outputs: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -20,12 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmkit.config.schema import ENCODER_LORA_TARGETS
+from fmkit.config.schema import LoraSection, StrategyConfig
 from fmkit.errors import ConfigError
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.heads import ClassificationHead, pool
-
-ADAPTERS_DIR = "adapters"
+from fmkit.models.lora import ADAPTERS_DIR, add_lora, merge_lora
 
 
 class Strategy(Protocol):
@@ -88,69 +87,29 @@ class ZeroshotStrategy:
 
 
 class LoraStrategy:
-    """peft LoRA on the encoder; the head stays a normal trainable module."""
+    """peft LoRA on the encoder (fmkit.models.lora); the head stays a normal trainable module."""
 
     name = "lora"
 
-    def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.0,
-                 target_modules: list[str] | None = None, top_layers: int | None = None) -> None:
-        self.r, self.alpha, self.dropout, self.top_layers = r, alpha, dropout, top_layers
-        self.target_modules = list(target_modules or ENCODER_LORA_TARGETS)
+    def __init__(self, settings: LoraSection | None = None) -> None:
+        self.settings = settings or LoraSection()
 
     def prepare(self, model: TextClassifier) -> None:
-        from peft import LoraConfig, get_peft_model
-
-        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules() if isinstance(m, nn.Linear)})
-        layers = adapted_layers(model.encoder, self.top_layers)
-        targets: list[str] | str = self.target_modules
-        if targets == ["all-linear"]:
-            # peft takes a layer subset only with module names: every Linear inside the chosen layers.
-            targets = names if layers is not None else "all-linear"
-        try:
-            config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
-                                bias="none", layers_to_transform=layers)
-            model.encoder = get_peft_model(model.encoder, config)
-        except ValueError as exc:
-            raise ConfigError(
-                f"strategy.lora_target_modules={self.target_modules}: {exc}. Linear layers of this model: "
-                f"{', '.join(names)} (or ['all-linear'])."
-            ) from None
-        for module in model.encoder.modules():
-            # peft casts a bf16 input up to the adapter's fp32 before autocast casts it back down: two copies of
-            # every adapted activation for the same values. The encoder's own weights are fp32, so outside
-            # autocast inputs already match and there is nothing to cast.
-            if hasattr(module, "cast_input_dtype_enabled"):
-                module.cast_input_dtype_enabled = False
+        model.encoder = add_lora(model.encoder, self.settings)
 
     def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
         """Adapters alone go to RUN_DIR/adapters; model/ gets the merged encoder, so predict needs no peft."""
-        encoder = model.encoder
-        if hasattr(encoder, "merge_and_unload"):
-            encoder.save_pretrained(str(Path(run_dir) / ADAPTERS_DIR))
-            model.encoder = encoder.merge_and_unload()
+        model.encoder = merge_lora(model.encoder, Path(run_dir) / ADAPTERS_DIR)
         return model
 
 
-def adapted_layers(encoder: nn.Module, top_layers: int | None) -> list[int] | None:
-    """Indices of the top `top_layers` transformer layers (None: all of them, peft's default)."""
-    if top_layers is None:
-        return None
-    total = getattr(getattr(encoder, "config", None), "num_hidden_layers", None)
-    if not isinstance(total, int):
-        raise ConfigError("strategy.lora_layers: this model's config has no num_hidden_layers; leave lora_layers unset.")
-    if top_layers >= total:
-        return None
-    return list(range(total - top_layers, total))
-
-
-def build_strategy(name: str, cfg: Any) -> Strategy:
-    """`cfg` is the StrategyConfig section."""
+def build_strategy(name: str, cfg: StrategyConfig) -> Strategy:
     if name == "full":
         return FullStrategy()
     if name == "linear-probe":
         return LinearProbeStrategy()
     if name == "lora":
-        return LoraStrategy(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules, cfg.lora_layers)
+        return LoraStrategy(cfg.lora)
     if name == "fewshot":
         return FewshotStrategy()
     if name == "zeroshot":
@@ -197,5 +156,5 @@ def zeroshot_head_(head: ClassificationHead, label_vectors: torch.Tensor, temper
 
 __all__ = [
     "ADAPTERS_DIR", "EmbeddingHead", "FewshotStrategy", "FullStrategy", "LinearProbeStrategy", "LoraStrategy",
-    "PairEncoder", "Strategy", "ZeroshotStrategy", "adapted_layers", "build_strategy", "zeroshot_head_",
+    "PairEncoder", "Strategy", "ZeroshotStrategy", "build_strategy", "zeroshot_head_",
 ]

@@ -166,15 +166,15 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
     lora_token_time = epochs * epoch_tokens / lora_rate
     evals = math.ceil(epochs) * eval_pass
     steps = math.ceil(epochs * math.ceil(len(train_lengths) / cfg.train.batch_size) / cfg.train.grad_accum_steps)
-    probe = embed_all if cfg.strategy.probe_init else 0.0
+    probe = embed_all if cfg.strategy.probe.init else 0.0
     assert ctx.train_enc.labels is not None
-    per_example = pairs_per_example(cfg.strategy.fewshot_pairs_per_example, ctx.train_enc.labels)
+    per_example = pairs_per_example(cfg.strategy.fewshot.pairs_per_example, ctx.train_enc.labels)
     pairs = sample_pairs(ctx.train_enc.labels, per_example, seed)
     # Both texts of a pair padded to the longer one, pairs grouped by that length (as make_pair_loader does).
     pair_lengths = np.maximum(train_lengths[pairs.first], train_lengths[pairs.second])
-    pair_tokens = padded_tokens(pair_lengths, cfg.strategy.fewshot_batch_size, seed, shuffle=True, per_row=2)
-    pair_steps = cfg.strategy.fewshot_epochs * math.ceil(len(pairs) / cfg.strategy.fewshot_batch_size)
-    fewshot = (cfg.strategy.fewshot_epochs * pair_tokens / rate.train_tokens_per_s
+    pair_tokens = padded_tokens(pair_lengths, cfg.strategy.fewshot.batch_size, seed, shuffle=True, per_row=2)
+    pair_steps = cfg.strategy.fewshot.epochs * math.ceil(len(pairs) / cfg.strategy.fewshot.batch_size)
+    fewshot = (cfg.strategy.fewshot.epochs * pair_tokens / rate.train_tokens_per_s
                + pair_steps * rate.optimizer_step_s + embed_all)
     n_labels = len(ctx.labels)
     label_tokens = n_labels * float(np.median(train_lengths)) if len(train_lengths) else 0.0

@@ -9,7 +9,7 @@ best checkpoint). metrics.json holds the scores of the model before training too
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +44,34 @@ def load_pairs(cfg: RunConfig) -> tuple[PairData, PairData]:
 
 def retrieval_evaluator(tokenizer: Any, train: PairData, evaluation: PairData, batch_size: int
                         ) -> Callable[[SentenceEncoder], dict[str, Any]]:
-    corpus = sorted(set(evaluation.positives) | set(train.positives))
+    def evaluate(sentence: SentenceEncoder) -> dict[str, Any]:
+        was_training = sentence.training
+        scores = retrieval_scores(Embedder(sentence, tokenizer, batch_size=batch_size), evaluation, train.positives)
+        sentence.train(was_training)
+        return scores
+
+    return evaluate
+
+
+def retrieval_scores(embedder: Embedder, evaluation: PairData, distractors: Sequence[str] = ()) -> dict[str, Any]:
+    """Each query searched against every distinct positive (plus `distractors`): recall@k, MRR, nDCG@10."""
+    corpus = sorted(set(evaluation.positives) | set(distractors))
     corpus_ids = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in corpus]
     id_of = dict(zip(corpus, corpus_ids, strict=True))
     relevant = [{id_of[p]} for p in evaluation.positives]
+    index = VectorIndex(embedder.dim, backend="exact")
+    index.add(corpus_ids, embedder.embed(corpus))
+    hits = index.search_many(embedder.embed(evaluation.queries), k=10)
+    return retrieval_metrics([[h.id for h in row] for row in hits], relevant)
 
-    def evaluate(sentence: SentenceEncoder) -> dict[str, Any]:
-        was_training = sentence.training
-        embedder = Embedder(sentence, tokenizer, batch_size=batch_size)
-        index = VectorIndex(sentence.dim, backend="exact")
-        index.add(corpus_ids, embedder.embed(corpus))
-        hits = index.search_many(embedder.embed(evaluation.queries), k=10)
-        sentence.train(was_training)
-        return retrieval_metrics([[h.id for h in row] for row in hits], relevant)
 
-    return evaluate
+def evaluate_saved(model_dir: Path, data: Path, text_column: str | None, label_column: str | None,
+                   batch_size: int, precision: str = "auto") -> dict[str, Any]:
+    """`fmkit eval` of an embedding model: retrieval over the file's (query, positive) pairs, the positives
+    being the corpus. `text_column`/`label_column` name the query and positive columns (auto-detected)."""
+    evaluation = read_pairs(data, text_column, label_column)
+    metrics = retrieval_scores(Embedder.load(model_dir, batch_size=batch_size), evaluation)
+    return {**metrics, "num_examples": len(evaluation.queries), "corpus_size": len(set(evaluation.positives))}
 
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> Any:
@@ -85,12 +98,11 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         baseline = evaluate(sentence)
         lora = None
         if strategy == "lora":
-            s = cfg.strategy
-            lora = LoraStrategy(s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules, s.lora_layers)
+            lora = LoraStrategy(cfg.strategy.lora)
             lora.prepare(sentence)  # type: ignore[arg-type]  # duck-typed: needs only `.encoder`
         model = PairModel(sentence)
         loader = make_pair_batches(tokenizer, train_data, max_length, cfg.train.batch_size, cfg.train.seed)
-        train_cfg = strategy_train_config(cfg, strategy)  # lora: strategy.lora_learning_rate
+        train_cfg = strategy_train_config(cfg, strategy)  # lora: strategy.lora.learning_rate
         result = train_loop(model, loader, cfg=train_cfg, loss_fn=in_batch_negatives_loss,
                             evaluate=lambda m: evaluate(m.sentence),  # type: ignore[arg-type]
                             primary_metric=PRIMARY, checkpoints=Checkpoints(run.dir / "checkpoints"),

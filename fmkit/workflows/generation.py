@@ -29,16 +29,15 @@ from fmkit.evaluation.generation import exact_match, mean_rouge_l, perplexity
 from fmkit.models.causal_lm import (
     SMOLLM_NAME,
     LMForTraining,
-    add_lora,
     causal_lm_loss,
     completion_nll,
     generate_texts,
     load_causal_lm,
     load_lm_tokenizer,
-    merged,
     resolve_causal_lm,
     save_generator,
 )
+from fmkit.models.lora import ADAPTERS_DIR, add_lora, merge_lora
 from fmkit.training import Checkpoints, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory, atomic_write_text
 from fmkit.workflows.rundir import RunResult
@@ -61,9 +60,10 @@ def resolve_generation_defaults(cfg: RunConfig) -> RunConfig:
         strategy = strategy.model_copy(update={"name": "lora"})
     if strategy.name not in ("lora", "full"):
         raise ConfigError(f"strategy '{strategy.name}' is not available for generation; use 'lora' or 'full'.")
-    if ("lora_target_modules" not in strategy.model_fields_set
-            and strategy.lora_target_modules == list(ENCODER_LORA_TARGETS)):
-        strategy = strategy.model_copy(update={"lora_target_modules": CAUSAL_LM_LORA_TARGETS})
+    if ("target_modules" not in strategy.lora.model_fields_set
+            and strategy.lora.target_modules == list(ENCODER_LORA_TARGETS)):
+        lora = strategy.lora.model_copy(update={"target_modules": list(CAUSAL_LM_LORA_TARGETS)})
+        strategy = strategy.model_copy(update={"lora": lora})
     update["strategy"] = strategy
     return cfg.model_copy(update=update)
 
@@ -115,8 +115,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         lora = cfg.strategy.name == "lora"
         train_cfg = cfg.train
         if lora:
-            s = cfg.strategy
-            lm = add_lora(lm, s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules, s.lora_layers)
+            lm = add_lora(lm, cfg.strategy.lora, task_type="CAUSAL_LM")
             train_cfg = strategy_train_config(cfg, "lora")
         model = LMForTraining(lm, trainable_only=lora)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -148,7 +147,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             **sample_metrics(after, before, references), **base,
         }
         write_samples(run.dir, prompts, references, before, after)
-        final_lm = merged(model.lm, run.dir / "adapters" if lora else None)
+        final_lm = merge_lora(model.lm, run.dir / ADAPTERS_DIR if lora else None)
         with atomic_directory(run.dir / "model") as tmp:
             save_generator(final_lm, tokenizer, tmp, {
                 "base_model": cfg.model.name, "strategy": cfg.strategy.name,

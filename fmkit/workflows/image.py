@@ -140,6 +140,13 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     return RunResult(run_dir=run.dir, metrics=metrics, warnings=warnings)
 
 
+def evaluate_saved(model_dir: Path, data: Path, text_column: str | None, label_column: str | None,
+                   batch_size: int, precision: str = "auto") -> dict[str, Any]:
+    """`fmkit eval` of an image model (the registry's signature): a labelled folder, or a CSV whose path column
+    is found like a text column."""
+    return evaluate_saved_images(model_dir, data, label_column, text_column, batch_size)
+
+
 def evaluate_saved_images(model_dir: Path, data: Path, label_column: str | None = None,
                           path_column: str | None = None, batch_size: int = 64) -> dict[str, Any]:
     """Metrics of a saved image model on a labelled folder or CSV."""

@@ -77,8 +77,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                                               trust_remote_code=cfg.model.trust_remote_code)
         lora = None
         if strategy == "lora":
-            s = cfg.strategy
-            lora = LoraStrategy(s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_target_modules, s.lora_layers)
+            lora = LoraStrategy(cfg.strategy.lora)
             lora.prepare(model)  # type: ignore[arg-type]  # duck-typed: needs only `.encoder`
 
         def evaluate(current: Any) -> dict[str, Any]:
@@ -88,7 +87,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
 
         loader = make_ner_loader(train_enc, tokenizer.pad_token_id or 0, cfg.train.batch_size, cfg.train.seed,
                                  shuffle=True)
-        train_cfg = strategy_train_config(cfg, strategy)  # lora: strategy.lora_learning_rate
+        train_cfg = strategy_train_config(cfg, strategy)  # lora: strategy.lora.learning_rate
         result = train_loop(model, loader, cfg=train_cfg, loss_fn=token_classification_loss, evaluate=evaluate,
                             primary_metric=PRIMARY, checkpoints=Checkpoints(run.dir / "checkpoints"),
                             tracker=run.tracker, accelerator=make_accelerator(train_cfg), resume=run.resume)
@@ -114,3 +113,18 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         headline = {k: round(full[k], 4) for k in ("f1", "precision", "recall", "token_accuracy")}
         run.finish(metrics, headline)
     return RunResult(run_dir=run.dir, metrics=metrics, warnings=train_data.warnings)
+
+
+def evaluate_saved(model_dir: Path, data: Path, text_column: str | None, label_column: str | None,
+                   batch_size: int, precision: str = "auto") -> dict[str, Any]:
+    """`fmkit eval` of an NER model: entity metrics on a CoNLL or JSONL-spans file (words, not text columns)."""
+    evaluation = read_ner(data)
+    for message in evaluation.warnings:
+        warn(message)
+    predictor = NerPredictor.load(model_dir, batch_size=batch_size)
+    return ner_metrics(evaluation.tags, predictor.predict_tags(evaluation.tokens))
+
+
+def print_eval(metrics: dict[str, Any]) -> None:
+    print(format_ner_report(metrics), end="")
+

@@ -9,35 +9,28 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from fmkit.config import RunConfig, write_config
+from fmkit.config import RunConfig
+from fmkit.data.fingerprint import file_sha256
 from fmkit.data.readers import iter_texts
 from fmkit.data.tasks.mlm import make_mlm_loader
 from fmkit.data.tokenized import encode_texts
 from fmkit.errors import DataError
 from fmkit.models.losses import masked_lm_loss
 from fmkit.models.mlm import MaskedLanguageModel
-from fmkit.training import Checkpoints, LoopResult, configure_threads, make_accelerator, train_loop
+from fmkit.training import Checkpoints, LoopResult, make_accelerator, train_loop
 from fmkit.training.memory_checkpoints import MemoryCheckpoints
 from fmkit.training.tracking import PhaseTracker
-from fmkit.utils.env import host_info, library_versions
-from fmkit.utils.io import atomic_directory, atomic_write_json
-from fmkit.workflows.rundir import RunStatus, default_run_dir, prepare_run_dir, run_trackers
-from fmkit.workflows.task_run import load_backbone
+from fmkit.utils.io import atomic_directory
+from fmkit.workflows.rundir import RunResult
+from fmkit.workflows.task_run import TaskRun, load_backbone
 
 MIN_TEXTS = 20
-
-
-@dataclass
-class PretrainResult:
-    run_dir: Path
-    metrics: dict[str, Any]
 
 
 def read_corpus(path: Path, text_column: str | None) -> list[str]:
@@ -87,82 +80,84 @@ def warm_up_new_head(model: MaskedLanguageModel, loader: Any, cfg: RunConfig, ev
         "early_stopping_patience": 0, "checkpoint_every_steps": 0,
     })
     result = train_loop(model, loader, cfg=head_cfg, loss_fn=masked_lm_loss, evaluate=evaluate,
-                        primary_metric="neg_loss", checkpoints=MemoryCheckpoints(),
+                        primary_metric="loss", higher_is_better=False, checkpoints=MemoryCheckpoints(),
                         tracker=PhaseTracker(tracker, "head_warmup"), accelerator=make_accelerator(head_cfg))
     model.requires_grad_(True)
     return result
 
 
-def pretrain(cfg: RunConfig, *, overwrite: bool = False) -> PretrainResult:
+def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
+    """`fmkit pretrain` (= `fmkit train --task pretrain`): the shared run frame around the one loop."""
     if cfg.data.train is None:
         raise DataError("No corpus: pass --data FILE (one text per line, or a CSV/TSV/JSONL/Parquet text column).")
     started = time.perf_counter()
-    texts = read_corpus(Path(cfg.data.train), cfg.data.text_column)
-    rng = np.random.default_rng(cfg.train.seed)
-    order = rng.permutation(len(texts))
-    n_eval = max(1, min(cfg.pretrain.eval_texts, len(texts) // 10))
-    eval_texts = [texts[i] for i in order[:n_eval]]
-    train_texts = [texts[i] for i in order[n_eval:]]
-
+    train_texts, eval_texts = split_corpus(read_corpus(Path(cfg.data.train), cfg.data.text_column), cfg)
     model_path, tokenizer, max_length = load_backbone(cfg)
     train_enc = encode_texts(tokenizer, train_texts, max_length)
     eval_enc = encode_texts(tokenizer, eval_texts, max_length)
-
-    configure_threads(cfg.train.threads)
-    run_dir = Path(cfg.output or default_run_dir())
-    prepare_run_dir(run_dir, overwrite)
-    cfg = cfg.model_copy(update={"output": run_dir})
-    write_config(cfg, run_dir / "config.yaml")
-    atomic_write_json(run_dir / "env.json", {"versions": library_versions(), "host": host_info(),
-                                             "model_path": str(model_path)})
-    status = RunStatus(run_dir, "pretrain")
-    try:
+    data_info = {"train": {"path": str(cfg.data.train), "sha256": file_sha256(Path(cfg.data.train)),
+                           "texts": len(train_texts)}, "held_out_texts": len(eval_texts), "max_length": max_length}
+    with TaskRun(cfg, data_info, model_path, resume_dir, overwrite, started=started, command="pretrain") as run:
         from accelerate.utils import set_seed
 
         set_seed(cfg.train.seed)
         model = MaskedLanguageModel.from_backbone(model_path, cfg.model.trust_remote_code)
-        if model.new_weights:
+        if model.new_weights and run.main:
             print(f"note: {model_path.name} has no masked-LM head; initialised new: {', '.join(model.new_weights)} "
                   "(output projection tied to the word embeddings)", file=sys.stderr)
         p = cfg.pretrain.mlm_probability
         train_loader = make_mlm_loader(train_enc, tokenizer, cfg.train.batch_size, cfg.train.seed, shuffle=True,
                                        probability=p)
+        # A fixed masking of the held-out texts: every evaluation scores the same predictions.
         eval_loader = make_mlm_loader(eval_enc, tokenizer, cfg.eval.batch_size, cfg.train.seed, shuffle=False,
                                       probability=p)
         before = held_out_loss(model, eval_loader)
 
         def evaluate(current: torch.nn.Module) -> dict[str, Any]:
             loss = held_out_loss(current, eval_loader)
-            return {"loss": loss, "perplexity": math.exp(min(loss, 50)), "neg_loss": -loss}
+            return {"loss": loss, "perplexity": math.exp(min(loss, 50))}
 
-        tracker = run_trackers(run_dir, cfg)
-        warmup = warm_up_new_head(model, train_loader, cfg, evaluate, tracker)
+        # A resumed run's checkpoint already holds the warmed-up head.
+        warmup = None if run.resume else warm_up_new_head(model, train_loader, cfg, evaluate, run.tracker)
+        accelerator = make_accelerator(cfg.train)
         result = train_loop(model, train_loader, cfg=cfg.train, loss_fn=masked_lm_loss, evaluate=evaluate,
-                            primary_metric="neg_loss", checkpoints=Checkpoints(run_dir / "checkpoints"),
-                            tracker=tracker, accelerator=make_accelerator(cfg.train))
-        tracker.close("finished")
+                            primary_metric=cfg.primary_metric, higher_is_better=cfg.higher_is_better,
+                            checkpoints=Checkpoints(run.dir / "checkpoints"), tracker=run.tracker,
+                            accelerator=accelerator, resume=run.resume)
+        if not run.main:  # another process of a data-parallel run: the main one evaluates and writes
+            return RunResult(run_dir=run.dir, metrics={}, warnings=[])
+        model = accelerator.unwrap_model(model)
         after = held_out_loss(model, eval_loader)
         metrics = {
             "held_out_texts": len(eval_texts), "train_texts": len(train_texts),
             "perplexity_before": round(math.exp(min(before, 50)), 3), "perplexity": round(math.exp(min(after, 50)), 3),
             "loss_before": round(before, 4), "loss": round(after, 4),
             "steps": result.steps, "epochs_completed": result.epochs_completed,
-            "train_seconds": round(result.train_seconds, 2), "wall_seconds": round(time.perf_counter() - started, 2),
-            "new_weights": model.new_weights,
+            "train_seconds": round(result.train_seconds, 2), "new_weights": model.new_weights,
             "head_warmup_steps": warmup.steps if warmup else 0,
             "head_warmup_seconds": round(warmup.train_seconds, 2) if warmup else 0.0,
         }
-        with atomic_directory(run_dir / "model") as tmp:
+        with atomic_directory(run.dir / "model") as tmp:
             model.save_pretrained(tmp, tokenizer)
-        atomic_write_json(run_dir / "metrics.json", metrics)
-        status.end("finished", metrics={k: metrics[k] for k in ("perplexity_before", "perplexity")})
-        return PretrainResult(run_dir, metrics)
-    except KeyboardInterrupt:
-        status.end("interrupted")
-        raise
-    except BaseException as exc:
-        status.end("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
+        run.finish(metrics, {k: metrics[k] for k in ("perplexity_before", "perplexity")})
+    return RunResult(run_dir=run.dir, metrics=metrics, warnings=[])
 
 
-__all__ = ["PretrainResult", "pretrain", "read_corpus"]
+def split_corpus(texts: list[str], cfg: RunConfig) -> tuple[list[str], list[str]]:
+    """(train, held out): a seeded shuffle; a tenth of the texts at most, pretrain.eval_texts at most, held out."""
+    order = np.random.default_rng(cfg.train.seed).permutation(len(texts))
+    n_eval = max(1, min(cfg.pretrain.eval_texts, len(texts) // 10))
+    return [texts[i] for i in order[n_eval:]], [texts[i] for i in order[:n_eval]]
+
+
+def pretrain(cfg: RunConfig, *, overwrite: bool = False) -> RunResult:
+    """The task's workflow under its own command's name (`fmkit pretrain`); a config made for another task is
+    re-read as a pretrain one, so its metric defaults are pretraining's (held-out loss)."""
+    if cfg.task.type != "pretrain":
+        raw = cfg.model_dump()
+        raw["task"]["type"], raw["eval"]["primary_metric"] = "pretrain", None
+        cfg = RunConfig.model_validate(raw)
+    return train(cfg, overwrite=overwrite)
+
+
+__all__ = ["pretrain", "read_corpus", "split_corpus", "train"]

@@ -3,7 +3,7 @@
 `fit(ctx, name)` returns the trained TextClassifier (plus the loop's result); the caller
 (workflows/classification.py) evaluates and saves it the same way whatever the strategy.
 
-  full / lora    head initialised from a quick linear probe (strategy.probe_init), then the loop on texts
+  full / lora    head initialised from a quick linear probe (strategy.probe.init), then the loop on texts
   linear-probe   frozen encoder -> cached unit vectors -> logistic regression fitted to convergence (seconds)
   fewshot        phase 1: the loop tunes the body on contrastive pairs (cosine loss);
                  phase 2: logistic regression on the tuned vectors (SetFit's head)
@@ -173,11 +173,11 @@ def head_train_config(ctx: FitContext, n_train: int) -> TrainConfig:
     s = ctx.cfg.strategy
     batch = int(min(1024, max(16, 2 ** round(math.log2(max(1, n_train / 16))))))
     steps_per_epoch = math.ceil(n_train / batch)
-    epochs = max(s.probe_epochs, math.ceil(MIN_HEAD_STEPS / steps_per_epoch))
+    epochs = max(s.probe.epochs, math.ceil(MIN_HEAD_STEPS / steps_per_epoch))
     total = steps_per_epoch * epochs
     return ctx.cfg.train.model_copy(update={
-        "epochs": epochs, "batch_size": batch, "grad_accum_steps": 1, "learning_rate": s.probe_learning_rate,
-        "head_learning_rate": s.probe_learning_rate, "weight_decay": s.probe_weight_decay, "warmup_ratio": 0.0,
+        "epochs": epochs, "batch_size": batch, "grad_accum_steps": 1, "learning_rate": s.probe.learning_rate,
+        "head_learning_rate": s.probe.learning_rate, "weight_decay": s.probe.weight_decay, "warmup_ratio": 0.0,
         "max_grad_norm": 0.0, "eval_every_steps": max(1, total // 10), "early_stopping_patience": 0,
         "checkpoint_every_steps": 0, "progress": False, "mixed_precision": "no",
     })
@@ -218,7 +218,7 @@ def fit_head(ctx: FitContext, head: ClassificationHead, train_vecs: torch.Tensor
     """
     assert ctx.train_enc.labels is not None and ctx.eval_enc.labels is not None
     tracker = PhaseTracker(ctx.tracker, phase)
-    fit_result = ctx.objective.fit_linear(train_vecs, ctx.train_enc.labels, ctx.cfg.strategy.head_c,
+    fit_result = ctx.objective.fit_linear(train_vecs, ctx.train_enc.labels, ctx.cfg.strategy.probe.c,
                                           lambda i, loss: tracker.log(i, {"loss": loss}, "train"))
     with torch.no_grad():
         head.linear.weight.copy_(fit_result.weight)
@@ -290,7 +290,7 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
     strategy = build_strategy(name, cfg.strategy)
     model = new_classifier(ctx)
     details: dict[str, Any] = {}
-    if cfg.strategy.probe_init and not ctx.resume:
+    if cfg.strategy.probe.init and not ctx.resume:
         # A random head on 77 classes sends large, noisy gradients into the body for the first epoch;
         # a head that already separates the classes on frozen vectors does not.
         model.encoder.requires_grad_(False)
@@ -319,18 +319,18 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
 
 def strategy_train_config(cfg: RunConfig, strategy: str) -> TrainConfig:
     """The one place a strategy changes the training settings, for every task that trains through the loop:
-    LoRA's adapters learn at strategy.lora_learning_rate (a new head at train.head_learning_rate, else 10x
+    LoRA's adapters learn at strategy.lora.learning_rate (a new head at train.head_learning_rate, else 10x
     train.learning_rate, as with `full`)."""
     if strategy != "lora":
         return cfg.train
-    return cfg.train.model_copy(update={"learning_rate": cfg.strategy.lora_learning_rate,
+    return cfg.train.model_copy(update={"learning_rate": cfg.strategy.lora.learning_rate,
                                         "head_learning_rate": cfg.train.head_learning_rate or cfg.train.learning_rate * 10})
 
 
 def fewshot_pair_config(ctx: FitContext) -> TrainConfig:
     s = ctx.cfg.strategy
     return ctx.cfg.train.model_copy(update={
-        "epochs": s.fewshot_epochs, "batch_size": s.fewshot_batch_size, "learning_rate": s.fewshot_learning_rate,
+        "epochs": s.fewshot.epochs, "batch_size": s.fewshot.batch_size, "learning_rate": s.fewshot.learning_rate,
         "grad_accum_steps": 1, "eval_every_steps": 0, "early_stopping_patience": 0, "checkpoint_every_steps": 0,
         "warmup_ratio": 0.1,
     })
@@ -345,7 +345,7 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
     strategy.prepare(model)
 
     # Phase 1: pairs drawn from the few examples; cosine of each pair regressed to 1 (same class) / 0.
-    per_example = pairs_per_example(cfg.strategy.fewshot_pairs_per_example, ctx.train_enc.labels)
+    per_example = pairs_per_example(cfg.strategy.fewshot.pairs_per_example, ctx.train_enc.labels)
     pairs = sample_pairs(ctx.train_enc.labels, per_example, cfg.train.seed)
     pair_cfg = fewshot_pair_config(ctx)
     pair_loader = make_pair_loader(ctx.train_enc, pairs, ctx.pad_id, pair_cfg.batch_size, pair_cfg.seed)
@@ -394,11 +394,11 @@ def fit_zeroshot(ctx: FitContext) -> FitOutcome:
     strategy = build_strategy("zeroshot", cfg.strategy)
     model = new_classifier(ctx)
     strategy.prepare(model)
-    prompts = label_prompts(list(ctx.labels.labels), cfg.strategy.label_descriptions)
+    prompts = label_prompts(list(ctx.labels.labels), cfg.strategy.zeroshot.label_descriptions)
     # The label vectors become the head's weights: computed exactly (there are only a few).
     label_vecs = text_vectors(ctx, model, encode_texts(ctx.tokenizer, prompts, ctx.max_length), prompts, True, "fp32",
                               "labels")
-    zeroshot_head_(model.head, label_vecs.vectors, cfg.strategy.zeroshot_temperature)
+    zeroshot_head_(model.head, label_vecs.vectors, cfg.strategy.zeroshot.temperature)
     model.eval()
     return FitOutcome(model, strategy, None, details={"label_prompts": dict(zip(ctx.labels.labels, prompts, strict=True))})
 

@@ -1,4 +1,4 @@
-"""The run-directory frame shared by the NER and embedding workflows (same shape as classification's).
+"""The run-directory frame every task's workflow shares.
 
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         ... train through the loop with run.tracker, write run.dir / "model" ...
@@ -61,7 +61,7 @@ class TaskRun:
     write its model and artifacts too); the others get a tracker that records nothing."""
 
     def __init__(self, cfg: RunConfig, data_info: dict[str, Any], model_path: Path, resume_dir: Path | None,
-                 overwrite: bool, started: float | None = None) -> None:
+                 overwrite: bool, started: float | None = None, command: str = "train") -> None:
         from fmkit.training import configure_threads, make_accelerator
 
         self.started = time.perf_counter() if started is None else started  # wall_seconds counts from here
@@ -81,7 +81,7 @@ class TaskRun:
                                                       "num_processes": self.num_processes})
         accelerator.wait_for_everyone()  # the others start once the run directory exists
         self.cfg = cfg
-        self.status = RunStatus(self.dir, "train") if self.main else None
+        self.status = RunStatus(self.dir, command) if self.main else None
         self.tracker: Any = None
 
     def __enter__(self) -> TaskRun:

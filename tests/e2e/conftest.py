@@ -133,7 +133,7 @@ def dashboard_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     root = tmp_path_factory.mktemp("dash") / "runs"
     data = write_sentiment_csv(root.parent / "train.csv", n=80)
     common = ["train", "--data", str(data), "--model", str(tiny_model), "--quiet", "--batch-size", "16",
-              "--set", "strategy.name=full", "--set", "strategy.probe_init=false"]
+              "--set", "strategy.name=full", "--set", "strategy.probe.init=false"]
     assert main([*common, "--output", str(root / "alpha"), "--epochs", "2"]) == 0
     assert main([*common, "--output", str(root / "beta"), "--epochs", "1", "--learning-rate", "0.001"]) == 0
     fake_run(root, "gamma")

@@ -118,7 +118,7 @@ def test_killed_training_is_marked_interrupted_and_dashboard_still_loads(page: A
     proc = subprocess.Popen(
         [sys.executable, "-m", "fmkit", "train", "--data", str(data), "--model", str(tiny_model), "--output",
          str(root / "doomed"), "--epochs", "500", "--batch-size", "8", "--quiet", "--set", "strategy.name=full",
-         "--set", "strategy.probe_init=false",
+         "--set", "strategy.probe.init=false",
          # No early stopping: the toy task is learnt in a few epochs, and a run that finishes before the kill
          # (seen once in CI) tests nothing.
          "--set", "train.early_stopping_patience=0"],

@@ -78,7 +78,7 @@ def test_strategies_under_two_processes(tiny_model: Path, tmp_path: Path, strate
     """Adapters and the probe's cached-vector head also run under the launcher: one run written, a model that predicts."""
     run = tmp_path / "run"
     proc = launch_two_processes(tiny_model, tmp_path, run, "--strategy", strategy,
-                                "--set", "strategy.lora_learning_rate=5e-3")
+                                "--set", "strategy.lora.learning_rate=5e-3")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert json.loads((run / "env.json").read_text())["num_processes"] == 2
     metrics = json.loads((run / "metrics.json").read_text())

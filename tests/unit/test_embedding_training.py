@@ -81,3 +81,12 @@ def test_tiny_embedding_run(tiny_model: Path, tmp_path: Path) -> None:
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2]
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+    # `fmkit eval` of the embedding model goes through the task registry: retrieval over the file's pairs.
+    from fmkit.cli import main
+    from fmkit.tracking import Registry
+
+    assert main(["eval", str(run), "--data", str(evaluation), "--json", "--runs", str(tmp_path / "runs")]) == 0
+    evals = [r for r in Registry(tmp_path / "runs").runs() if r.command == "eval"]
+    assert len(evals) == 1 and 0 < evals[0].headline()["mrr"] <= 1
+    assert evals[0].headline()["mrr"] >= metrics["mrr"] - 1e-9  # fewer distractors than in training's evaluation

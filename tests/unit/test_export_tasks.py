@@ -44,7 +44,9 @@ def test_regression_export_matches_torch(tiny_model: Path, tmp_path: Path, pairs
     else:
         texts = [r["text"] for r in rows]
         expected, got = torch_side.predict(texts), onnx_side.predict(texts)
-    assert [r["value"] for r in got] == pytest.approx([r["value"] for r in expected], abs=1e-4)
+    # A value is the head's output times the target's scale (scores span 0-5 here), so the graph's 1e-4 on the
+    # output is a few 1e-4 on the value, depending on the CPU's kernels.
+    assert [r["value"] for r in got] == pytest.approx([r["value"] for r in expected], abs=1e-3)
 
 
 def test_multilabel_int8_export_keeps_thresholds(tiny_model: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fmkit.config.schema import LoraSection
 from fmkit.data.tasks.generation import (
     IGNORE_INDEX,
     EncodedGeneration,
@@ -21,7 +22,8 @@ from fmkit.data.tasks.generation import (
 )
 from fmkit.errors import DataError
 from fmkit.evaluation.generation import exact_match, mean_rouge_l, perplexity, rouge_l
-from fmkit.models.causal_lm import LMForTraining, add_lora, causal_lm_loss, load_causal_lm, load_lm_tokenizer
+from fmkit.models.causal_lm import LMForTraining, causal_lm_loss, load_causal_lm, load_lm_tokenizer
+from fmkit.models.lora import add_lora
 from tests.media_helpers import build_tiny_llama, write_colour_jsonl
 
 
@@ -112,7 +114,7 @@ def test_text_metrics() -> None:
 
 
 def test_lora_checkpoints_hold_only_adapters(tiny_llama: Path) -> None:
-    lm = add_lora(load_causal_lm(tiny_llama), 4, 8, 0.0, ["q_proj", "v_proj"])
+    lm = add_lora(load_causal_lm(tiny_llama), LoraSection(r=4, alpha=8, target_modules=["q_proj", "v_proj"]), "CAUSAL_LM")
     model = LMForTraining(lm, trainable_only=True)
     keys = list(model.state_dict())
     assert keys and all("lora_" in k for k in keys)
@@ -129,7 +131,7 @@ def test_tiny_lora_run_learns_and_saves_a_loadable_generator(tiny_llama: Path, t
     cfg = load_config(None, {
         "task.type": "generation", "model.name": str(tiny_llama), "data.train": str(data), "output": str(tmp_path / "run"),
         "train.epochs": 4, "train.batch_size": 8, "train.progress": False, "train.early_stopping_patience": 0,
-        "strategy.lora_learning_rate": 5e-2, "strategy.lora_r": 8, "generation.eval_generations": 3,
+        "strategy.lora.learning_rate": 5e-2, "strategy.lora.r": 8, "generation.eval_generations": 3,
         "generation.max_new_tokens": 3, "data.eval_fraction": 0.2, "train.threads": 1,
     })
     result = train_for_task(cfg)
@@ -173,11 +175,13 @@ def test_server_generate_route_whole_and_streamed(tiny_llama: Path) -> None:
 
 
 def test_lora_layers_reach_the_causal_lm(tiny_llama: Path) -> None:
-    """strategy.lora_layers used to be ignored for generation: every layer got adapters."""
-    lm = add_lora(load_causal_lm(tiny_llama), 4, 8, 0.0, ["q_proj", "v_proj"], top_layers=1)
+    """strategy.lora.layers used to be ignored for generation: every layer got adapters."""
+    lm = add_lora(load_causal_lm(tiny_llama), LoraSection(r=4, alpha=8, target_modules=["q_proj", "v_proj"], layers=1),
+                  "CAUSAL_LM")
     adapted = sorted({name.split(".layers.")[1].split(".")[0] for name, _ in lm.named_parameters() if "lora_" in name})
     total = lm.config.num_hidden_layers
     assert total > 1 and adapted == [str(total - 1)]
-    every = add_lora(load_causal_lm(tiny_llama), 4, 8, 0.0, ["all-linear"], top_layers=1)
+    every = add_lora(load_causal_lm(tiny_llama), LoraSection(r=4, alpha=8, target_modules=["all-linear"], layers=1),
+                     "CAUSAL_LM")
     assert {name.split(".layers.")[1].split(".")[0] for name, _ in every.named_parameters() if "lora_" in name} == \
         {str(total - 1)}

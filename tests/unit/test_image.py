@@ -149,6 +149,52 @@ def test_image_run_writes_a_complete_run_and_predicts(strategy: str, colour_imag
     assert main(["predict", str(run / "model"), str(colour_images / "blue" / "001.png"),
                  "--output", str(tmp_path / "p.jsonl")]) == 0
     assert json.loads((tmp_path / "p.jsonl").read_text())["path"].endswith("001.png")
+    if strategy == "linear-probe":
+        check_served_and_evaluated(run, colour_images, tmp_path)
+
+
+def check_served_and_evaluated(run: Path, images: Path, tmp_path: Path) -> None:
+    """The image model through the registry's routes and evaluation: served base64 images score as the same
+    files do in `fmkit predict`; bad images are refused one by one; `fmkit eval` records its metrics."""
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from fmkit.cli import main
+    from fmkit.config.schema import ServeConfig
+    from fmkit.inference import image_server, load_predictor
+    from fmkit.inference.server import create_app
+
+    predictor = load_predictor(run)
+    red = images / "red" / "001.png"
+    from_file = predictor.predict([red])[0]
+    encoded = base64.b64encode(red.read_bytes()).decode()
+    with TestClient(create_app(predictor, ServeConfig())) as client:
+        answer = client.post("/v1/predict", json={"images": [encoded, f"data:image/png;base64,{encoded}"]})
+        assert answer.status_code == 200, answer.text
+        served = answer.json()["predictions"]
+        assert [p["label"] for p in served] == ["red", "red"]
+        assert served[0]["scores"] == pytest.approx(from_file["scores"], abs=1e-5)
+        not_base64 = client.post("/v1/predict", json={"images": [encoded, "not base64!"]})
+        assert not_base64.status_code == 422 and "images[1]" in not_base64.json()["error"]
+        not_an_image = client.post("/v1/predict", json={"images": [base64.b64encode(b"hello").decode()]})
+        assert not_an_image.status_code == 422 and "images[0]" in not_an_image.json()["error"]
+        assert client.post("/v1/predict", json={"texts": ["a"]}).status_code == 422
+        limit = image_server.MAX_IMAGE_PIXELS
+        image_server.MAX_IMAGE_PIXELS = 100  # the 32x32 test image is then "too large"
+        try:
+            too_big = client.post("/v1/predict", json={"images": [encoded]})
+        finally:
+            image_server.MAX_IMAGE_PIXELS = limit
+        assert too_big.status_code == 413 and "pixels" in too_big.json()["error"]
+    from fmkit.tracking import Registry
+
+    assert main(["eval", str(run), "--data", str(images), "--runs", str(tmp_path / "runs")]) == 0
+    evals = [r for r in Registry(tmp_path / "runs").runs() if r.command == "eval"]
+    # The whole folder, training images included: the accuracy of the predictions `fmkit predict` makes.
+    records = list(predictor.predict_source(images))
+    accuracy = sum(Path(r["path"]).parent.name == r["label"] for r in records) / len(records)
+    assert len(evals) == 1 and evals[0].headline()["accuracy"] == pytest.approx(accuracy), evals
 
 
 def test_list_images_errors(tmp_path: Path) -> None:

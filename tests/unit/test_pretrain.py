@@ -81,6 +81,26 @@ def test_pretrain_cli_writes_a_backbone_any_strategy_accepts(tiny_model: Path, t
     assert code == 0
 
 
+def test_pretrain_is_a_task_on_the_shared_run_frame(tiny_model: Path, tmp_path: Path) -> None:
+    """`fmkit train --task pretrain` runs the same workflow as `fmkit pretrain`, with the same run records as
+    every task: config, data.json (the corpus hash), env.json, run.json and a registry row."""
+    from fmkit.tracking import Registry
+
+    csv_path = write_sentiment_csv(tmp_path / "train.csv", n=40)
+    runs = tmp_path / "runs"
+    code = main(["train", "--task", "pretrain", "--data", str(csv_path), "--model", str(tiny_model), "--output",
+                 str(runs / "pre"), "--epochs", "1", "--batch-size", "8", "--quiet", "--set", "train.threads=1"])
+    assert code == 0
+    run = runs / "pre"
+    data = json.loads((run / "data.json").read_text())
+    assert len(data["train"]["sha256"]) == 64 and data["train"]["texts"] + data["held_out_texts"] == 40
+    status = json.loads((run / "run.json").read_text())
+    assert status["status"] == "finished" and status["command"] == "pretrain"
+    assert (run / "config.yaml").read_text().count("type: pretrain") == 1
+    assert [r.command for r in Registry(runs).runs()] == ["pretrain"]
+    assert (run / "model" / "config.json").is_file()
+
+
 def test_pretrain_rejects_a_tiny_corpus(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = tmp_path / "c.txt"
     corpus.write_text("one line\ntwo lines\n")
@@ -110,7 +130,7 @@ def test_head_warmup_trains_only_the_new_head(tiny_model: Path) -> None:
     before = {k: v.clone() for k, v in model.mlm.state_dict().items()}
     cfg = load_config(None, {"pretrain.head_warmup_epochs": 1.0, "train.progress": False, "train.threads": 1})
 
-    result = warm_up_new_head(model, loader, cfg, lambda m: {"neg_loss": 0.0}, _NullTracker())
+    result = warm_up_new_head(model, loader, cfg, lambda m: {"loss": 0.0}, _NullTracker())
     assert result is not None and result.steps == 3
     after = model.mlm.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}

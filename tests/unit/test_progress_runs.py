@@ -78,7 +78,7 @@ def test_loop_phases_log_step_lines_with_loss_and_speed(tiny_model: Path, sentim
 def test_fewshot_pairs_and_zeroshot_labels_are_logged(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
                                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     metrics = train(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "fewshot", name="fewshot",
-                    **{"strategy.fewshot_pairs_per_example": 2})
+                    **{"strategy.fewshot.pairs_per_example": 2})
     lines = count_lines(capsys.readouterr().err)
     assert set(lines) >= {"pairs", "encode train", "encode eval"}
     details = metrics["strategy_details"]

@@ -199,7 +199,7 @@ def test_lower_is_better_metric_keeps_the_smallest(tiny_model: Path, tmp_path: P
     run = tmp_path / "run"
     assert main(train_args(tiny_model, data, run, "--epochs", "4", "--strategy", "full",
                            "--set", "eval.primary_metric=rmse", "--set", "train.eval_every_steps=5",
-                           "--set", "train.early_stopping_patience=0", "--set", "strategy.probe_init=false")) == 0
+                           "--set", "train.early_stopping_patience=0", "--set", "strategy.probe.init=false")) == 0
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     evals = [r for r in history if r["kind"] == "eval" and "phase" not in r]
     assert len(evals) >= 4

@@ -130,7 +130,7 @@ def test_real_77_class_tiny_run_gets_a_report(tiny_model: Path, tmp_path: Path) 
             writer.writerow([" ".join(rng.sample(WORDS, 5)), f"intent_{i % 77:02d}"])
     assert main(["train", "--data", str(path), "--eval", str(path), "--model", str(tiny_model), "--output",
                  str(tmp_path / "run"), "--epochs", "1", "--quiet", "--batch-size", "64",
-                 "--set", "strategy.name=full", "--set", "strategy.probe_init=false"]) == 0
+                 "--set", "strategy.name=full", "--set", "strategy.probe.init=false"]) == 0
     html = (tmp_path / "run" / "report.html").read_text()
     assert ">Calibration</h2>" in html and "intent_76" in html
     assert "Eval token lengths" in html  # the run's tokenizer was found and used

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import fmkit
+from fmkit.config.schema import LoraSection
 from fmkit.data.label_descriptions import label_prompts
 from fmkit.data.tasks.pairs import default_pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError, DataError
@@ -67,7 +68,7 @@ def test_lora_saves_adapters_and_a_merged_model(tiny_model: Path, sentiment_csv:
     from safetensors.torch import load_file
 
     metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "lora",
-                  **{"train.epochs": 3, "strategy.lora_target_modules": ["query", "value", "dense"]})
+                  **{"train.epochs": 3, "strategy.lora.target_modules": ["query", "value", "dense"]})
     run_dir = tmp_path / "run-lora"
     assert (run_dir / "adapters/adapter_config.json").is_file()
     adapter = load_file(str(next((run_dir / "adapters").glob("adapter_model.safetensors"))))
@@ -91,8 +92,8 @@ def test_lora_saves_adapters_and_a_merged_model(tiny_model: Path, sentiment_csv:
 
 def test_lora_unknown_target_module_is_a_config_error(tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path,
                                                       tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="lora_target_modules"):
-        run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "lora", **{"strategy.lora_target_modules": ["nope"]})
+    with pytest.raises(ConfigError, match=r"lora\.target_modules"):
+        run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "lora", **{"strategy.lora.target_modules": ["nope"]})
 
 
 def test_fewshot_two_phases(tiny_model: Path, tmp_path: Path, sentiment_eval_csv: Path) -> None:
@@ -101,8 +102,8 @@ def test_fewshot_two_phases(tiny_model: Path, tmp_path: Path, sentiment_eval_csv
     train = write_sentiment_csv(tmp_path / "few.csv", n=40, seed=3)  # 20 per class
     # A random tiny encoder needs a high rate to learn from pairs; the real MiniLM uses the default 2e-5.
     metrics = run(tmp_path, tiny_model, train, sentiment_eval_csv, "fewshot",
-                  **{"strategy.fewshot_learning_rate": 3e-3, "strategy.fewshot_pairs_per_example": 8,
-                     "strategy.fewshot_epochs": 2})
+                  **{"strategy.fewshot.learning_rate": 3e-3, "strategy.fewshot.pairs_per_example": 8,
+                     "strategy.fewshot.epochs": 2})
     details = metrics["strategy_details"]
     assert details["pairs"] == 40 * 8 and details["pair_steps"] == 40  # 320 pairs / 16 per step x 2 epochs
     assert metrics["accuracy"] >= 0.85, metrics
@@ -144,7 +145,7 @@ def test_zeroshot_head_is_label_vectors_times_temperature(tiny_model: Path, sent
     descriptions = tmp_path / "labels.json"
     descriptions.write_text(json.dumps({"pos": "great wonderful excellent", "neg": "awful terrible bad"}))
     metrics = run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "zeroshot",
-                  **{"strategy.label_descriptions": str(descriptions), "strategy.zeroshot_temperature": 10.0})
+                  **{"strategy.zeroshot.label_descriptions": str(descriptions), "strategy.zeroshot.temperature": 10.0})
     assert metrics["steps"] == 0 and metrics["train_seconds"] == 0.0
     model_dir = tmp_path / "run-zeroshot/model"
     head = load_file(str(model_dir / "head.safetensors"))
@@ -271,12 +272,12 @@ def test_lora_layers_adapts_only_the_top_layers(tiny_model: Path, sentiment_csv:
                                                 tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from fmkit.models.strategies import adapted_layers
+    from fmkit.models.lora import adapted_layers
 
     layers = json.loads((tiny_model / "config.json").read_text())["num_hidden_layers"]
     assert layers >= 2
     run(tmp_path, tiny_model, sentiment_csv, sentiment_eval_csv, "lora",
-        **{"train.epochs": 2, "strategy.lora_layers": 1, "train.mixed_precision": "bf16"})
+        **{"train.epochs": 2, "strategy.lora.layers": 1, "train.mixed_precision": "bf16"})
     adapter = load_file(str(next((tmp_path / "run-lora/adapters").glob("adapter_model.safetensors"))))
     adapted = {int(k.split(".layer.")[1].split(".")[0]) for k in adapter if "lora_A" in k}
     assert adapted == {layers - 1}
@@ -302,7 +303,7 @@ def test_lora_adapters_skip_the_input_upcast_with_identical_results(tiny_model: 
     def grads(upcast: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         torch.manual_seed(0)
         model = TextClassifier.from_backbone(tiny_model, ["a", "b"]).eval()
-        LoraStrategy(target_modules=["all-linear"]).prepare(model)
+        LoraStrategy(LoraSection(target_modules=["all-linear"])).prepare(model)
         flags = [m for m in model.modules() if hasattr(m, "cast_input_dtype_enabled")]
         assert flags and not any(m.cast_input_dtype_enabled for m in flags)
         for module in flags:

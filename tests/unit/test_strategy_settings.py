@@ -1,6 +1,6 @@
 """Every strategy setting reaches every task that allows the strategy.
 
-strategy.lora_learning_rate used to be silently ignored by NER and embedding runs (their loops trained at
+strategy.lora.learning_rate used to be silently ignored by NER and embedding runs (their loops trained at
 train.learning_rate); this test records the learning rate each LoRA loop's optimizer is built with, and which
 layers got adapters, for every text task that allows LoRA.
 """
@@ -18,6 +18,7 @@ import fmkit
 from fmkit.config.tasks import TASKS
 from fmkit.training import loop as loop_module
 from tests.conftest import write_sentiment_csv
+from tests.unit import test_generation
 from tests.unit.test_embedding_training import write_pairs
 from tests.unit.test_multilabel import write_tagged
 from tests.unit.test_ner_training import write_conll
@@ -30,6 +31,7 @@ DATA: dict[str, Callable[[Path], Path]] = {
     "ner": lambda d: write_conll(d / "train.conll", 40, 0),
     "embedding": lambda d: write_pairs(d / "train.jsonl", 40, 0),
 }
+tiny_llama = test_generation.tiny_llama  # the fixture: a tiny random causal LM
 LORA_TASKS = sorted(name for name, spec in TASKS.items() if "lora" in spec.strategies and name in DATA)
 
 
@@ -52,9 +54,47 @@ def test_lora_settings_reach_the_task(task: str, tiny_model: Path, tmp_path: Pat
     monkeypatch.setattr(loop_module, "build_optimizer", spy)
     run = tmp_path / "run"
     fmkit.train(data=str(DATA[task](tmp_path)), model=str(tiny_model), epochs=1, output=str(run),
-                **{"task.type": task, "strategy.name": "lora", "strategy.lora_learning_rate": 0.0123,
-                   "strategy.lora_layers": 1, "strategy.probe_init": False, "train.learning_rate": 1e-4,
+                **{"task.type": task, "strategy.name": "lora", "strategy.lora.learning_rate": 0.0123,
+                   "strategy.lora.layers": 1, "strategy.lora.r": 3, "strategy.lora.alpha": 5,
+                   "strategy.lora.target_modules": ["query", "value"], "strategy.probe.init": False, "train.learning_rate": 1e-4,
                    "train.progress": False, "train.batch_size": 8})
     assert rates and rates[-1] == 0.0123, rates  # the LoRA loop, not train.learning_rate
     adapter_config = json.loads((run / "adapters" / "adapter_config.json").read_text())
     assert adapter_config["layers_to_transform"] == [1], adapter_config  # the tiny model's top layer of 2
+    assert (adapter_config["r"], adapter_config["lora_alpha"]) == (3, 5), adapter_config
+    assert sorted(adapter_config["target_modules"]) == ["query", "value"], adapter_config
+
+
+def test_generation_takes_the_same_lora_section(tiny_llama: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generation wraps the causal LM with the same add_lora as the encoders, from the same strategy.lora."""
+    rates: list[float] = []
+    real_build = loop_module.build_optimizer
+
+    def spy(model: Any, cfg: Any) -> Any:
+        rates.append(cfg.learning_rate)
+        return real_build(model, cfg)
+
+    monkeypatch.setattr(loop_module, "build_optimizer", spy)
+    run = tmp_path / "run"
+    fmkit.train(data=str(test_generation.write_colour_jsonl(tmp_path / "train.jsonl", 16)), model=str(tiny_llama), epochs=1,
+                output=str(run), **{"task.type": "generation", "strategy.name": "lora", "strategy.lora.r": 3,
+                                    "strategy.lora.alpha": 5, "strategy.lora.layers": 1,
+                                    "strategy.lora.learning_rate": 0.0123, "train.progress": False,
+                                    "train.batch_size": 8, "generation.eval_generations": 0})
+    assert rates and rates[-1] == 0.0123, rates
+    adapter_config = json.loads((run / "adapters" / "adapter_config.json").read_text())
+    assert (adapter_config["r"], adapter_config["lora_alpha"], adapter_config["layers_to_transform"]) == (3, 5, [1])
+
+
+def test_flat_strategy_keys_of_earlier_releases_still_load() -> None:
+    from fmkit.config.load import load_config
+
+    with pytest.warns(FutureWarning, match=r"strategy\.lora_r is now strategy\.lora\.r"):
+        cfg = load_config(overrides={"strategy.lora_r": 4, "strategy.probe_init": False, "strategy.head_c": 2.0,
+                                     "strategy.fewshot_epochs": 3, "strategy.zeroshot_temperature": 7.0})
+    assert (cfg.strategy.lora.r, cfg.strategy.probe.init, cfg.strategy.probe.c) == (4, False, 2.0)
+    assert (cfg.strategy.fewshot.epochs, cfg.strategy.zeroshot.temperature) == (3, 7.0)
+    with pytest.warns(FutureWarning):  # the nested key wins where a file gives both
+        both = load_config(overrides={"strategy.lora_r": 4, "strategy.lora.r": 6})
+    assert both.strategy.lora.r == 6

@@ -158,7 +158,7 @@ def fake_timed_run(monkeypatch: pytest.MonkeyPatch, step_cost: Any, eval_cost: f
 def train_full(tmp_path: Path, tiny_model: Path, train_csv: Path, eval_csv: Path, budget: str) -> Path:
     out = tmp_path / "run"
     fmkit.train(data=str(train_csv), eval=str(eval_csv), model=str(tiny_model), output=str(out),
-                **{**FAST, "strategy.name": "full", "strategy.time_budget": budget, "strategy.probe_init": False,
+                **{**FAST, "strategy.name": "full", "strategy.time_budget": budget, "strategy.probe.init": False,
                    "train.epochs": 50, "train.early_stopping_patience": 0})
     return out
 

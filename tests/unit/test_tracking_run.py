@@ -18,7 +18,7 @@ def runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tracked") / "runs"
     data = write_sentiment_csv(root.parent / "train.csv", n=80)
     common = ["train", "--data", str(data), "--model", str(tiny_model), "--quiet", "--batch-size", "16",
-              "--set", "strategy.name=full", "--set", "train.eval_every_steps=5", "--set", "strategy.probe_init=false"]
+              "--set", "strategy.name=full", "--set", "train.eval_every_steps=5", "--set", "strategy.probe.init=false"]
     assert main([*common, "--output", str(root / "a"), "--epochs", "2", "--tracking", "mlflow"]) == 0
     assert main([*common, "--output", str(root / "b"), "--epochs", "1", "--learning-rate", "0.001"]) == 0
     return root

@@ -43,7 +43,7 @@ def default_pairs_per_example(label_ids: np.ndarray) -> int:
 
 
 def pairs_per_example(requested: int | None, label_ids: np.ndarray) -> int:
-    """strategy.fewshot_pairs_per_example when set, else SetFit's count within the bounds above."""
+    """strategy.fewshot.pairs_per_example when set, else SetFit's count within the bounds above."""
     return requested or default_pairs_per_example(label_ids)
 
 
