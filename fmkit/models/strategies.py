@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmkit.config.schema import LoraSection, StrategyConfig
+from fmkit.config.schema import FewshotSection, LoraSection, StrategyConfig, TrainConfig
 from fmkit.errors import ConfigError
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.heads import ClassificationHead, pool
@@ -33,6 +33,9 @@ class Strategy(Protocol):
     def prepare(self, model: TextClassifier) -> None:
         """Make `model` ready for the loop: freeze, add adapters, change pooling."""
 
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        """The loop settings this strategy trains with: the one place a strategy changes them."""
+
     def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
         """The model to save as RUN_DIR/model (and any extra files the strategy keeps)."""
 
@@ -42,6 +45,9 @@ class FullStrategy:
 
     def prepare(self, model: TextClassifier) -> None:
         model.encoder.requires_grad_(True)
+
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        return train
 
     def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
         return model
@@ -58,6 +64,9 @@ class LinearProbeStrategy:
             model.pooling = "mean_norm"
         model.encoder.requires_grad_(False)
 
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        return train
+
     def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
         return model
 
@@ -67,9 +76,20 @@ class FewshotStrategy:
 
     name = "fewshot"
 
+    def __init__(self, settings: FewshotSection | None = None) -> None:
+        self.settings = settings or FewshotSection()
+
     def prepare(self, model: TextClassifier) -> None:
         model.pooling = "mean_norm"
         model.encoder.requires_grad_(True)
+
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        """The pair phase: short (tens of steps), so no evaluations or checkpoints inside it."""
+        f = self.settings
+        return train.model_copy(update={
+            "epochs": f.epochs, "batch_size": f.batch_size, "learning_rate": f.learning_rate, "grad_accum_steps": 1,
+            "eval_every_steps": 0, "early_stopping_patience": 0, "checkpoint_every_steps": 0, "warmup_ratio": 0.1,
+        })
 
     def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
         return model
@@ -81,6 +101,9 @@ class ZeroshotStrategy:
     def prepare(self, model: TextClassifier) -> None:
         model.pooling = "mean_norm"
         model.encoder.requires_grad_(False)
+
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        return train
 
     def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
         return model
@@ -97,6 +120,12 @@ class LoraStrategy:
     def prepare(self, model: TextClassifier) -> None:
         model.encoder = add_lora(model.encoder, self.settings)
 
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        """Adapters learn at strategy.lora.learning_rate; a new head at train.head_learning_rate, else 10x
+        train.learning_rate, as with `full`."""
+        return train.model_copy(update={"learning_rate": self.settings.learning_rate,
+                                        "head_learning_rate": train.head_learning_rate or train.learning_rate * 10})
+
     def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
         """Adapters alone go to RUN_DIR/adapters; model/ gets the merged encoder, so predict needs no peft."""
         model.encoder = merge_lora(model.encoder, Path(run_dir) / ADAPTERS_DIR)
@@ -111,7 +140,7 @@ def build_strategy(name: str, cfg: StrategyConfig) -> Strategy:
     if name == "lora":
         return LoraStrategy(cfg.lora)
     if name == "fewshot":
-        return FewshotStrategy()
+        return FewshotStrategy(cfg.fewshot)
     if name == "zeroshot":
         return ZeroshotStrategy()
     raise ConfigError(f"strategy '{name}' is not one of full, linear-probe, lora, fewshot, zeroshot.")

@@ -318,22 +318,9 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
 
 
 def strategy_train_config(cfg: RunConfig, strategy: str) -> TrainConfig:
-    """The one place a strategy changes the training settings, for every task that trains through the loop:
-    LoRA's adapters learn at strategy.lora.learning_rate (a new head at train.head_learning_rate, else 10x
-    train.learning_rate, as with `full`)."""
-    if strategy != "lora":
-        return cfg.train
-    return cfg.train.model_copy(update={"learning_rate": cfg.strategy.lora.learning_rate,
-                                        "head_learning_rate": cfg.train.head_learning_rate or cfg.train.learning_rate * 10})
-
-
-def fewshot_pair_config(ctx: FitContext) -> TrainConfig:
-    s = ctx.cfg.strategy
-    return ctx.cfg.train.model_copy(update={
-        "epochs": s.fewshot.epochs, "batch_size": s.fewshot.batch_size, "learning_rate": s.fewshot.learning_rate,
-        "grad_accum_steps": 1, "eval_every_steps": 0, "early_stopping_patience": 0, "checkpoint_every_steps": 0,
-        "warmup_ratio": 0.1,
-    })
+    """The loop settings of `strategy` for any task that trains through the loop (the strategy object's own
+    `train_config`: LoRA's learning rate, fewshot's pair phase)."""
+    return build_strategy(strategy, cfg.strategy).train_config(cfg.train)
 
 
 def fit_fewshot(ctx: FitContext) -> FitOutcome:
@@ -347,7 +334,7 @@ def fit_fewshot(ctx: FitContext) -> FitOutcome:
     # Phase 1: pairs drawn from the few examples; cosine of each pair regressed to 1 (same class) / 0.
     per_example = pairs_per_example(cfg.strategy.fewshot.pairs_per_example, ctx.train_enc.labels)
     pairs = sample_pairs(ctx.train_enc.labels, per_example, cfg.train.seed)
-    pair_cfg = fewshot_pair_config(ctx)
+    pair_cfg = strategy.train_config(cfg.train)
     pair_loader = make_pair_loader(ctx.train_enc, pairs, ctx.pad_id, pair_cfg.batch_size, pair_cfg.seed)
     body = PairEncoder(model.encoder, model.pooling)
     # Held-out check of the pair phase: the cosine loss on a fixed sample of pairs (cheap, no eval texts).
@@ -403,14 +390,16 @@ def fit_zeroshot(ctx: FitContext) -> FitOutcome:
     return FitOutcome(model, strategy, None, details={"label_prompts": dict(zip(ctx.labels.labels, prompts, strict=True))})
 
 
+# What each strategy's run is; its model-side parts (prepare, train_config, export) are the object that
+# models/strategies.py build_strategy returns under the same name.
+FITS: dict[str, Callable[[FitContext], FitOutcome]] = {
+    "linear-probe": fit_linear_probe, "fewshot": fit_fewshot, "zeroshot": fit_zeroshot,
+    "full": lambda ctx: fit_text_loop(ctx, "full"), "lora": lambda ctx: fit_text_loop(ctx, "lora"),
+}
+
+
 def fit(ctx: FitContext, name: str) -> FitOutcome:
-    if name == "linear-probe":
-        return fit_linear_probe(ctx)
-    if name == "fewshot":
-        return fit_fewshot(ctx)
-    if name == "zeroshot":
-        return fit_zeroshot(ctx)
-    return fit_text_loop(ctx, name)  # full, lora
+    return FITS[name](ctx)
 
 
 __all__ = ["FitContext", "FitOutcome", "TextVectors", "encoding_summary", "eval_precision", "fit", "new_classifier",

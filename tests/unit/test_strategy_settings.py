@@ -98,3 +98,46 @@ def test_flat_strategy_keys_of_earlier_releases_still_load() -> None:
     with pytest.warns(FutureWarning):  # the nested key wins where a file gives both
         both = load_config(overrides={"strategy.lora_r": 4, "strategy.lora.r": 6})
     assert both.strategy.lora.r == 6
+
+
+@pytest.mark.parametrize("task", ["classification", "multilabel"])
+def test_probe_c_reaches_every_task_with_a_logistic_head(task: str, tiny_model: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """strategy.probe.c is the L2 strength of every logistic-regression head (regression's ridge picks its own)."""
+    from fmkit.workflows import objectives
+
+    seen: list[float] = []
+    for name in ("SingleLabel", "MultiLabel"):
+        cls = getattr(objectives, name)
+        real = cls.fit_linear
+
+        def spy(self: Any, vectors: Any, y: Any, c: float, on_iteration: Any, real: Any = real) -> Any:
+            seen.append(c)
+            return real(self, vectors, y, c, on_iteration)
+
+        monkeypatch.setattr(cls, "fit_linear", spy)
+    fmkit.train(data=str(DATA[task](tmp_path)), model=str(tiny_model), output=str(tmp_path / "run"),
+                **{"task.type": task, "strategy.name": "linear-probe", "strategy.probe.c": 0.37,
+                   "train.progress": False})
+    assert seen == [0.37]
+
+
+def test_fewshot_settings_reach_the_pair_phase(tiny_model: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    rates: list[float] = []
+    real_build = loop_module.build_optimizer
+
+    def spy(model: Any, cfg: Any) -> Any:
+        rates.append(cfg.learning_rate)
+        return real_build(model, cfg)
+
+    monkeypatch.setattr(loop_module, "build_optimizer", spy)
+    run = tmp_path / "run"
+    fmkit.train(data=str(DATA["classification"](tmp_path)), model=str(tiny_model), output=str(run),
+                **{"strategy.name": "fewshot", "strategy.fewshot.learning_rate": 0.0077,
+                   "strategy.fewshot.pairs_per_example": 4, "strategy.fewshot.batch_size": 10,
+                   "strategy.fewshot.epochs": 2, "train.progress": False})
+    details = json.loads((run / "metrics.json").read_text())["strategy_details"]
+    assert rates[0] == 0.0077
+    # 36 training rows (a tenth of 40 held out) x 4 pairs = 144 pairs; 15 steps of 10 per epoch, 2 epochs.
+    assert (details["pairs"], details["pair_steps"]) == (36 * 4, 2 * 15)
