@@ -40,11 +40,8 @@ class Strategy(Protocol):
         """The model to save as RUN_DIR/model (and any extra files the strategy keeps)."""
 
 
-class FullStrategy:
-    name = "full"
-
-    def prepare(self, model: TextClassifier) -> None:
-        model.encoder.requires_grad_(True)
+class Unchanged:
+    """What most strategies do to the loop settings and the saved model: nothing (one level, no hierarchy)."""
 
     def train_config(self, train: TrainConfig) -> TrainConfig:
         return train
@@ -53,7 +50,14 @@ class FullStrategy:
         return model
 
 
-class LinearProbeStrategy:
+class FullStrategy(Unchanged):
+    name = "full"
+
+    def prepare(self, model: TextClassifier) -> None:
+        model.encoder.requires_grad_(True)
+
+
+class LinearProbeStrategy(Unchanged):
     """Unit-length mean vectors: what sentence encoders are trained to compare, and a scale the
     regularised logistic regression treats the same for every backbone (AG News: 87.9% vs 87.2% raw)."""
 
@@ -64,14 +68,8 @@ class LinearProbeStrategy:
             model.pooling = "mean_norm"
         model.encoder.requires_grad_(False)
 
-    def train_config(self, train: TrainConfig) -> TrainConfig:
-        return train
 
-    def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
-        return model
-
-
-class FewshotStrategy:
+class FewshotStrategy(Unchanged):
     """Cosine similarity on unit vectors is what the pair phase trains, so the head reads unit vectors too."""
 
     name = "fewshot"
@@ -91,22 +89,13 @@ class FewshotStrategy:
             "eval_every_steps": 0, "early_stopping_patience": 0, "checkpoint_every_steps": 0, "warmup_ratio": 0.1,
         })
 
-    def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
-        return model
 
-
-class ZeroshotStrategy:
+class ZeroshotStrategy(Unchanged):
     name = "zeroshot"
 
     def prepare(self, model: TextClassifier) -> None:
         model.pooling = "mean_norm"
         model.encoder.requires_grad_(False)
-
-    def train_config(self, train: TrainConfig) -> TrainConfig:
-        return train
-
-    def export(self, model: TextClassifier, run_dir: Path) -> TextClassifier:
-        return model
 
 
 class LoraStrategy:

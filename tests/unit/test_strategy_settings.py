@@ -35,6 +35,20 @@ tiny_llama = test_generation.tiny_llama  # the fixture: a tiny random causal LM
 LORA_TASKS = sorted(name for name, spec in TASKS.items() if "lora" in spec.strategies and name in DATA)
 
 
+@pytest.fixture
+def rates(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The learning rate of every optimizer the loop builds, in order."""
+    seen: list[float] = []
+    real_build = loop_module.build_optimizer
+
+    def spy(model: Any, cfg: Any) -> Any:
+        seen.append(cfg.learning_rate)
+        return real_build(model, cfg)
+
+    monkeypatch.setattr(loop_module, "build_optimizer", spy)
+    return seen
+
+
 def test_every_text_task_with_lora_is_covered() -> None:
     # A new task that allows LoRA must be added to DATA, or this test would silently skip it.
     text_tasks_with_lora = {n for n, s in TASKS.items() if "lora" in s.strategies and n not in ("generation",)}
@@ -42,16 +56,7 @@ def test_every_text_task_with_lora_is_covered() -> None:
 
 
 @pytest.mark.parametrize("task", LORA_TASKS)
-def test_lora_settings_reach_the_task(task: str, tiny_model: Path, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    rates: list[float] = []
-    real_build = loop_module.build_optimizer
-
-    def spy(model: Any, cfg: Any) -> Any:
-        rates.append(cfg.learning_rate)
-        return real_build(model, cfg)
-
-    monkeypatch.setattr(loop_module, "build_optimizer", spy)
+def test_lora_settings_reach_the_task(task: str, tiny_model: Path, tmp_path: Path, rates: list[float]) -> None:
     run = tmp_path / "run"
     fmkit.train(data=str(DATA[task](tmp_path)), model=str(tiny_model), epochs=1, output=str(run),
                 **{"task.type": task, "strategy.name": "lora", "strategy.lora.learning_rate": 0.0123,
@@ -65,17 +70,8 @@ def test_lora_settings_reach_the_task(task: str, tiny_model: Path, tmp_path: Pat
     assert sorted(adapter_config["target_modules"]) == ["query", "value"], adapter_config
 
 
-def test_generation_takes_the_same_lora_section(tiny_llama: Path, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generation_takes_the_same_lora_section(tiny_llama: Path, tmp_path: Path, rates: list[float]) -> None:
     """Generation wraps the causal LM with the same add_lora as the encoders, from the same strategy.lora."""
-    rates: list[float] = []
-    real_build = loop_module.build_optimizer
-
-    def spy(model: Any, cfg: Any) -> Any:
-        rates.append(cfg.learning_rate)
-        return real_build(model, cfg)
-
-    monkeypatch.setattr(loop_module, "build_optimizer", spy)
     run = tmp_path / "run"
     fmkit.train(data=str(test_generation.write_colour_jsonl(tmp_path / "train.jsonl", 16)), model=str(tiny_llama), epochs=1,
                 output=str(run), **{"task.type": "generation", "strategy.name": "lora", "strategy.lora.r": 3,
@@ -122,16 +118,7 @@ def test_probe_c_reaches_every_task_with_a_logistic_head(task: str, tiny_model: 
     assert seen == [0.37]
 
 
-def test_fewshot_settings_reach_the_pair_phase(tiny_model: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    rates: list[float] = []
-    real_build = loop_module.build_optimizer
-
-    def spy(model: Any, cfg: Any) -> Any:
-        rates.append(cfg.learning_rate)
-        return real_build(model, cfg)
-
-    monkeypatch.setattr(loop_module, "build_optimizer", spy)
+def test_fewshot_settings_reach_the_pair_phase(tiny_model: Path, tmp_path: Path, rates: list[float]) -> None:
     run = tmp_path / "run"
     fmkit.train(data=str(DATA["classification"](tmp_path)), model=str(tiny_model), output=str(run),
                 **{"strategy.name": "fewshot", "strategy.fewshot.learning_rate": 0.0077,
