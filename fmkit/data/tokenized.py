@@ -39,3 +39,14 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, labels: 
                         return_attention_mask=False, return_token_type_ids=False)
         ids.extend(out["input_ids"])
     return EncodedTexts(input_ids=ids, labels=labels)
+
+
+def pad_batch(seqs: list[list[int]], pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad to the batch's longest text: (input_ids, attention_mask), int64 (what inference feeds any backend)."""
+    width = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), width), pad_token_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return ids, mask

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from fmkit.data.tokenized import EncodedTexts, encode_texts
+from fmkit.data.tokenized import EncodedTexts, encode_texts, pad_batch
 from fmkit.errors import ModelError
 from fmkit.inference.backends import Backend, BackendName, TorchBackend, load_backend
 from fmkit.models.meta import read_meta
@@ -142,17 +142,6 @@ class Predictor:
         best = int(row.argmax())
         return {"label": self.labels[best],
                 "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}}
-
-
-def pad_batch(seqs: list[list[int]], pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pad to the batch's longest text: (input_ids, attention_mask), int64."""
-    width = max(len(s) for s in seqs)
-    ids = np.full((len(seqs), width), pad_token_id, dtype=np.int64)
-    mask = np.zeros((len(seqs), width), dtype=np.int64)
-    for row, seq in enumerate(seqs):
-        ids[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
-    return ids, mask
 
 
 def load(path: Path | str, backend: BackendName = "auto", precision: str | None = None) -> Predictor:

@@ -10,6 +10,10 @@ expected accuracy for this much data that fits the budget:
   <= FEWSHOT_MAX_PER_CLASS examples per class:  fewshot, linear-probe, zeroshot
   more:                                         full, lora, linear-probe, zeroshot
 
+"Examples per class" is the mean, rows / classes: how much data there is to fine-tune on. A median would
+call an imbalanced set few-shot (4,478 intents whose largest class has 3,309 rows: median 17) and never
+offer `full`; the smallest and largest class and their ratio are recorded and named in the reason.
+
 The budget is a deadline for the whole command: what loading, tokenizing and these measurements
 already spent is taken off it before choosing, and the chosen strategy's loop then keeps the rest
 (training/budget.py), stopping early if this machine turns out slower than measured.
@@ -68,11 +72,47 @@ class Throughput:
     lora_optimizer_step_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class DataStats:
+    """What the rule reads of the training labels (and records in strategy.json)."""
+
+    rows: int
+    classes: int
+    smallest_class: int
+    largest_class: int
+
+    @classmethod
+    def of(cls, labels: np.ndarray, num_labels: int) -> DataStats:
+        counts = np.bincount(labels, minlength=num_labels)
+        present = counts[counts > 0]
+        return cls(len(labels), len(present), int(present.min()), int(present.max()))
+
+    @classmethod
+    def balanced(cls, per_class: int, classes: int = 2) -> DataStats:
+        return cls(per_class * classes, classes, per_class, per_class)
+
+    @property
+    def examples_per_class(self) -> float:
+        return self.rows / max(1, self.classes)
+
+    @property
+    def imbalance(self) -> float:
+        return self.largest_class / max(1, self.smallest_class)
+
+    def describe(self) -> str:
+        text = f"{self.rows:,} rows in {self.classes} classes ({self.examples_per_class:.4g} per class"
+        if self.imbalance >= 2:
+            text += (f"; smallest {self.smallest_class:,}, largest {self.largest_class:,}: "
+                     f"imbalance {self.imbalance:.0f}x")
+        return text + ")"
+
+
 @dataclass
 class Choice:
     strategy: str
     reason: str
     examples_per_class: float
+    data: dict[str, Any]
     time_budget_s: float | None
     estimates_s: dict[str, float]
     budget_spent_s: float | None  # of the budget, already gone when choosing (loading, tokenizing, measuring)
@@ -187,14 +227,18 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
     }
 
 
-def decide(examples_per_class: float, estimates: dict[str, float], budget_s: float | None,
+def few_shot(data: DataStats) -> bool:
+    return data.examples_per_class <= FEWSHOT_MAX_PER_CLASS
+
+
+def decide(data: DataStats, estimates: dict[str, float], budget_s: float | None,
            spent_s: float = 0.0) -> tuple[str, str]:
     """The rule (pure, so it is tested without timing): first preferred strategy that fits what is left of
     the budget once `spent_s` (time the command already took) is taken off."""
-    few = examples_per_class <= FEWSHOT_MAX_PER_CLASS
+    few = few_shot(data)
     order = ["fewshot", "linear-probe", "zeroshot"] if few else ["full", "lora", "linear-probe", "zeroshot"]
-    data_note = (f"{examples_per_class:g} examples per class (<= {FEWSHOT_MAX_PER_CLASS}: few-shot regime)" if few
-                 else f"{examples_per_class:g} examples per class (> {FEWSHOT_MAX_PER_CLASS}: enough to fine-tune)")
+    data_note = (f"{data.describe()}: <= {FEWSHOT_MAX_PER_CLASS} per class, few-shot regime" if few
+                 else f"{data.describe()}: > {FEWSHOT_MAX_PER_CLASS} per class, enough to fine-tune")
     limit = math.inf if budget_s is None else budget_s - spent_s
     for name in order:
         if estimates[name] <= limit:
@@ -211,14 +255,14 @@ def decide(examples_per_class: float, estimates: dict[str, float], budget_s: flo
 
 def choose_strategy(ctx: FitContext) -> Choice:
     assert ctx.train_enc.labels is not None
-    counts = np.bincount(ctx.train_enc.labels, minlength=len(ctx.labels))
-    per_class = float(np.median(counts[counts > 0]))
-    rate = measure_throughput(ctx, lora=per_class > FEWSHOT_MAX_PER_CLASS)  # lora is a candidate only then
+    data = DataStats.of(ctx.train_enc.labels, len(ctx.labels))
+    rate = measure_throughput(ctx, lora=not few_shot(data))  # lora is a candidate only then
     estimates = estimate_seconds(ctx, rate)
     budget = ctx.deadline.budget_s if ctx.deadline is not None else parse_duration(ctx.cfg.strategy.time_budget)
     spent = round(ctx.deadline.elapsed(), 1) if ctx.deadline is not None else None
-    name, reason = decide(per_class, estimates, budget, spent or 0.0)
-    return Choice(name, reason, per_class, budget, estimates, spent,
+    name, reason = decide(data, estimates, budget, spent or 0.0)
+    data_record = {**asdict(data), "imbalance": round(data.imbalance, 2)}
+    return Choice(name, reason, round(data.examples_per_class, 2), data_record, budget, estimates, spent,
                   {k: round(v, 2) for k, v in asdict(rate).items()})
 
 
@@ -226,5 +270,5 @@ def choice_record(choice: Choice) -> dict[str, Any]:
     return {"requested": "auto", **asdict(choice)}
 
 
-__all__ = ["Choice", "choice_record", "choose_strategy", "decide", "estimate_seconds", "measure_throughput",
+__all__ = ["Choice", "DataStats", "choice_record", "choose_strategy", "decide", "estimate_seconds", "measure_throughput",
            "parse_duration"]

@@ -15,7 +15,7 @@ from fmkit.config.schema import LoraSection
 from fmkit.data.label_descriptions import label_prompts
 from fmkit.data.tasks.pairs import default_pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError, DataError
-from fmkit.workflows.auto import decide, padded_tokens, parse_duration
+from fmkit.workflows.auto import DataStats, decide, padded_tokens, parse_duration
 
 FAST = {"train.progress": False, "train.batch_size": 8, "train.learning_rate": 1e-3, "train.threads": 1}
 TEXTS = ["a great wonderful film", "an awful terrible movie"]
@@ -176,14 +176,27 @@ def test_label_descriptions_files(tmp_path: Path) -> None:
 
 def test_auto_choice_changes_with_budget_and_data_size() -> None:
     estimates = {"zeroshot": 3.0, "linear-probe": 20.0, "fewshot": 90.0, "lora": 500.0, "full": 700.0}
-    assert decide(8, estimates, None)[0] == "fewshot"
-    assert decide(8, estimates, 60)[0] == "linear-probe"
-    assert decide(8, estimates, 5)[0] == "zeroshot"
-    assert decide(500, estimates, None)[0] == "full"
-    assert decide(500, estimates, 600)[0] == "lora"
-    assert decide(500, estimates, 100)[0] == "linear-probe"
-    _, reason = decide(500, estimates, 600)
+    few, many = DataStats.balanced(8), DataStats.balanced(500)
+    assert decide(few, estimates, None)[0] == "fewshot"
+    assert decide(few, estimates, 60)[0] == "linear-probe"
+    assert decide(few, estimates, 5)[0] == "zeroshot"
+    assert decide(many, estimates, None)[0] == "full"
+    assert decide(many, estimates, 600)[0] == "lora"
+    assert decide(many, estimates, 100)[0] == "linear-probe"
+    _, reason = decide(many, estimates, 600)
     assert "full (~700s)" in reason and "budget 600s" in reason
+
+
+def test_an_imbalanced_set_is_not_few_shot() -> None:
+    """4,478 intents, one class holding 3,309 of them: the median class has a few dozen rows, yet there is plenty to
+    fine-tune on (the held-out intent set that made auto fall back to the few-shot ladder)."""
+    labels = np.concatenate([np.zeros(3309, dtype=np.int64), np.repeat(np.arange(1, 31), 39)[:1169]])
+    data = DataStats.of(labels, 31)
+    assert float(np.median(np.bincount(labels)[1:])) <= 40 and data.rows == 4478 and data.largest_class == 3309
+    estimates = {"zeroshot": 3.0, "linear-probe": 20.0, "fewshot": 90.0, "lora": 500.0, "full": 700.0}
+    name, reason = decide(data, estimates, None)
+    assert name == "full" and "largest 3,309" in reason and "imbalance" in reason
+    assert decide(DataStats.of(np.repeat(np.arange(30), 8), 30), estimates, None)[0] == "fewshot"  # truly few-shot
 
 
 def test_padded_tokens_counts_what_the_batches_compute() -> None:
@@ -217,6 +230,7 @@ def test_auto_measures_and_records_its_choice(tiny_model: Path, sentiment_csv: P
     assert record["throughput"]["lora_train_tokens_per_s"] > 0  # 60 per class: lora is a candidate, so it is timed
     assert set(record["estimates_s"]) == {"zeroshot", "linear-probe", "fewshot", "lora", "full"}
     assert record["examples_per_class"] == 60
+    assert record["data"] == {"rows": 120, "classes": 2, "smallest_class": 60, "largest_class": 60, "imbalance": 1.0}
     # A one-second budget fits none of the training strategies (each has a fixed overhead of seconds).
     assert record["strategy"] == "zeroshot"
     assert json.loads((out / "metrics.json").read_text())["strategy"] == "zeroshot"

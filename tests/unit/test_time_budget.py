@@ -18,7 +18,7 @@ from fmkit.training.budget import AfterLoop, Deadline, StepBudget
 from fmkit.utils import clock as clock_module
 from fmkit.utils.clock import command_clock, command_started
 from fmkit.workflows import classification, objectives, strategy_runs
-from fmkit.workflows.auto import decide
+from fmkit.workflows.auto import DataStats, decide
 
 FAST: dict[str, Any] = {"train.progress": False, "train.batch_size": 8, "train.learning_rate": 1e-3, "train.threads": 1}
 
@@ -110,8 +110,8 @@ def test_evaluation_cost_follows_a_slowdown_and_the_estimate_comes_from_the_data
 
 def test_auto_counts_what_the_command_already_spent() -> None:
     estimates = {"zeroshot": 3.0, "linear-probe": 20.0, "fewshot": 90.0, "lora": 500.0, "full": 560.0}
-    assert decide(500, estimates, 600)[0] == "full"
-    name, reason = decide(500, estimates, 600, spent_s=70)
+    assert decide(DataStats.balanced(500), estimates, 600)[0] == "full"
+    name, reason = decide(DataStats.balanced(500), estimates, 600, spent_s=70)
     assert name == "lora" and "530s left after 70s" in reason
 
 
