@@ -104,6 +104,7 @@ def train_loop(
     accelerator: Any,
     resume: bool = False,
     budget: StepBudget | None = None,
+    evaluate_first: bool = False,
 ) -> LoopResult:
     # --- set up ---------------------------------------------------------------------------------
     sampler: Any = loader.batch_sampler  # ours: deterministic in (seed, epoch), so resume can skip batches
@@ -196,6 +197,10 @@ def train_loop(
         budget.start()
     at_step_start = True  # the next batch begins an optimizer step (several batches under accumulation)
     with frozen_bf16:
+        if evaluate_first and state.step == 0 and last_eval_step is None:
+            # The starting weights are a candidate too (auto's anytime plan: a probe-initialised head), so the
+            # kept model is never worse than where training started, however early the budget cuts it.
+            run_evaluation()
         for epoch in range(state.epoch, num_epochs):
             if done or stopped_early:
                 break

@@ -27,7 +27,7 @@ import math
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -117,6 +117,7 @@ class Choice:
     estimates_s: dict[str, float]
     budget_spent_s: float | None  # of the budget, already gone when choosing (loading, tokenizing, measuring)
     throughput: dict[str, float]
+    planned_epochs: float | None = None  # anytime: full trains this many epochs instead of train.epochs
 
 
 def time_train_steps(model: torch.nn.Module, loader: Any, cfg: TrainConfig, batches: int) -> tuple[float, float, float]:
@@ -200,7 +201,6 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
     epochs = cfg.train.epochs
     epoch_tokens = padded_tokens(train_lengths, cfg.train.batch_size, seed, shuffle=True,
                                  group_by_length=cfg.train.group_by_length, multiple=TRAIN_PAD_MULTIPLE)
-    token_time = epochs * epoch_tokens / rate.train_tokens_per_s
     # LoRA measured (few-shot runs skip it: lora is not a candidate there), else a conservative share of full's.
     lora_rate = rate.lora_train_tokens_per_s or rate.train_tokens_per_s / LORA_TIME_FACTOR
     lora_token_time = epochs * epoch_tokens / lora_rate
@@ -223,34 +223,87 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
         "linear-probe": round(embed_all + FIXED_OVERHEAD_S, 1),
         "fewshot": round(fewshot + FIXED_OVERHEAD_S, 1),
         "lora": round(probe + lora_token_time + steps * rate.lora_optimizer_step_s + evals + FIXED_OVERHEAD_S, 1),
-        "full": round(probe + token_time + steps * rate.optimizer_step_s + evals + FIXED_OVERHEAD_S, 1),
+        "full": round(full_cost(ctx, rate).seconds(epochs), 1),
     }
+
+
+@dataclass(frozen=True)
+class FullCost:
+    """`full`'s estimate in parts, so that a shorter plan can be priced: what every run pays (the probe that
+    starts the head, loading, saving), each epoch (steps and optimizer), each evaluation."""
+
+    fixed_s: float
+    epoch_s: float
+    eval_s: float
+
+    def seconds(self, epochs: float, extra_evals: int = 0) -> float:
+        return self.fixed_s + epochs * self.epoch_s + (math.ceil(epochs) + extra_evals) * self.eval_s
+
+    def epochs_within(self, seconds: float, extra_evals: int = 1) -> float:
+        """The most epochs (in twentieths, evaluations after each whole epoch included) that fit `seconds`."""
+        epochs = 0.0
+        while self.seconds(epochs + 0.05, extra_evals) <= seconds and epochs < 1000:
+            epochs = round(epochs + 0.05, 2)
+        return epochs
+
+
+def full_cost(ctx: FitContext, rate: Throughput) -> FullCost:
+    cfg = ctx.cfg
+    train_lengths, seed, eval_batch = ctx.train_enc.lengths, cfg.train.seed, cfg.eval.batch_size
+    eval_pass = padded_tokens(ctx.eval_enc.lengths, eval_batch, seed, shuffle=False) / rate.embed_tokens_per_s
+    embed_all = padded_tokens(train_lengths, eval_batch, seed, shuffle=False) / rate.embed_tokens_per_s + eval_pass
+    epoch_tokens = padded_tokens(train_lengths, cfg.train.batch_size, seed, shuffle=True,
+                                 group_by_length=cfg.train.group_by_length, multiple=TRAIN_PAD_MULTIPLE)
+    steps_per_epoch = math.ceil(len(train_lengths) / cfg.train.batch_size) / cfg.train.grad_accum_steps
+    probe = embed_all if cfg.strategy.probe.init else 0.0
+    return FullCost(probe + FIXED_OVERHEAD_S, epoch_tokens / rate.train_tokens_per_s
+                    + steps_per_epoch * rate.optimizer_step_s, eval_pass)
 
 
 def few_shot(data: DataStats) -> bool:
     return data.examples_per_class <= FEWSHOT_MAX_PER_CLASS
 
 
-def decide(data: DataStats, estimates: dict[str, float], budget_s: float | None,
-           spent_s: float = 0.0) -> tuple[str, str]:
+class Decision(NamedTuple):
+    strategy: str
+    reason: str
+    epochs: float | None = None  # anytime: `full` planned for this many epochs (what fits), not train.epochs
+
+
+# The least of an epoch worth planning `full` for when all of it does not fit: below that, the probe stays.
+ANYTIME_MIN_EPOCHS = 0.25
+
+
+def decide(data: DataStats, estimates: dict[str, float], budget_s: float | None, spent_s: float = 0.0,
+           full: FullCost | None = None, epochs: float = 3.0) -> Decision:
     """The rule (pure, so it is tested without timing): first preferred strategy that fits what is left of
-    the budget once `spent_s` (time the command already took) is taken off."""
+    the budget once `spent_s` (time the command already took) is taken off. With enough data, when neither
+    `full` nor `lora` fits whole, `full` is planned for the epochs that do fit (its schedule decays within
+    them) as long as that is ANYTIME_MIN_EPOCHS or more: it starts from the probe's head, its first
+    evaluation is of that start, so the kept model is never worse than the probe (issue 24)."""
     few = few_shot(data)
     order = ["fewshot", "linear-probe", "zeroshot"] if few else ["full", "lora", "linear-probe", "zeroshot"]
     data_note = (f"{data.describe()}: <= {FEWSHOT_MAX_PER_CLASS} per class, few-shot regime" if few
                  else f"{data.describe()}: > {FEWSHOT_MAX_PER_CLASS} per class, enough to fine-tune")
     limit = math.inf if budget_s is None else budget_s - spent_s
+    budget_note = "no time budget" if budget_s is None else f"budget {budget_s:.0f}s"
+    if budget_s is not None and spent_s > 0:
+        budget_note += f", {limit:.0f}s left after {spent_s:.0f}s of loading and measuring"
     for name in order:
+        if not few and name == "linear-probe" and full is not None:
+            planned = min(full.epochs_within(limit), epochs)
+            if planned >= ANYTIME_MIN_EPOCHS:
+                return Decision("full", f"{data_note}; {budget_note}; full for all {epochs:g} epochs (~"
+                                f"{estimates['full']:.0f}s) and lora (~{estimates['lora']:.0f}s) would not fit, so "
+                                f"full is planned for {planned:g} epochs (~{full.seconds(planned, 1):.0f}s), its "
+                                "probe-initialised start evaluated first and kept unless training beats it", planned)
         if estimates[name] <= limit:
             skipped = [f"{s} (~{estimates[s]:.0f}s)" for s in order[: order.index(name)]]
-            budget_note = "no time budget" if budget_s is None else f"budget {budget_s:.0f}s"
-            if budget_s is not None and spent_s > 0:
-                budget_note += f", {limit:.0f}s left after {spent_s:.0f}s of loading and measuring"
             why = f"{data_note}; {budget_note}; {name} estimated at {estimates[name]:.0f}s"
             if skipped:
                 why += f"; preferred {', '.join(skipped)} would not fit"
-            return name, why
-    return "zeroshot", f"{data_note}; nothing fits the budget of {limit:.0f}s, zeroshot needs no training"
+            return Decision(name, why)
+    return Decision("zeroshot", f"{data_note}; nothing fits the budget of {limit:.0f}s, zeroshot needs no training")
 
 
 def choose_strategy(ctx: FitContext) -> Choice:
@@ -260,15 +313,29 @@ def choose_strategy(ctx: FitContext) -> Choice:
     estimates = estimate_seconds(ctx, rate)
     budget = ctx.deadline.budget_s if ctx.deadline is not None else parse_duration(ctx.cfg.strategy.time_budget)
     spent = round(ctx.deadline.elapsed(), 1) if ctx.deadline is not None else None
-    name, reason = decide(data, estimates, budget, spent or 0.0)
+    anytime = ctx.cfg.strategy.probe.init  # the plan's floor is the probe that starts full's head
+    name, reason, planned = decide(data, estimates, budget, spent or 0.0,
+                                   full_cost(ctx, rate) if anytime else None, ctx.cfg.train.epochs)
     data_record = {**asdict(data), "imbalance": round(data.imbalance, 2)}
     return Choice(name, reason, round(data.examples_per_class, 2), data_record, budget, estimates, spent,
-                  {k: round(v, 2) for k, v in asdict(rate).items()})
+                  {k: round(v, 2) for k, v in asdict(rate).items()}, planned_epochs=planned)
 
 
 def choice_record(choice: Choice) -> dict[str, Any]:
     return {"requested": "auto", **asdict(choice)}
 
 
-__all__ = ["Choice", "DataStats", "choice_record", "choose_strategy", "decide", "estimate_seconds", "measure_throughput",
-           "parse_duration"]
+__all__ = [
+    "ANYTIME_MIN_EPOCHS",
+    "Choice",
+    "DataStats",
+    "Decision",
+    "FullCost",
+    "choice_record",
+    "choose_strategy",
+    "decide",
+    "estimate_seconds",
+    "full_cost",
+    "measure_throughput",
+    "parse_duration",
+]

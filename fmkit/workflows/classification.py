@@ -131,7 +131,9 @@ def resolve_strategy(ctx: FitContext, resume: bool) -> str:
     record_path = ctx.run_dir / "strategy.json"
     requested = ctx.cfg.strategy.name
     if resume and record_path.is_file():
-        return str(json.loads(record_path.read_text(encoding="utf-8"))["strategy"])
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        follow_plan(ctx, record.get("planned_epochs"))  # a resumed anytime run keeps its plan
+        return str(record["strategy"])
     pairs = ctx.pair_sep_id is not None
     if requested != "auto":
         atomic_write_json(record_path, {"requested": requested, "strategy": requested, "reason": "requested explicitly"})
@@ -143,7 +145,17 @@ def resolve_strategy(ctx: FitContext, resume: bool) -> str:
     choice = choose_strategy(ctx)
     atomic_write_json(record_path, choice_record(choice))
     print(f"strategy: {choice.strategy} ({choice.reason})", file=sys.stderr)
+    follow_plan(ctx, choice.planned_epochs)
     return choice.strategy
+
+
+def follow_plan(ctx: FitContext, planned_epochs: float | None) -> None:
+    """auto's anytime plan: `full` for the epochs that fit the budget (its schedule decays within them), its
+    starting point evaluated first so the saved model is never worse than the probe."""
+    if planned_epochs is None:
+        return
+    ctx.cfg = ctx.cfg.model_copy(update={"train": ctx.cfg.train.model_copy(update={"epochs": planned_epochs})})
+    ctx.evaluate_start = True
 
 
 def record_budget(run_dir: Path, result: LoopResult | None) -> dict[str, Any] | None:

@@ -64,6 +64,8 @@ class FitContext:
     class_weights: torch.Tensor | None = None
     deadline: Deadline | None = None  # strategy.time_budget, counted from the start of the command
     pair_sep_id: int | None = None  # text pairs: the separator token, whose position starts segment 1
+    # auto's anytime plan: the probe-initialised start is evaluated (and kept unless training beats it)
+    evaluate_start: bool = False
     # What the head predicts (loss, metrics, closed-form fit); None: one label per text, softmax over `labels`.
     objective: Objective = None  # type: ignore[assignment]
 
@@ -313,7 +315,8 @@ def fit_text_loop(ctx: FitContext, name: str) -> FitOutcome:
     result = train_loop(model, loader, cfg=train_cfg, loss_fn=ctx.objective.loss, evaluate=text_evaluator(ctx),
                         primary_metric=cfg.primary_metric, higher_is_better=cfg.higher_is_better,
                         checkpoints=Checkpoints(ctx.run_dir / "checkpoints"),
-                        tracker=ctx.tracker, accelerator=make_accelerator(train_cfg), resume=ctx.resume, budget=budget)
+                        tracker=ctx.tracker, accelerator=make_accelerator(train_cfg), resume=ctx.resume, budget=budget,
+                        evaluate_first=ctx.evaluate_start and "probe_init" in details)
     return FitOutcome(model, strategy, result, details=details)
 
 

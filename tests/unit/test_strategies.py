@@ -15,7 +15,7 @@ from fmkit.config.schema import LoraSection
 from fmkit.data.label_descriptions import label_prompts
 from fmkit.data.tasks.pairs import default_pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError, DataError
-from fmkit.workflows.auto import DataStats, decide, padded_tokens, parse_duration
+from fmkit.workflows.auto import DataStats, FullCost, decide, padded_tokens, parse_duration
 
 FAST = {"train.progress": False, "train.batch_size": 8, "train.learning_rate": 1e-3, "train.threads": 1}
 TEXTS = ["a great wonderful film", "an awful terrible movie"]
@@ -183,8 +183,85 @@ def test_auto_choice_changes_with_budget_and_data_size() -> None:
     assert decide(many, estimates, None)[0] == "full"
     assert decide(many, estimates, 600)[0] == "lora"
     assert decide(many, estimates, 100)[0] == "linear-probe"
-    _, reason = decide(many, estimates, 600)
+    _, reason, _ = decide(many, estimates, 600)
     assert "full (~700s)" in reason and "budget 600s" in reason
+
+
+def test_auto_plans_part_of_full_when_only_the_probe_fits_whole() -> None:
+    """The budget buys 1.65 of full's 3 epochs and not lora's: full for 1.65 epochs, not the probe."""
+    full = FullCost(fixed_s=40.0, epoch_s=200.0, eval_s=10.0)  # 3 epochs: 40 + 600 + 30 = 670 s
+    estimates = {"zeroshot": 3.0, "linear-probe": 30.0, "fewshot": 90.0, "lora": 560.0, "full": 670.0}
+    many = DataStats.balanced(500)
+    decision = decide(many, estimates, 400, full=full, epochs=3)
+    # 40 fixed + 1.65 x 200 + (2 evaluations after epochs + 1 of the start) x 10 = 400 s: just fits.
+    assert decision.strategy == "full" and decision.epochs == pytest.approx(1.65)
+    assert "planned for 1.65 epochs" in decision.reason and "start evaluated first" in decision.reason
+    assert full.seconds(decision.epochs, extra_evals=1) <= 400 < full.seconds(decision.epochs + 0.05, extra_evals=1)
+    assert decide(many, estimates, 600, full=full, epochs=3) == ("lora", decide(many, estimates, 600).reason, None)
+    probe_only = decide(many, estimates, 95, full=full, epochs=3)  # 40 + 0.25 x 200 + 2 x 10 = 110 > 95
+    assert probe_only.strategy == "linear-probe" and probe_only.epochs is None
+    few = decide(DataStats.balanced(8), estimates, 400, full=full, epochs=3)  # few-shot data keeps its ladder
+    assert few.strategy == "fewshot" and few.epochs is None
+
+
+def test_the_loop_keeps_the_start_when_training_does_not_beat_it() -> None:
+    """evaluate_first: the weights before the first step are evaluated and, if no later evaluation beats them,
+    they are the model the loop returns (auto's anytime plan: never worse than the probe it started from)."""
+    from fmkit.config.schema import TrainConfig
+    from fmkit.training import make_accelerator, train_loop
+    from fmkit.training.memory_checkpoints import MemoryCheckpoints
+    from fmkit.training.tracking import Trackers
+
+    class Scorer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 1)
+
+        def forward(self, x: torch.Tensor, **_: Any) -> torch.Tensor:
+            return self.linear(x)
+
+    torch.manual_seed(0)
+    model = Scorer()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = [{"x": torch.randn(4)} for _ in range(16)]
+    loader = torch.utils.data.DataLoader(rows, batch_size=4)
+    loader.batch_sampler.set_epoch = lambda epoch: None  # type: ignore[union-attr]  # the loop's sampler API
+    scores = iter([0.9, 0.5, 0.4, 0.3])  # the start scores best; training only makes it worse
+
+    def loss_fn(outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return outputs.pow(2).mean()
+
+    cfg = TrainConfig(epochs=3, progress=False, early_stopping_patience=0, mixed_precision="no", learning_rate=0.1,
+                      warmup_ratio=0.0, fast_cpu_dropout=False)
+    result = train_loop(model, loader, cfg=cfg, loss_fn=loss_fn, evaluate=lambda m: {"score": next(scores)},
+                        primary_metric="score", checkpoints=MemoryCheckpoints(), tracker=Trackers(),
+                        accelerator=make_accelerator(cfg), evaluate_first=True)
+    assert result.best_step == 0 and result.best_metrics["score"] == 0.9 and result.steps == 12
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, start[key])
+
+
+def test_an_anytime_plan_trains_full_for_what_fits_and_evaluates_its_start(
+        tiny_model: Path, sentiment_csv: Path, sentiment_eval_csv: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto on a budget that fits half an epoch of full (the estimates are fixed here; measuring them is
+    tested above): full is planned for what fits, the probe-initialised start is evaluated at step 0, and
+    strategy.json records the plan."""
+    from fmkit.workflows import auto
+
+    monkeypatch.setattr(auto, "estimate_seconds", lambda ctx, rate: {
+        "zeroshot": 3.0, "linear-probe": 20.0, "fewshot": 90.0, "lora": 4000.0, "full": 5000.0})
+    monkeypatch.setattr(auto, "full_cost", lambda ctx, rate: auto.FullCost(fixed_s=10.0, epoch_s=1000.0, eval_s=5.0))
+    out = tmp_path / "anytime"
+    fmkit.train(data=str(sentiment_csv), eval=str(sentiment_eval_csv), model=str(tiny_model), output=str(out),
+                **{**FAST, "strategy.time_budget": "10m", "train.epochs": 2})
+    record = json.loads((out / "strategy.json").read_text())
+    assert record["strategy"] == "full" and 0.25 <= record["planned_epochs"] < 0.6, record
+    evals = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    evals = [e for e in evals if e.get("kind") == "eval" and e.get("phase") in (None, "train")]
+    assert evals[0]["step"] == 0, evals  # the start, before any step of full
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["strategy"] == "full" and metrics["epochs_completed"] < 1
 
 
 def test_an_imbalanced_set_is_not_few_shot() -> None:
@@ -194,7 +271,7 @@ def test_an_imbalanced_set_is_not_few_shot() -> None:
     data = DataStats.of(labels, 31)
     assert float(np.median(np.bincount(labels)[1:])) <= 40 and data.rows == 4478 and data.largest_class == 3309
     estimates = {"zeroshot": 3.0, "linear-probe": 20.0, "fewshot": 90.0, "lora": 500.0, "full": 700.0}
-    name, reason = decide(data, estimates, None)
+    name, reason, _ = decide(data, estimates, None)
     assert name == "full" and "largest 3,309" in reason and "imbalance" in reason
     assert decide(DataStats.of(np.repeat(np.arange(30), 8), 30), estimates, None)[0] == "fewshot"  # truly few-shot
 

@@ -111,7 +111,7 @@ def test_evaluation_cost_follows_a_slowdown_and_the_estimate_comes_from_the_data
 def test_auto_counts_what_the_command_already_spent() -> None:
     estimates = {"zeroshot": 3.0, "linear-probe": 20.0, "fewshot": 90.0, "lora": 500.0, "full": 560.0}
     assert decide(DataStats.balanced(500), estimates, 600)[0] == "full"
-    name, reason = decide(DataStats.balanced(500), estimates, 600, spent_s=70)
+    name, reason, _ = decide(DataStats.balanced(500), estimates, 600, spent_s=70)
     assert name == "lora" and "530s left after 70s" in reason
 
 
