@@ -111,7 +111,7 @@ class StepBudget:
             seconds = max(0.0, self.clock() - start)
             self._mark += seconds
             if kind == "eval":
-                self._eval_s, self._eval_step_s = seconds, self.step_seconds() or 0.0
+                self._eval_s, self._eval_step_s = seconds, self.typical_step_seconds() or 0.0
             else:  # best weights and resumable state are written one after the other: one round
                 self._round_s += seconds
                 self._checkpoint_s = max(self._round_s, self._checkpoint_s or 0.0)
@@ -123,12 +123,20 @@ class StepBudget:
             return None
         return max(statistics.fmean(self._recent), self._recent[-1])
 
+    def typical_step_seconds(self) -> float | None:
+        """The median of the recent steps: a slowdown that lasts moves it within a few steps, one stalled step
+        (a page fault storm, another process's burst) does not."""
+        return statistics.median(self._recent) if self._recent else None
+
     def eval_seconds(self) -> float:
-        step = self.step_seconds() or 0.0
+        step = self.typical_step_seconds() or 0.0
         if self._eval_s is None:
             return self.eval_steps_estimate * step
+        # What slows the steps slows evaluations too. Scaled by the typical step, not the last one: scaled by
+        # one stalled step, a 6 s evaluation looked like 80 s and a LoRA run stopped with a third of its budget
+        # unused (banking77, 200 s budget, 2026-12-06).
         slowdown = step / self._eval_step_s if self._eval_step_s > 0 else 1.0
-        return self._eval_s * max(1.0, slowdown)  # what slows the steps slows evaluations too
+        return self._eval_s * max(1.0, slowdown)
 
     def checkpoint_seconds(self) -> float:
         return self.checkpoint_s_estimate if self._checkpoint_s is None else self._checkpoint_s

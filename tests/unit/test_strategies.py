@@ -188,7 +188,7 @@ def test_auto_choice_changes_with_budget_and_data_size() -> None:
 
 
 def test_auto_plans_part_of_full_when_only_the_probe_fits_whole() -> None:
-    """The budget buys 1.65 of full's 3 epochs and not lora's: full for 1.65 epochs, not the probe."""
+    """The budget buys 1.65 of full's 3 epochs and no whole lora run: full for 1.65 epochs, not the probe."""
     full = FullCost(fixed_s=40.0, epoch_s=200.0, eval_s=10.0)  # 3 epochs: 40 + 600 + 30 = 670 s
     estimates = {"zeroshot": 3.0, "linear-probe": 30.0, "fewshot": 90.0, "lora": 560.0, "full": 670.0}
     many = DataStats.balanced(500)
@@ -197,7 +197,9 @@ def test_auto_plans_part_of_full_when_only_the_probe_fits_whole() -> None:
     assert decision.strategy == "full" and decision.epochs == pytest.approx(1.65)
     assert "planned for 1.65 epochs" in decision.reason and "start evaluated first" in decision.reason
     assert full.seconds(decision.epochs, extra_evals=1) <= 400 < full.seconds(decision.epochs + 0.05, extra_evals=1)
-    assert decide(many, estimates, 600, full=full, epochs=3) == ("lora", decide(many, estimates, 600).reason, None)
+    # Before a whole lora run (560 s fits 600): full for the 2.6 epochs that fit (40 + 520 + 4 x 10 = 600 s).
+    assert decide(many, estimates, 600, full=full, epochs=3)[::2] == ("full", pytest.approx(2.6))
+    assert decide(many, estimates, 600)[0] == "lora"  # without the probe start (probe.init off): lora
     probe_only = decide(many, estimates, 95, full=full, epochs=3)  # 40 + 0.25 x 200 + 2 x 10 = 110 > 95
     assert probe_only.strategy == "linear-probe" and probe_only.epochs is None
     few = decide(DataStats.balanced(8), estimates, 400, full=full, epochs=3)  # few-shot data keeps its ladder

@@ -81,6 +81,14 @@ def test_stop_rule_keeps_the_deadline_when_the_machine_slows_down_half_way() -> 
     assert 210 < slowed["steps"] < steady["steps"] < 1000  # the slowdown shortened the run instead of overrunning
 
 
+def test_one_stalled_step_does_not_end_the_run_early() -> None:
+    """A single 10 s step among 0.5 s ones is not a slowdown: the run goes on to use its budget."""
+    steady = simulate(lambda step: 0.5)
+    stalled = simulate(lambda step: 10.0 if step == 310 else 0.5)
+    assert stalled["end"] <= stalled["deadline"]
+    assert stalled["steps"] >= steady["steps"] - 25, (stalled, steady)  # 10 s is 19 steps' worth, plus rounding
+
+
 def test_nothing_measured_yet_takes_a_first_step_unless_the_time_is_already_gone() -> None:
     clock = FakeClock()
     budget = StepBudget(Deadline(0.0, 10.0, clock), eval_steps_estimate=1.0, checkpoint_s_estimate=0.1)
