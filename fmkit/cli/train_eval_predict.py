@@ -242,8 +242,9 @@ def register(sub: Any) -> None:
     p.add_argument("--strategy", choices=["auto", "full", "linear-probe", "fewshot", "lora", "zeroshot"],
                    help="how to adapt the model (default auto: chosen from examples per class and --time-budget)")
     p.add_argument("--time-budget", metavar="DURATION",
-                   help="wall time of the whole command, e.g. 90s, 10m, 1h: auto chooses a strategy that fits, "
-                   "and any strategy stops training in time (strategy.json says what was cut)")
+                   help="wall time of the whole command, e.g. 90s, 10m, 1h, or none: auto plans what fits (default "
+                   "10m for auto, no limit for a named strategy), and any strategy stops training in time "
+                   "(strategy.json says what was cut)")
     p.add_argument("--label-descriptions", metavar="FILE",
                    help="zeroshot: JSON {label: description} or CSV/TSV label,description")
     p.add_argument("--output", help="run directory (default: runs/<timestamp>)")

@@ -183,12 +183,14 @@ class StrategyConfig(Section):
         "class and `time_budget`, measured on this machine, and writes RUN_DIR/strategy.json.",
     )
     time_budget: str | None = Field(
-        None, pattern=r"^\s*\d+(\.\d+)?\s*[smh]?\s*$",
+        None, pattern=r"^\s*([nN][oO][nN][eE]|\d+(\.\d+)?\s*[smh]?)\s*$",
         description="Wall-time budget of the whole train command, e.g. '90s', '10m', '1h' (plain number: seconds), "
-        "from its start to the saved model and report; unset: no limit. 'auto' chooses a strategy that fits what "
-        "is left after loading and measuring; with any strategy the training loop re-measures its step, evaluation "
-        "and checkpoint times as it goes and stops (keeping the best evaluated weights) when one more step would "
-        "not leave time to finish. strategy.json and metrics.json say what was cut.",
+        "from its start to the saved model and report; 'none': no limit. Unset: 10m for a classifier whose "
+        "strategy is 'auto' (it then plans what fits: the probe, or `full` for the epochs that fit, never worse "
+        "than the probe), no limit for a strategy named explicitly. With any strategy the training loop "
+        "re-measures its step, evaluation and checkpoint times as it goes and stops (keeping the best evaluated "
+        "weights) when one more step would not leave time to finish. strategy.json and metrics.json say what "
+        "was cut.",
     )
     probe: ProbeSection = Field(
         default_factory=ProbeSection, description="The logistic-regression head on frozen vectors: linear-probe, "

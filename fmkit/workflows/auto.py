@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from fmkit.config.schema import TrainConfig
+from fmkit.config.schema import StrategyConfig, TrainConfig
 from fmkit.data.tasks.classification import TRAIN_PAD_MULTIPLE, LengthGroupedBatches, make_loader
 from fmkit.data.tasks.pairs import pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError
@@ -51,14 +51,29 @@ LORA_TIME_FACTOR = 0.8
 FIXED_OVERHEAD_S = 5.0  # model load, checkpoints, saving: paid by every strategy that trains
 
 
+# What `auto` spends when no budget is given: enough for the probe and a good part of `full` on a few
+# thousand to tens of thousands of short texts on two cores; `--time-budget none` lifts it.
+DEFAULT_AUTO_BUDGET = "10m"
+
+
 def parse_duration(text: str | None) -> float | None:
-    """'90s' / '10m' / '1.5h' / '600' -> seconds; None -> no limit."""
-    if text is None:
+    """'90s' / '10m' / '1.5h' / '600' -> seconds; None or 'none' -> no limit."""
+    if text is None or text.strip().lower() == "none":
         return None
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
     if not match:
         raise ConfigError(f"time budget {text!r}: write it like 90s, 10m or 1h.")
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def run_budget(strategy: StrategyConfig) -> tuple[float | None, bool]:
+    """(seconds, whether that is the default): a budget given wins ('none' = no limit); unset, `auto` gets
+    DEFAULT_AUTO_BUDGET and a strategy named explicitly none."""
+    if strategy.time_budget is not None:
+        return parse_duration(strategy.time_budget), False
+    if strategy.name == "auto":
+        return parse_duration(DEFAULT_AUTO_BUDGET), True
+    return None, False
 
 
 @dataclass
@@ -312,7 +327,7 @@ def choose_strategy(ctx: FitContext) -> Choice:
     data = DataStats.of(ctx.train_enc.labels, len(ctx.labels))
     rate = measure_throughput(ctx, lora=not few_shot(data))  # lora is a candidate only then
     estimates = estimate_seconds(ctx, rate)
-    budget = ctx.deadline.budget_s if ctx.deadline is not None else parse_duration(ctx.cfg.strategy.time_budget)
+    budget = ctx.deadline.budget_s if ctx.deadline is not None else run_budget(ctx.cfg.strategy)[0]
     spent = round(ctx.deadline.elapsed(), 1) if ctx.deadline is not None else None
     anytime = ctx.cfg.strategy.probe.init  # the plan's floor is the probe that starts full's head
     name, reason, planned = decide(data, estimates, budget, spent or 0.0,
@@ -328,6 +343,7 @@ def choice_record(choice: Choice) -> dict[str, Any]:
 
 __all__ = [
     "ANYTIME_MIN_EPOCHS",
+    "DEFAULT_AUTO_BUDGET",
     "Choice",
     "DataStats",
     "Decision",
@@ -339,4 +355,5 @@ __all__ = [
     "full_cost",
     "measure_throughput",
     "parse_duration",
+    "run_budget",
 ]

@@ -27,7 +27,7 @@ from fmkit.training import LoopResult
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
 from fmkit.utils.io import atomic_directory, atomic_write_json
-from fmkit.workflows.auto import choice_record, choose_strategy, parse_duration
+from fmkit.workflows.auto import DEFAULT_AUTO_BUDGET, choice_record, choose_strategy, run_budget
 from fmkit.workflows.head_task import fit_and_export, loop_summary
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import FitContext
@@ -62,7 +62,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     entry) to the saved model and report: the loop stops in time and strategy.json says what was cut.
     """
     started = command_started()
-    budget_s = parse_duration(cfg.strategy.time_budget)
+    budget_s, _ = run_budget(cfg.strategy)
     deadline = None if budget_s is None else Deadline(started, budget_s)
     train_data, eval_data, warnings = load_datasets(cfg)
     for message in warnings:
@@ -142,6 +142,9 @@ def resolve_strategy(ctx: FitContext, resume: bool) -> str:
         atomic_write_json(record_path, {"requested": "auto", "strategy": "full",
                                         "reason": "auto: text pairs are fine-tuned as a cross-encoder ('full')"})
         return "full"
+    if run_budget(ctx.cfg.strategy)[1]:  # said once the data is known to be good, before the choice
+        print(f"note: --strategy auto plans within a {DEFAULT_AUTO_BUDGET} time budget by default "
+              "(--time-budget 30m for more, --time-budget none for no limit)", file=sys.stderr)
     choice = choose_strategy(ctx)
     atomic_write_json(record_path, choice_record(choice))
     print(f"strategy: {choice.strategy} ({choice.reason})", file=sys.stderr)
@@ -165,7 +168,7 @@ def record_budget(run_dir: Path, result: LoopResult | None) -> dict[str, Any] | 
         return None
     record = {**result.budget, "examples_per_second": round(result.examples_per_second, 2)}
     choice = read_strategy_record(run_dir)
-    if choice.get("requested") == "auto":
+    if "estimates_s" in choice:  # auto measured and estimated (text pairs go to full without measuring)
         record["estimated_seconds"] = choice["estimates_s"][choice["strategy"]]
         record["estimated_examples_per_second"] = choice["throughput"]["train_examples_per_s"]
     if record["cut"]:

@@ -214,3 +214,35 @@ def test_a_budget_gone_before_the_first_evaluation_still_saves_an_evaluated_mode
     assert metrics["best_step"] == metrics["steps"]  # the current weights were evaluated at the stop
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [r["step"] for r in history if r["kind"] == "eval"] == [metrics["steps"]]
+
+
+def test_auto_has_a_default_budget_and_none_lifts_it() -> None:
+    from fmkit.config.load import load_config
+    from fmkit.errors import ConfigError
+    from fmkit.workflows.auto import DEFAULT_AUTO_BUDGET, parse_duration, run_budget
+
+    assert run_budget(load_config().strategy) == (parse_duration(DEFAULT_AUTO_BUDGET), True)  # auto, unset
+    assert run_budget(load_config(overrides={"strategy.time_budget": "none"}).strategy) == (None, False)
+    assert run_budget(load_config(overrides={"strategy.time_budget": "None"}).strategy) == (None, False)
+    assert run_budget(load_config(overrides={"strategy.time_budget": "90s"}).strategy) == (90.0, False)
+    # A strategy named explicitly is the recipe the user asked for: no limit unless one is given.
+    assert run_budget(load_config(overrides={"strategy.name": "full"}).strategy) == (None, False)
+    with pytest.raises(ConfigError, match="time_budget"):
+        load_config(overrides={"strategy.time_budget": "nonsense"})
+
+
+def test_the_default_budget_is_said_at_the_start(tiny_model: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from fmkit.cli import main
+    from tests.conftest import write_sentiment_csv
+
+    data = write_sentiment_csv(tmp_path / "train.csv", n=40)
+    assert main(["train", "--data", str(data), "--model", str(tiny_model), "--output", str(tmp_path / "run"),
+                 "--quiet", "--epochs", "1", "--set", "train.threads=1"]) == 0
+    assert "10m time budget by default" in capsys.readouterr().err
+    record = json.loads((tmp_path / "run" / "strategy.json").read_text())
+    assert record["time_budget_s"] == 600.0
+    assert main(["train", "--data", str(data), "--model", str(tiny_model), "--output", str(tmp_path / "run2"),
+                 "--quiet", "--epochs", "1", "--time-budget", "none", "--set", "train.threads=1"]) == 0
+    assert "time budget by default" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "run2" / "strategy.json").read_text())["time_budget_s"] is None
