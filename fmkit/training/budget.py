@@ -132,6 +132,11 @@ class StepBudget:
         step = self.typical_step_seconds() or 0.0
         if self._eval_s is None:
             return self.eval_steps_estimate * step
+        if self._eval_step_s <= 0 and self._all:
+            # Timed before any step (auto's evaluation of the start): the steps that followed it are the pace
+            # it ran at. Without this a machine that slowed down later never slowed the evaluations' estimate,
+            # and a loaded run overran its budget by a fifth (banking77, 200 s, 2026-12-06).
+            self._eval_step_s = statistics.median(self._all[:STEP_WINDOW])
         # What slows the steps slows evaluations too. Scaled by the typical step, not the last one: scaled by
         # one stalled step, a 6 s evaluation looked like 80 s and a LoRA run stopped with a third of its budget
         # unused (banking77, 200 s budget, 2026-12-06).

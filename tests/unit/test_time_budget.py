@@ -39,7 +39,8 @@ class FakeClock:
 # --- the stop rule alone ----------------------------------------------------------------------------
 
 def simulate(step_cost: Any, budget_s: float = 300.0, spent_s: float = 20.0, eval_every: int = 50,
-             eval_cost: float = 6.0, checkpoint_cost: float = 0.5, planned: int = 1000) -> dict[str, float]:
+             eval_cost: float = 6.0, checkpoint_cost: float = 0.5, planned: int = 1000,
+             evaluate_first: bool = False) -> dict[str, float]:
     """Drive StepBudget exactly as the loop does; `step_cost(step)` says how long each step takes and an
     evaluation costs `eval_cost` x the slowdown. Returns when the command really ended, all work done."""
     clock = FakeClock()
@@ -56,6 +57,9 @@ def simulate(step_cost: Any, budget_s: float = 300.0, spent_s: float = 20.0, eva
 
     budget.start()
     step, last_eval = 0, None
+    if evaluate_first:  # auto's anytime plan evaluates the start, before any step is timed
+        evaluate_and_checkpoint(0)
+        last_eval = 0
     while step < planned and not budget.should_stop():
         clock.advance(step_cost(step))
         budget.step_done()
@@ -79,6 +83,14 @@ def test_stop_rule_keeps_the_deadline_when_the_machine_slows_down_half_way() -> 
         # Not wastefully early either: what is left would not have paid for one more slow step and evaluation.
         assert run["deadline"] - run["end"] < 1.5 + 3 * 6.0, run
     assert 210 < slowed["steps"] < steady["steps"] < 1000  # the slowdown shortened the run instead of overrunning
+
+
+def test_a_slowdown_after_an_evaluation_of_the_start_still_keeps_the_deadline() -> None:
+    """The start evaluated before any step (auto's anytime plan), then a second job makes everything 6x slower:
+    the evaluations' estimate must follow the slowdown too, or the final evaluations overrun the budget."""
+    run = simulate(lambda step: 0.3 if step < 200 else 1.8, budget_s=200.0, eval_every=313, evaluate_first=True,
+                   eval_cost=5.0)
+    assert run["end"] <= run["deadline"], run
 
 
 def test_one_stalled_step_does_not_end_the_run_early() -> None:
