@@ -55,11 +55,9 @@ def evaluate(model: str | Path, data: str | Path, **kwargs: Any) -> dict[str, An
     """Metrics of a saved text model (classification, regression, multi-label) on a labelled file; the task
     registry names each task's evaluation."""
     from fmkit.config.tasks import resolve, task_spec
-    from fmkit.models.meta import read_meta
+    from fmkit.models.meta import read_meta, saved_model_dir
 
-    folder = Path(model)
-    if (folder / "model").is_dir() and not (folder / "fmkit.json").is_file():
-        folder = folder / "model"
+    folder = saved_model_dir(model)
     task = str(read_meta(folder).get("task", "classification"))
     target = task_spec(task).evaluate
     if target is None:

@@ -38,10 +38,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         # Each worker process loads its own model; split the cores so they do not oversubscribe.
         from fmkit.inference.backends import cpu_threads
-        from fmkit.models.meta import read_meta
+        from fmkit.models.meta import read_meta, saved_model_dir
 
-        read_meta(model_dir / "model" if (model_dir / "model").is_dir() and not (model_dir / "fmkit.json").is_file()
-                  else model_dir)  # fail here, with a clear message, not in every worker
+        read_meta(saved_model_dir(model_dir))  # fail here, with a clear message, not in every worker
         os.environ["FMKIT_THREADS"] = str(max(1, cpu_threads() // settings.workers))
         os.environ["FMKIT_SERVE_MODEL"] = str(model_dir)
         os.environ["FMKIT_SERVE_SETTINGS"] = settings.model_dump_json()

@@ -63,6 +63,7 @@ def print_result(result: Any) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Metrics of a saved model on a labelled file, by the evaluation its task's registry entry names."""
     from fmkit.config.tasks import resolve, task_spec
+    from fmkit.models.meta import saved_model_dir
     from fmkit.tracking import record_eval
 
     runs = Path(args.runs) if args.runs else None
@@ -99,16 +100,9 @@ def print_classification_eval(metrics: dict[str, Any]) -> None:
     print("  ".join(f"{k}={v:.4f}" for k, v in headline(metrics).items() if k != "num_examples"))
 
 
-def saved_model_dir(path: Path) -> Path:
-    """A model folder, or the run directory holding one as model/."""
-    if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
-        return path / "model"
-    return path
-
-
 def model_task(model_dir: Path) -> str | None:
     """The task a saved model (or the run directory holding it) records; None when it records none."""
-    from fmkit.models.meta import read_meta
+    from fmkit.models.meta import read_meta, saved_model_dir
 
     model_dir = saved_model_dir(model_dir)
     if not (model_dir / "fmkit.json").is_file():

@@ -18,11 +18,9 @@ def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None =
                    precision: str | None = None) -> Any:
     """`backend` (torch|onnx) is passed on only when not "auto", `precision` (auto|fp32|bf16) only when given
     ("model" = the model's own): predictors of other tasks need not take them."""
-    from fmkit.models.meta import read_meta
+    from fmkit.models.meta import read_meta, saved_model_dir
 
-    path = Path(path)
-    if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
-        path = path / "model"
+    path = saved_model_dir(path)
     from fmkit.config.tasks import TASKS, resolve
 
     task = read_meta(path).get("task", "classification")

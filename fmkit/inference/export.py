@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from fmkit.errors import DataError, FmkitError, ModelError
-from fmkit.models.meta import FMKIT_META, HEAD_FILE, read_meta
+from fmkit.models.meta import FMKIT_META, HEAD_FILE, read_meta, saved_model_dir
 from fmkit.utils.io import atomic_directory, atomic_write_json
 
 ONNX_FILE = "model.onnx"
@@ -67,8 +67,7 @@ def export_onnx(model_dir: Path | str, output: Path | str, quantize: str | None 
     from fmkit.models.classifier import TextClassifier
 
     model_dir, output = Path(model_dir), Path(output)
-    if (model_dir / "model").is_dir() and not (model_dir / FMKIT_META).is_file():
-        model_dir = model_dir / "model"
+    model_dir = saved_model_dir(model_dir)
     if quantize not in (None, "none", "int8"):
         raise FmkitError(f"--quantize {quantize}: only int8 (dynamic, onnxruntime) is supported.")
     meta = read_meta(model_dir)

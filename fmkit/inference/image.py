@@ -14,6 +14,7 @@ from PIL import Image
 from fmkit.data.images import list_images
 from fmkit.data.tasks.image import make_image_loader, resize_center, to_array
 from fmkit.models.image_classifier import ImageClassifier, image_logits
+from fmkit.models.meta import saved_model_dir
 
 Record = dict[str, Any]
 
@@ -29,9 +30,7 @@ class ImagePredictor:
 
     @classmethod
     def load(cls, path: Path | str, batch_size: int = 64) -> ImagePredictor:
-        path = Path(path)
-        if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
-            path = path / "model"
+        path = saved_model_dir(path)
         return cls(ImageClassifier.from_pretrained(path), batch_size=batch_size, path=path)
 
     def predict_proba(self, paths: Sequence[Path | str]) -> np.ndarray:

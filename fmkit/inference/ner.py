@@ -18,6 +18,7 @@ from fmkit.data.conll import split_words
 from fmkit.data.tasks.ner import encode_words, make_ner_loader, merge_windows
 from fmkit.evaluation.ner_metrics import get_entities
 from fmkit.models.backbone import load_tokenizer
+from fmkit.models.meta import saved_model_dir
 from fmkit.models.token_classifier import TokenClassifier, predict_window_probs
 
 Record = dict[str, Any]
@@ -33,9 +34,7 @@ class NerPredictor:
 
     @classmethod
     def load(cls, path: Path | str, batch_size: int = 64) -> NerPredictor:
-        path = Path(path)
-        if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
-            path = path / "model"
+        path = saved_model_dir(path)
         return cls(TokenClassifier.from_pretrained(path), load_tokenizer(path), batch_size=batch_size, path=path)
 
     def word_probs(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 from fmkit.data.tokenized import EncodedTexts, encode_texts, pad_batch
 from fmkit.errors import ModelError
 from fmkit.inference.backends import Backend, BackendName, TorchBackend, load_backend
-from fmkit.models.meta import read_meta
+from fmkit.models.meta import read_meta, saved_model_dir
 from fmkit.models.rust_tokenizer import load_rust_tokenizer
 
 if TYPE_CHECKING:
@@ -65,9 +65,7 @@ class Predictor:
 
         `precision` (auto|fp32|bf16) of the torch backend; None: the one the model's metrics were measured in.
         """
-        path = Path(path)
-        if (path / "model").is_dir() and not (path / "fmkit.json").is_file():
-            path = path / "model"  # accept a run directory too
+        path = saved_model_dir(path)  # a run directory too
         meta = read_meta(path)
         if meta.get("task", "classification") != cls.TASK:
             raise ModelError(f"{path}: holds a '{meta.get('task')}' model, not a {cls.TASK} model.")

@@ -17,6 +17,14 @@ def recorded_precision(meta: dict[str, Any]) -> str:
     return str(meta.get("precision", "fp32"))
 
 
+def saved_model_dir(path: Path | str) -> Path:
+    """A model folder, or the run directory holding one as model/ (every command accepts either)."""
+    path = Path(path)
+    if (path / "model").is_dir() and not (path / FMKIT_META).is_file():
+        return path / "model"
+    return path
+
+
 def read_meta(directory: Path) -> dict[str, Any]:
     meta_path = Path(directory) / FMKIT_META
     if not Path(directory).is_dir():

@@ -206,22 +206,19 @@ def padded_tokens(lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool
     return total
 
 
-def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
-    """Wall time of each strategy on this data at the measured rates (padded tokens of the batches it runs)."""
+def estimate_seconds(ctx: FitContext, rate: Throughput, full: FullCost | None = None) -> dict[str, float]:
+    """Wall time of each strategy on this data at the measured rates (padded tokens of the batches it runs);
+    `full`: full_cost(ctx, rate) when the caller has it already (its passes are counted once)."""
     cfg = ctx.cfg
-    train_lengths, eval_lengths = ctx.train_enc.lengths, ctx.eval_enc.lengths
-    seed, eval_batch = cfg.train.seed, cfg.eval.batch_size
-    eval_pass = padded_tokens(eval_lengths, eval_batch, seed, shuffle=False) / rate.embed_tokens_per_s
-    embed_all = padded_tokens(train_lengths, eval_batch, seed, shuffle=False) / rate.embed_tokens_per_s + eval_pass
+    full = full or full_cost(ctx, rate)
+    train_lengths, seed = ctx.train_enc.lengths, cfg.train.seed
+    eval_pass, embed_all, epoch_tokens = full.eval_s, full.embed_all_s, full.epoch_tokens
     epochs = cfg.train.epochs
-    epoch_tokens = padded_tokens(train_lengths, cfg.train.batch_size, seed, shuffle=True,
-                                 group_by_length=cfg.train.group_by_length, multiple=TRAIN_PAD_MULTIPLE)
     # LoRA measured (few-shot runs skip it: lora is not a candidate there), else a conservative share of full's.
     lora_rate = rate.lora_train_tokens_per_s or rate.train_tokens_per_s / LORA_TIME_FACTOR
     lora_token_time = epochs * epoch_tokens / lora_rate
     evals = math.ceil(epochs) * eval_pass
     steps = math.ceil(epochs * math.ceil(len(train_lengths) / cfg.train.batch_size) / cfg.train.grad_accum_steps)
-    probe = embed_all if cfg.strategy.probe.init else 0.0
     assert ctx.train_enc.labels is not None
     per_example = pairs_per_example(cfg.strategy.fewshot.pairs_per_example, ctx.train_enc.labels)
     pairs = sample_pairs(ctx.train_enc.labels, per_example, seed)
@@ -237,8 +234,8 @@ def estimate_seconds(ctx: FitContext, rate: Throughput) -> dict[str, float]:
         "zeroshot": round(eval_pass + label_tokens / rate.embed_tokens_per_s + 2.0, 1),
         "linear-probe": round(embed_all + FIXED_OVERHEAD_S, 1),
         "fewshot": round(fewshot + FIXED_OVERHEAD_S, 1),
-        "lora": round(probe + lora_token_time + steps * rate.lora_optimizer_step_s + evals + FIXED_OVERHEAD_S, 1),
-        "full": round(full_cost(ctx, rate).seconds(epochs), 1),
+        "lora": round(full.fixed_s + lora_token_time + steps * rate.lora_optimizer_step_s + evals, 1),
+        "full": round(full.seconds(epochs), 1),
     }
 
 
@@ -250,6 +247,8 @@ class FullCost:
     fixed_s: float
     epoch_s: float
     eval_s: float
+    embed_all_s: float = 0.0  # one forward pass over every train and eval text (the probe's, linear-probe's)
+    epoch_tokens: float = 0.0  # padded tokens of one training epoch's batches
 
     def seconds(self, epochs: float, extra_evals: int = 0) -> float:
         return self.fixed_s + epochs * self.epoch_s + (math.ceil(epochs) + extra_evals) * self.eval_s
@@ -272,7 +271,7 @@ def full_cost(ctx: FitContext, rate: Throughput) -> FullCost:
     steps_per_epoch = math.ceil(len(train_lengths) / cfg.train.batch_size) / cfg.train.grad_accum_steps
     probe = embed_all if cfg.strategy.probe.init else 0.0
     return FullCost(probe + FIXED_OVERHEAD_S, epoch_tokens / rate.train_tokens_per_s
-                    + steps_per_epoch * rate.optimizer_step_s, eval_pass)
+                    + steps_per_epoch * rate.optimizer_step_s, eval_pass, embed_all, epoch_tokens)
 
 
 def few_shot(data: DataStats) -> bool:
@@ -326,12 +325,13 @@ def choose_strategy(ctx: FitContext) -> Choice:
     assert ctx.train_enc.labels is not None
     data = DataStats.of(ctx.train_enc.labels, len(ctx.labels))
     rate = measure_throughput(ctx, lora=not few_shot(data))  # lora is a candidate only then
-    estimates = estimate_seconds(ctx, rate)
+    full = full_cost(ctx, rate)
+    estimates = estimate_seconds(ctx, rate, full)
     budget = ctx.deadline.budget_s if ctx.deadline is not None else run_budget(ctx.cfg.strategy)[0]
     spent = round(ctx.deadline.elapsed(), 1) if ctx.deadline is not None else None
     anytime = ctx.cfg.strategy.probe.init  # the plan's floor is the probe that starts full's head
     name, reason, planned = decide(data, estimates, budget, spent or 0.0,
-                                   full_cost(ctx, rate) if anytime else None, ctx.cfg.train.epochs)
+                                   full if anytime else None, ctx.cfg.train.epochs)
     data_record = {**asdict(data), "imbalance": round(data.imbalance, 2)}
     return Choice(name, reason, round(data.examples_per_class, 2), data_record, budget, estimates, spent,
                   {k: round(v, 2) for k, v in asdict(rate).items()}, planned_epochs=planned)

@@ -31,11 +31,7 @@ from fmkit.workflows.auto import DEFAULT_AUTO_BUDGET, choice_record, choose_stra
 from fmkit.workflows.head_task import fit_and_export, loop_summary
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import FitContext
-from fmkit.workflows.task_run import TaskRun, cache_texts, load_backbone
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+from fmkit.workflows.task_run import TaskRun, cache_texts, load_backbone, warn
 
 
 def load_datasets(cfg: RunConfig) -> tuple[LabeledTexts, LabeledTexts, list[str]]:

@@ -251,7 +251,7 @@ def test_an_anytime_plan_trains_full_for_what_fits_and_evaluates_its_start(
     strategy.json records the plan."""
     from fmkit.workflows import auto
 
-    monkeypatch.setattr(auto, "estimate_seconds", lambda ctx, rate: {
+    monkeypatch.setattr(auto, "estimate_seconds", lambda ctx, rate, full=None: {
         "zeroshot": 3.0, "linear-probe": 20.0, "fewshot": 90.0, "lora": 4000.0, "full": 5000.0})
     monkeypatch.setattr(auto, "full_cost", lambda ctx, rate: auto.FullCost(fixed_s=10.0, epoch_s=1000.0, eval_s=5.0))
     out = tmp_path / "anytime"
