@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from fmkit.errors import ModelError
+from fmkit.models.multilingual import E5_ALIASES, resolve_multilingual_e5
+from fmkit.utils.folders import read_json_object
 
 BUNDLED_ALIASES = {
     "all-minilm-l6-v2",
@@ -42,6 +44,8 @@ def resolve_model_path(name: str | Path) -> Path:
     text = str(name)
     if text.lower() in BUNDLED_ALIASES:
         return bundled_minilm_path()
+    if text.lower() in E5_ALIASES:
+        return resolve_multilingual_e5()
     path = Path(text).expanduser()
     if path.exists() or text.startswith((".", "/", "~")) or (os.sep in text and text.count("/") > 1):
         if not path.is_dir():
@@ -99,7 +103,11 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def load_tokenizer(path: Path, trust_remote_code: bool = False) -> Any:
+def load_tokenizer(path: Path, trust_remote_code: bool = False, text_prompt: bool = True) -> Any:
+    """The folder's fast tokenizer. With `text_prompt`, the prefix the folder declares for its inputs (E5's
+    `query: `) becomes the tokenizer's first normaliser: every text it encodes gets it, at train, eval,
+    predict, serve and export alike, and a model saved from it carries it in its tokenizer.json. Word-level
+    tasks (NER, masked-LM pretraining) pass text_prompt=False: a prefix on every word would be wrong."""
     from transformers import AutoTokenizer
 
     try:
@@ -108,7 +116,40 @@ def load_tokenizer(path: Path, trust_remote_code: bool = False) -> Any:
         raise ModelError(f"{path}: cannot load the tokenizer ({exc}).") from None
     if not getattr(tok, "is_fast", False):
         raise ModelError(f"{path}: only fast (Rust) tokenizers are supported; add a tokenizer.json.")
+    prefix = declared_text_prefix(path)
+    if text_prompt and prefix:
+        add_text_prefix(tok.backend_tokenizer, prefix)
     return tok
+
+
+def declared_text_prefix(path: Path) -> str:
+    """The prompt a folder declares as sentence-transformers does (`config_sentence_transformers.json`:
+    `prompts[default_prompt_name]`), or ""."""
+    config = read_json_object(Path(path) / "config_sentence_transformers.json")
+    prompts, name = config.get("prompts"), config.get("default_prompt_name")
+    if isinstance(prompts, dict) and isinstance(name, str) and isinstance(prompts.get(name), str):
+        return str(prompts[name])
+    return ""
+
+
+def baked_text_prefix(backend: Any) -> str:
+    """The prefix a Rust tokenizer prepends to every text (its first normaliser is a Prepend), or ""."""
+    import json
+
+    normalizer = json.loads(backend.to_str()).get("normalizer") or {}
+    first = normalizer.get("normalizers", [{}])[0] if normalizer.get("type") == "Sequence" else normalizer
+    return str(first.get("prepend", "")) if first and first.get("type") == "Prepend" else ""
+
+
+def add_text_prefix(backend: Any, prefix: str) -> None:
+    """Make a Rust tokenizer prepend `prefix` to every text, once (a tokenizer that already does is left)."""
+    from tokenizers import normalizers
+
+    if baked_text_prefix(backend) == prefix:
+        return
+    current = backend.normalizer
+    steps = [normalizers.Prepend(prefix)] + ([current] if current is not None else [])
+    backend.normalizer = normalizers.Sequence(steps)
 
 
 def load_encoder(path: Path, trust_remote_code: bool = False) -> Any:

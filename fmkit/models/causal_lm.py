@@ -12,7 +12,6 @@ fmkit.json {"task": "generation", ...}; the LoRA adapters alone go to RUN_DIR/ad
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from fmkit.errors import ModelError
+from fmkit.utils.env import fmkit_cache
 from fmkit.utils.io import atomic_directory
 
 SMOLLM_NAME = "SmolLM2-135M-Instruct"
@@ -29,14 +29,6 @@ SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 FMKIT_META = "fmkit.json"
 IGNORE_INDEX = -100  # label value cross-entropy skips: prompt tokens and padding
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-
-
-def cache_dir() -> Path:
-    """~/.cache/fmkit (or $XDG_CACHE_HOME/fmkit, or $FMKIT_CACHE)."""
-    if os.environ.get("FMKIT_CACHE"):
-        return Path(os.environ["FMKIT_CACHE"]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "fmkit"
 
 
 def bundled_gguf_path() -> Path:
@@ -81,7 +73,7 @@ def convert_gguf(gguf: Path, out_dir: Path) -> Path:
 def resolve_causal_lm(name: str) -> Path:
     """'SmolLM2-135M-Instruct' (converted once into the cache) or a local causal-LM folder."""
     if name.lower() in SMOLLM_ALIASES:
-        folder = cache_dir() / "models" / SMOLLM_NAME
+        folder = fmkit_cache() / "models" / SMOLLM_NAME
         if (folder / "config.json").is_file() and any((folder / f).is_file() for f in _WEIGHT_FILES):
             return folder
         return convert_gguf(bundled_gguf_path(), folder)

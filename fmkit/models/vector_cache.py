@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,13 @@ import torch
 
 from fmkit.models.classifier import TextClassifier
 from fmkit.models.precision import ResolvedPrecision, bf16_linear_weights, inference_autocast
+from fmkit.utils.env import fmkit_cache
 from fmkit.utils.io import atomic_write_bytes
 from fmkit.utils.progress import Progress
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("FMKIT_CACHE_DIR") or Path.home() / ".cache" / "fmkit"
-    return Path(root) / "embeddings"
+    return fmkit_cache() / "embeddings"
 
 
 def model_fingerprint(model_path: Path) -> str:
