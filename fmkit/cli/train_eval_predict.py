@@ -196,6 +196,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for h in tok["histogram"]:
             print(f"  {h['range']:<22} {h['count']:>7}  {'#' * round(30 * h['count'] / hist_top)}")
         print(f"truncated at max_length={tok['max_length']}: {tok['truncated_share']:.1%} of texts")
+    if "vocabulary" in facts:
+        print(f"vocabulary: {facts['vocabulary']['summary']}")
     model = facts["model"]
     state = "all files present for offline use" if model["offline_ready"] else f"MISSING {', '.join(model['missing_files'])}"
     print(f"model: {model['name']} -> {model['path']}: {state}")

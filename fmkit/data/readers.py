@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fmkit.data.legacy_encodings import conversion_advice, legacy_chinese_encoding
 from fmkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -137,7 +138,12 @@ def _not_utf8(path: Path, raw: bytes | None = None, exc: UnicodeDecodeError | No
     where = "is not valid UTF-8"
     if raw is not None and exc is not None:
         line = raw[: exc.start].count(b"\n") + 1
-        where = f"line {line} is not valid UTF-8 (bytes {raw[exc.start : exc.start + 4]!r} at offset {exc.start})"
+        found = f"bytes {raw[exc.start : exc.start + 4]!r} at offset {exc.start}"
+        legacy = legacy_chinese_encoding(raw, exc.start)
+        if legacy is not None:  # converted from Latin-1, as the advice below says, Chinese would be garbage
+            return DataError(f"{path}: looks like {legacy.label}-encoded {legacy.language} text, not UTF-8 (line "
+                             f"{line}: {found}). {conversion_advice(str(path), _utf8_name(path), legacy)}")
+        where = f"line {line} is not valid UTF-8 ({found})"
     return DataError(
         f"{path}: {where}; it is probably Latin-1/Windows-1252. Re-save it as UTF-8, e.g. "
         f"`iconv -f latin1 -t utf-8 {path} > {_utf8_name(path)}`."

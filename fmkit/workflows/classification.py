@@ -66,7 +66,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     if train_data.pairs is not None and cfg.strategy.name in PAIR_UNSUITED:
         raise ConfigError(f"--strategy {cfg.strategy.name} compares single texts with each other or with label "
                           "names; a text-pair classifier trains with full, lora or linear-probe.")
-    model_path, tokenizer, max_length = load_backbone(cfg)
+    model_path, tokenizer, max_length = load_backbone(cfg, texts=[*train_data.texts, *(train_data.pairs or [])],
+                                                      warnings=warnings)
     labels = LabelMap.from_labels(train_data.labels)
     train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source),
                              pairs=train_data.pairs)
@@ -74,7 +75,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                             pairs=eval_data.pairs)
 
     data_info = {"train": fingerprint(train_data, cfg.data.train), "eval": fingerprint(eval_data, cfg.data.eval),
-                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length,
+                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length, "warnings": warnings,
                  "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite, started=started) as run:
         from accelerate.utils import set_seed

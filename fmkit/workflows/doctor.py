@@ -2,7 +2,8 @@
 
 The task's registry entry names how its data is read (`TaskSpec.doctor`: counts per class or label, or the
 target's spread, plus the warnings training would print); this module adds what every text task shares: the
-model's files for offline use and the token lengths against the max_length the run would really use.
+model's files for offline use, the token lengths against the max_length the run would really use, and
+how much of the text the model's vocabulary can read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from fmkit.config import RunConfig
 from fmkit.config.tasks import TASKS, resolve, task_spec
+from fmkit.data.coverage import vocabulary_check
 from fmkit.data.tasks.classification import untruncated_lengths
 from fmkit.data.token_limits import max_length_note, resolve_max_length
 from fmkit.errors import ConfigError
@@ -45,6 +47,11 @@ def doctor(cfg: RunConfig) -> dict[str, Any]:
         if note is not None:
             facts["warnings"].append(note)
         facts["tokens"] = length_facts(untruncated_lengths(tokenizer, joined), max_length)
+        # The check training makes before it starts, on the same texts (both of a pair).
+        coverage, warning = vocabulary_check(tokenizer, [*texts, *(pairs or [])], cfg.model.name)
+        facts["vocabulary"] = {**coverage.as_dict(), "summary": coverage.summary()}
+        if warning is not None:
+            facts["warnings"].append(warning)
     return facts
 
 

@@ -77,7 +77,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     train_data, eval_data, warnings = load_multilabeled(cfg)
     for message in warnings:
         warn(message)
-    model_path, tokenizer, max_length = load_backbone(cfg)
+    model_path, tokenizer, max_length = load_backbone(cfg, texts=train_data.texts, warnings=warnings)
     labels = MultiLabelMap.from_labels(train_data.labels)
     train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source))
     eval_y = labels.encode(eval_data.labels, eval_data.source)
@@ -85,6 +85,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     data_info = {"train": {"source": train_data.source, "rows": len(train_data), "label_counts": train_data.label_counts()},
                  "eval": {"source": eval_data.source, "rows": len(eval_data)},
                  "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length, "labels": list(labels.labels),
+                 "warnings": warnings,
                  "mean_labels_per_text": float(np.mean([len(ls) for ls in train_data.labels])),
                  "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:

@@ -62,13 +62,17 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         raise ConfigError(f"--task ner trains with --strategy full or lora, not '{strategy}'.")
     train_data, eval_data = load_ner_data(cfg)
     labels = tag_labels(train_data.entity_types)
-    model_path, tokenizer, max_length = load_backbone(cfg)
+    warnings = list(train_data.warnings)
+    # The vocabulary check reads sentences: the words of each, joined as they would be written.
+    model_path, tokenizer, max_length = load_backbone(cfg, text_prompt=False, warnings=warnings,
+                                                      texts=[" ".join(words) for words in train_data.tokens])
     train_enc = encode_words(tokenizer, train_data.tokens, max_length, tags=train_data.tags, labels=labels)
     windowed = int(np.sum(np.bincount(train_enc.sentence) > 1))
     data_info = {"train": {"path": str(cfg.data.train), "sentences": len(train_data), "windows": len(train_enc),
                            "sentences_split_into_windows": windowed, "entity_types": train_data.entity_types},
                  "eval": {"path": str(cfg.data.eval) if cfg.data.eval else None, "sentences": len(eval_data)},
-                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length, "labels": labels}
+                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length, "labels": labels,
+                 "warnings": warnings}
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite) as run:
         from accelerate.utils import set_seed
 
@@ -92,7 +96,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                             primary_metric=PRIMARY, checkpoints=Checkpoints(run.dir / "checkpoints"),
                             tracker=run.tracker, accelerator=make_accelerator(train_cfg), resume=run.resume)
         if not run.main:  # another process of a data-parallel run: the main one evaluates and writes
-            return RunResult(run_dir=run.dir, metrics={}, warnings=train_data.warnings)
+            return RunResult(run_dir=run.dir, metrics={}, warnings=warnings)
         if lora is not None:
             lora.export(model, run.dir)  # type: ignore[arg-type]  # adapters kept, merged encoder saved
         predictor = NerPredictor(model, tokenizer, batch_size=cfg.eval.batch_size)
@@ -112,7 +116,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                                    "train_examples_per_second": round(result.examples_per_second, 2)}
         headline = {k: round(full[k], 4) for k in ("f1", "precision", "recall", "token_accuracy")}
         run.finish(metrics, headline)
-    return RunResult(run_dir=run.dir, metrics=metrics, warnings=train_data.warnings)
+    return RunResult(run_dir=run.dir, metrics=metrics, warnings=warnings)
 
 
 def evaluate_saved(model_dir: Path, data: Path, text_column: str | None, label_column: str | None,

@@ -92,7 +92,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         raise DataError("No corpus: pass --data FILE (one text per line, or a CSV/TSV/JSONL/Parquet text column).")
     started = time.perf_counter()
     train_texts, eval_texts = split_corpus(read_corpus(Path(cfg.data.train), cfg.data.text_column), cfg)
-    model_path, tokenizer, max_length = load_backbone(cfg)
+    model_path, tokenizer, max_length = load_backbone(cfg, text_prompt=False)
     train_enc = encode_texts(tokenizer, train_texts, max_length)
     eval_enc = encode_texts(tokenizer, eval_texts, max_length)
     data_info = {"train": {"path": str(cfg.data.train), "sha256": file_sha256(Path(cfg.data.train)),

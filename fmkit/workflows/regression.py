@@ -89,7 +89,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     train_data, eval_data, warnings = load_scored(cfg)
     for message in warnings:
         warn(message)
-    model_path, tokenizer, max_length = load_backbone(cfg)
+    model_path, tokenizer, max_length = load_backbone(cfg, texts=[*train_data.texts, *(train_data.pairs or [])],
+                                                      warnings=warnings)
     scaling = TargetScaling.fit(train_data.targets)
     train_enc = encode_texts(tokenizer, train_data.texts, max_length, scaling.scale(train_data.targets),
                              pairs=train_data.pairs)
@@ -98,7 +99,7 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     target_name = train_data.target_column
     data_info = {"train": {"source": train_data.source, "rows": len(train_data)},
                  "eval": {"source": eval_data.source, "rows": len(eval_data)},
-                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length,
+                 "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length, "warnings": warnings,
                  "text_columns": list(train_data.columns), "target": {"mean": scaling.mean, "std": scaling.std},
                  "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
     bi_encoder = train_data.pairs is not None and pair_encoding(cfg.task.pair_encoding, model_path) == "bi"

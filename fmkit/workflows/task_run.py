@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from fmkit.config import RunConfig, write_config
+from fmkit.data.coverage import vocabulary_check
 from fmkit.data.token_limits import max_length_note, resolve_max_length
 from fmkit.utils.env import host_info, library_versions
 from fmkit.utils.io import atomic_write_json
@@ -45,14 +47,33 @@ def capped_max_length(requested: int, tokenizer: Any, model_dir: Path, setting: 
     return resolve_max_length(requested, tokenizer, model_dir)
 
 
-def load_backbone(cfg: RunConfig) -> tuple[Path, Any, int]:
+def load_backbone(cfg: RunConfig, text_prompt: bool = True, *, texts: Sequence[str] = (),
+                  warnings: list[str] | None = None) -> tuple[Path, Any, int]:
     """The backbone's folder, its tokenizer, and the token length the run uses (data.max_length capped at the
-    model's limit, with a warning when capped): the same for every task, and what `doctor` reports."""
+    model's limit, with a warning when capped): the same for every task, and what `doctor` reports.
+    Word-level tasks pass text_prompt=False (see `load_tokenizer`).
+
+    Given the training `texts`, it also warns (and adds the warning to `warnings`, the run's list) when the
+    tokenizer cannot read much of them: every task that trains on text comes through here, so it is said once."""
     from fmkit.models.backbone import load_tokenizer, resolve_model_path
 
     model_path = resolve_model_path(cfg.model.name)
-    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
-    return model_path, tokenizer, capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code, text_prompt)
+    max_length = capped_max_length(cfg.data.max_length, tokenizer, model_path)
+    if texts:
+        warn_unreadable_texts(tokenizer, texts, cfg.model.name, warnings)
+    return model_path, tokenizer, max_length
+
+
+def warn_unreadable_texts(tokenizer: Any, texts: Sequence[str], model_name: str,
+                          warnings: list[str] | None = None) -> None:
+    """Say, before any training, that the model's vocabulary turns much of the data into unknown tokens."""
+    _, message = vocabulary_check(tokenizer, texts, model_name)
+    if message is None:
+        return
+    warn(message)
+    if warnings is not None:
+        warnings.append(message)
 
 
 class TaskRun:
