@@ -22,6 +22,7 @@ from fmkit.config.schema import TrainConfig
 from fmkit.models.cpu_dropout import fast_cpu_dropout
 from fmkit.models.precision import FrozenLinearWeightsInBf16
 from fmkit.training.budget import StepBudget
+from fmkit.training.freezing import freeze_word_embeddings
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import Checkpoints, LoopState, build_optimizer, build_scheduler
 from fmkit.training.tracking import Tracker
@@ -57,6 +58,7 @@ class LoopResult:
     planned_steps: int = 0
     stop_reason: str = "planned steps done"  # or early stopping, or what the time budget cut
     budget: dict[str, Any] | None = None      # StepBudget.record(): planned vs run, measured throughput
+    frozen: str | None = None                 # what training/freezing.py kept fixed, if anything
 
 
 def agreed(accelerator: Any, stop: bool) -> bool:
@@ -115,6 +117,8 @@ def train_loop(
     num_epochs = math.ceil(cfg.epochs)
     eval_every = cfg.eval_every_steps or steps_per_epoch
 
+    # Before the optimizer exists, so a frozen matrix gets neither a gradient buffer nor AdamW state.
+    frozen_note = freeze_word_embeddings(model, cfg.freeze_word_embeddings)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, total_steps, cfg.warmup_ratio)
     model, optimizer, prepared_loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
@@ -313,6 +317,7 @@ def train_loop(
         planned_steps=total_steps,
         stop_reason=stop_reason,
         budget=budget_record,
+        frozen=frozen_note,
     )
 
 

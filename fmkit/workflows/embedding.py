@@ -119,7 +119,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                                    "best_step": result.best_step, "epochs_completed": result.epochs_completed,
                                    "stopped_early": result.stopped_early,
                                    "train_seconds": round(result.train_seconds, 2),
-                                   "train_examples_per_second": round(result.examples_per_second, 2)}
+                                   "train_examples_per_second": round(result.examples_per_second, 2),
+                                   "frozen_for_speed": result.frozen}
         headline = {k: round(v, 4) for k, v in final.items() if isinstance(v, float)}
         run.finish(metrics, headline)
     return RunResult(run_dir=run.dir, metrics=metrics, warnings=[])

@@ -60,4 +60,5 @@ def loop_summary(ctx: FitContext, outcome: FitOutcome, strategy: str) -> dict[st
         "train_seconds": round(result.train_seconds, 2) if result else 0.0,
         "train_examples_per_second": round(result.examples_per_second, 2) if result else 0.0,
         "eval_precision": eval_precision(ctx),
+        "frozen_for_speed": result.frozen if result else None,
     }

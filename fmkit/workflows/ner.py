@@ -113,7 +113,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                                    "steps": result.steps, "best_step": result.best_step,
                                    "epochs_completed": result.epochs_completed, "stopped_early": result.stopped_early,
                                    "train_seconds": round(result.train_seconds, 2),
-                                   "train_examples_per_second": round(result.examples_per_second, 2)}
+                                   "train_examples_per_second": round(result.examples_per_second, 2),
+                                   "frozen_for_speed": result.frozen}
         headline = {k: round(full[k], 4) for k in ("f1", "precision", "recall", "token_accuracy")}
         run.finish(metrics, headline)
     return RunResult(run_dir=run.dir, metrics=metrics, warnings=warnings)
