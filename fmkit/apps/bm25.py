@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# A run of CJK characters (no spaces between words) or a word of letters/digits in any other script.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"([{_CJK}]+)|((?:(?![{_CJK}])[^\W_])+(?:'[a-z]+)?)")
 # Function words carry no topical signal in FAQ questions and only blur BM25's idf weighting.
 _STOP_TEXT = (
     "a an the and or but if of to in on at by for with from as is are was were be been being am do does did "
@@ -26,10 +28,21 @@ _STOP_TEXT = (
 STOPWORDS = frozenset(_STOP_TEXT.split())
 
 
+def cjk_terms(run: str) -> list[str]:
+    """Chinese and Japanese are written without spaces: index each character and each pair of neighbours
+    (Lucene's CJK approach; bigrams match most two-character words, characters keep one-character queries
+    and words the bigrams split), rather than a dictionary segmenter whose errors are silent misses."""
+    return list(run) + [run[i : i + 2] for i in range(len(run) - 1)]
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens without stopwords, with a crude plural strip ('accounts' -> 'account')."""
-    tokens = []
-    for token in _TOKEN.findall(text.lower()):
+    """Lower-cased word tokens without stopwords, with a crude plural strip ('accounts' -> 'account');
+    runs of CJK characters become characters and character pairs (`cjk_terms`)."""
+    tokens: list[str] = []
+    for cjk, token in _TOKEN.findall(text.lower()):
+        if cjk:
+            tokens.extend(cjk_terms(cjk))
+            continue
         if token in STOPWORDS:
             continue
         if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):

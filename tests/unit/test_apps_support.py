@@ -52,6 +52,15 @@ def test_tokenize_and_bm25_rank_the_matching_document_first() -> None:
     assert index.scores("unknown words").sum() == 0
 
 
+def test_chinese_text_is_indexed_as_characters_and_pairs() -> None:
+    assert tokenize("退款Apple") == ["退", "款", "退款", "apple"]
+    assert tokenize("Café naïve") == ["café", "naïve"]  # letters outside ASCII stay in their words
+    index = BM25.build(["如何申请退款", "修改收货地址", "订单什么时候发货"])
+    scores = index.scores("我想退款")
+    assert scores.argmax() == 0 and scores[1] == 0 and scores[2] == 0
+    assert index.scores("什么时候能发货？").argmax() == 2
+
+
 def test_read_faq_groups_phrasings_by_answer_and_names_bad_rows(tmp_path: Path) -> None:
     (tmp_path / "faq.csv").write_text(FAQ)
     entries = read_faq(tmp_path / "faq.csv")
