@@ -31,6 +31,25 @@ def write_confusion_png(metrics: dict[str, Any], path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+# Fonts with CJK glyphs that Debian/Ubuntu (fonts-noto-cjk, fonts-wqy-*), macOS and Windows ship; matplotlib
+# (3.6+) falls back glyph by glyph along a family list, so Latin keeps DejaVu Sans and only CJK uses these.
+CJK_FONT_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
+                     "WenQuanYi Micro Hei", "Droid Sans Fallback", "PingFang SC", "Hiragino Sans GB",
+                     "Microsoft YaHei", "SimHei", "Arial Unicode MS")
+
+
+def plot_font_families(texts: Sequence[str]) -> list[str]:
+    """DejaVu Sans, then the installed CJK fonts when any text needs one (without them Chinese labels would
+    render as empty boxes). Only installed families: matplotlib warns for every name it cannot find."""
+    if not any("\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" or "\uff00" <= ch <= "\uffef"
+               for text in texts for ch in str(text)):
+        return ["DejaVu Sans"]
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(family for family in CJK_FONT_FAMILIES if family in installed)]
+
+
 def confusion_figure(metrics: dict[str, Any]) -> Any:
     """The confusion matrix as a matplotlib Figure (row-normalised colour, counts in the cells)."""
     # Figure + the Agg canvas directly, not pyplot: no global figure registry (safe from server threads),
@@ -54,8 +73,9 @@ def confusion_figure(metrics: dict[str, Any]) -> Any:
     ax.set_title("Confusion matrix\n(colour: row-normalised; numbers: counts)", fontsize=10)
     ticks = np.arange(k)
     fontsize = 9 if k <= 20 else max(4, int(9 - k / 20))
-    ax.set_xticks(ticks, labels=labels, rotation=90, fontsize=fontsize)
-    ax.set_yticks(ticks, labels=labels, fontsize=fontsize)
+    families = plot_font_families(labels)
+    ax.set_xticks(ticks, labels=labels, rotation=90, fontsize=fontsize, fontfamily=families)
+    ax.set_yticks(ticks, labels=labels, fontsize=fontsize, fontfamily=families)
     if k <= 20:
         for i in range(k):
             for j in range(k):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from fmkit.evaluation import svg
 from fmkit.evaluation.artifacts import confusion_figure
 
@@ -56,3 +58,18 @@ def test_confusion_png_title_is_inside_the_figure() -> None:
         fig.canvas.draw()
         box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
         assert box.x0 >= 0 and box.x1 <= fig.bbox.x1
+
+
+def test_chinese_labels_get_a_cjk_font_when_one_is_installed(recwarn: pytest.WarningsRecorder) -> None:
+    from fmkit.evaluation.artifacts import plot_font_families
+
+    assert plot_font_families(["negative", "positive"]) == ["DejaVu Sans"]
+    families = plot_font_families(["负面", "正面"])
+    assert families[0] == "DejaVu Sans"
+    if len(families) == 1:
+        pytest.skip("no CJK font on this machine (.ci/run installs fonts-noto-cjk)")
+    import io
+
+    fig = confusion_figure({"labels": ["负面", "正面"], "confusion_matrix": [[3, 1], [0, 4]]})
+    fig.savefig(io.BytesIO(), format="png")
+    assert not [w for w in recwarn if "missing from font" in str(w.message)]
