@@ -171,6 +171,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "task.type": args.task,
     })
     facts = doctor(cfg)
+    if args.budgets:
+        from fmkit.workflows.doctor_budgets import budget_estimates
+
+        facts["budgets"] = budget_estimates(cfg)
     if args.json:
         print(json.dumps(facts, indent=2))
         return 0
@@ -201,6 +205,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     model = facts["model"]
     state = "all files present for offline use" if model["offline_ready"] else f"MISSING {', '.join(model['missing_files'])}"
     print(f"model: {model['name']} -> {model['path']}: {state}")
+    if "budgets" in facts:
+        from fmkit.workflows.auto import format_budget_row
+
+        budgets = facts["budgets"]
+        print(f"--strategy auto on this machine ({budgets['data']}; measured in {budgets['measured_s']:.0f}s):")
+        for row in budgets["rows"]:
+            print(f"  --time-budget {format_budget_row(row)}")
     for message in facts["warnings"]:
         print(f"warning: {message}")
     print("ok" if model["offline_ready"] else "not ready")
@@ -291,6 +302,9 @@ def register(sub: Any) -> None:
     p.add_argument("--max-length", type=int, help="token limit the truncation share is measured against (default 128)")
     p.add_argument("--config", help="YAML config (see `fmkit init-config`)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--budgets", action="store_true",
+                   help="also time the model on this machine (seconds) and say what --strategy auto would train "
+                        "within 2, 5, 10 and 20 minutes")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("init-config", help="print a documented default config")

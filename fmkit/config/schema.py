@@ -57,7 +57,8 @@ class DataConfig(Section):
 class ModelConfig(Section):
     name: str = Field(
         DEFAULT_MODEL,
-        description="Backbone: 'all-MiniLM-L6-v2' (bundled), a local Hugging Face folder, or a hub id when online.",
+        description="Backbone: 'all-MiniLM-L6-v2' (bundled, English), 'multilingual-e5-small' (bundled with fmkit[multilingual], "
+        "100+ languages), a local Hugging Face folder, or a hub id when online.",
     )
     pooling: Literal["mean", "cls"] = Field(
         "mean", description="How token vectors become one text vector for the head: mean of tokens or the [CLS] token."

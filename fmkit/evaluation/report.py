@@ -201,6 +201,43 @@ def learning_curves(run: RunFiles) -> Section:
                    "\n".join(f"- {n}" for n in notes) + "\n\nSee report.html for the charts.")
 
 
+def time_budget_section(run: RunFiles) -> Section | None:
+    """auto on a budget: the primary metric against wall time (what stopping earlier would have kept) and
+    what `auto` would have trained within other budgets (strategy.json `by_budget`, the doctor's table)."""
+    choice = strategy_choice(run.run_dir)
+    by_budget, budget = choice.get("by_budget") or [], choice.get("time_budget_s")
+    if not by_budget and budget is None:
+        return None
+    started = float(run.status.get("started") or 0.0)
+    primary = f"eval_{(run.config.get('eval') or {}).get('primary_metric') or 'accuracy'}"
+    evals = [r for r in run.history if started and r.get("kind") == "eval" and primary in r and "time" in r]
+    # The probe phase's evaluations (its head's epochs, all within seconds) are summed up by full's first one.
+    evals = [r for r in evals if r.get("phase") != "probe"] or evals
+    points = [(float(r["time"]) - started, float(r[primary])) for r in evals]
+    parts_html, parts_md = [], []
+    if budget is not None:
+        ended = run.status.get("ended")
+        used = f", the command ended at {float(ended) - started:.0f}s" if ended and started else ""
+        text = f"Time budget {float(budget):.0f}s{used}; {choice.get('reason', '')}"
+        parts_html.append(f"<p>{escape(text)}</p>")
+        parts_md.append(text)
+    if points:
+        name = primary.removeprefix("eval_")
+        parts_html.append(svg.line_chart({name: points}, title=f"{name} against wall time", xlabel="seconds",
+                                         ylabel=name, markers=True))
+        parts_md.append("Evaluations (seconds since the start, " + name + "): "
+                        + ", ".join(f"{x:.0f}s {y:.4f}" for x, y in points))
+    if by_budget:
+        header = ["budget", "auto would train", "epochs", "estimated end"]
+        rows = [[f"{r['budget_s'] / 60:g} min", r["strategy"], "-" if r.get("epochs") is None else f"{r['epochs']:g}",
+                 f"{r['estimated_s']:.0f}s"] for r in by_budget]
+        parts_html.append("<p>What other budgets buy on this data and machine (the same rule and "
+                          "measurements; `fmkit doctor --budgets` prints this before a run):</p>"
+                          + html_table(header, rows, numeric_from=2))
+        parts_md.append(md_table(header, rows))
+    return Section("Time budget", "".join(parts_html), "\n\n".join(parts_md))
+
+
 def data_statistics(run: RunFiles) -> Section:
     parts, md = [], []
     for split in ("train", "eval"):
@@ -393,8 +430,9 @@ th{background:#f3f4f6}.cards{display:flex;flex-wrap:wrap;gap:10px;margin-bottom:
 def build_sections(run: RunFiles) -> list[Section]:
     task_fns = TASK_SECTIONS.get(run.task)
     task_sections = [s for fn in task_fns for s in fn(run)] if task_fns else generic_metrics(run)
-    return [overview(run), learning_curves(run), *task_sections, data_statistics(run), config_section(run),
-            usage_section(run)]
+    budget = time_budget_section(run)
+    return [overview(run), learning_curves(run), *([budget] if budget else []), *task_sections,
+            data_statistics(run), config_section(run), usage_section(run)]
 
 
 def render_html(run: RunFiles, sections: list[Section]) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -133,6 +133,8 @@ class Choice:
     budget_spent_s: float | None  # of the budget, already gone when choosing (loading, tokenizing, measuring)
     throughput: dict[str, float]
     planned_epochs: float | None = None  # anytime: full trains this many epochs instead of train.epochs
+    # What other budgets would have bought on this data and machine (the same rule, the same estimates).
+    by_budget: list[dict[str, Any]] = field(default_factory=list)
 
 
 def time_train_steps(model: torch.nn.Module, loader: Any, cfg: TrainConfig, batches: int) -> tuple[float, float, float]:
@@ -321,6 +323,28 @@ def decide(data: DataStats, estimates: dict[str, float], budget_s: float | None,
     return Decision("zeroshot", f"{data_note}; nothing fits the budget of {limit:.0f}s, zeroshot needs no training")
 
 
+# The budgets `fmkit doctor --budgets` and strategy.json price: the sweep of issue 24 (2, 5, 10, 20 minutes).
+SWEEP_BUDGETS_S = (120.0, 300.0, 600.0, 1200.0)
+
+
+def budget_table(data: DataStats, estimates: dict[str, float], full: FullCost | None, epochs: float,
+                 spent_s: float, budgets: tuple[float, ...] = SWEEP_BUDGETS_S) -> list[dict[str, Any]]:
+    """For each budget: the strategy `decide` picks, the epochs it plans (full) and its estimated seconds."""
+    rows = []
+    for budget in budgets:
+        name, _, planned = decide(data, estimates, budget, spent_s, full, epochs)
+        seconds = full.seconds(planned, 1) if planned is not None and full is not None else estimates[name]
+        rows.append({"budget_s": budget, "strategy": name,
+                     "epochs": planned if planned is not None else (epochs if name in ("full", "lora") else None),
+                     "estimated_s": round(spent_s + seconds, 1)})
+    return rows
+
+
+def format_budget_row(row: dict[str, Any]) -> str:
+    what = row["strategy"] + (f" for {row['epochs']:g} epochs" if row["epochs"] is not None else "")
+    return f"{row['budget_s'] / 60:g} min: {what} (~{row['estimated_s']:.0f}s)"
+
+
 def choose_strategy(ctx: FitContext) -> Choice:
     assert ctx.train_enc.labels is not None
     data = DataStats.of(ctx.train_enc.labels, len(ctx.labels))
@@ -333,8 +357,9 @@ def choose_strategy(ctx: FitContext) -> Choice:
     name, reason, planned = decide(data, estimates, budget, spent or 0.0,
                                    full if anytime else None, ctx.cfg.train.epochs)
     data_record = {**asdict(data), "imbalance": round(data.imbalance, 2)}
+    table = budget_table(data, estimates, full if anytime else None, ctx.cfg.train.epochs, spent or 0.0)
     return Choice(name, reason, round(data.examples_per_class, 2), data_record, budget, estimates, spent,
-                  {k: round(v, 2) for k, v in asdict(rate).items()}, planned_epochs=planned)
+                  {k: round(v, 2) for k, v in asdict(rate).items()}, planned_epochs=planned, by_budget=table)
 
 
 def choice_record(choice: Choice) -> dict[str, Any]:
@@ -344,14 +369,17 @@ def choice_record(choice: Choice) -> dict[str, Any]:
 __all__ = [
     "ANYTIME_MIN_EPOCHS",
     "DEFAULT_AUTO_BUDGET",
+    "SWEEP_BUDGETS_S",
     "Choice",
     "DataStats",
     "Decision",
     "FullCost",
+    "budget_table",
     "choice_record",
     "choose_strategy",
     "decide",
     "estimate_seconds",
+    "format_budget_row",
     "full_cost",
     "measure_throughput",
     "parse_duration",

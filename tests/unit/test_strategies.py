@@ -15,7 +15,7 @@ from fmkit.config.schema import LoraSection
 from fmkit.data.label_descriptions import label_prompts
 from fmkit.data.tasks.pairs import default_pairs_per_example, sample_pairs
 from fmkit.errors import ConfigError, DataError
-from fmkit.workflows.auto import DataStats, FullCost, decide, padded_tokens, parse_duration
+from fmkit.workflows.auto import DataStats, FullCost, budget_table, decide, padded_tokens, parse_duration
 
 FAST = {"train.progress": False, "train.batch_size": 8, "train.learning_rate": 1e-3, "train.threads": 1}
 TEXTS = ["a great wonderful film", "an awful terrible movie"]
@@ -204,6 +204,34 @@ def test_auto_plans_part_of_full_when_only_the_probe_fits_whole() -> None:
     assert probe_only.strategy == "linear-probe" and probe_only.epochs is None
     few = decide(DataStats.balanced(8), estimates, 400, full=full, epochs=3)  # few-shot data keeps its ladder
     assert few.strategy == "fewshot" and few.epochs is None
+
+
+def test_the_budget_table_asks_the_same_rule_for_each_budget() -> None:
+    full = FullCost(fixed_s=10.0, epoch_s=100.0, eval_s=5.0)  # 3 epochs: 10 + 300 + 15 = 325 s
+    estimates = {"zeroshot": 5.0, "linear-probe": 20.0, "fewshot": 50.0, "lora": 250.0, "full": 325.0}
+    rows = budget_table(DataStats.balanced(200, 4), estimates, full, 3.0, spent_s=10.0, budgets=(35.0, 60.0, 120.0, 600.0))
+    assert [(r["strategy"], r["epochs"]) for r in rows] == [
+        ("linear-probe", None), ("full", 0.3), ("full", 0.9), ("full", 3.0)]
+    # Estimated end of the command: what was spent + the plan (10 + 0.3 x 100 + 2 evaluations x 5 = 50).
+    assert [r["estimated_s"] for r in rows] == [30.0, 60.0, 120.0, 335.0]
+    few = budget_table(DataStats.balanced(8, 4), estimates, full, 3.0, spent_s=0.0, budgets=(60.0,))
+    assert few[0]["strategy"] == "fewshot"
+
+
+def test_doctor_budgets_prices_auto_on_this_machine(tiny_model: Path, sentiment_csv: Path) -> None:
+    import contextlib
+    import io
+
+    from fmkit.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["doctor", "--data", str(sentiment_csv), "--model", str(tiny_model), "--budgets", "--json"])
+    assert code == 0
+    budgets = json.loads(out.getvalue())["budgets"]
+    assert [r["budget_s"] for r in budgets["rows"]] == [120.0, 300.0, 600.0, 1200.0]
+    assert set(budgets["estimates_s"]) == {"zeroshot", "linear-probe", "fewshot", "lora", "full"}
+    assert all(r["estimated_s"] >= budgets["measured_s"] for r in budgets["rows"])
 
 
 def test_the_loop_keeps_the_start_when_training_does_not_beat_it() -> None:
