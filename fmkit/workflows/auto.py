@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
@@ -40,6 +42,7 @@ from fmkit.models.cpu_dropout import fast_cpu_dropout
 from fmkit.models.losses import classification_loss
 from fmkit.models.precision import FrozenLinearWeightsInBf16, bf16_linear_weights, inference_autocast
 from fmkit.models.strategies import build_strategy
+from fmkit.training.freezing import freeze_word_embeddings
 from fmkit.training.precision import resolve_mixed_precision
 from fmkit.training.state import build_optimizer
 from fmkit.workflows.strategy_runs import FitContext, eval_precision, new_classifier
@@ -74,6 +77,13 @@ def run_budget(strategy: StrategyConfig) -> tuple[float | None, bool]:
     if strategy.name == "auto":
         return parse_duration(DEFAULT_AUTO_BUDGET), True
     return None, False
+
+
+def announce_default_budget(strategy: StrategyConfig) -> None:
+    """Say, once the data is known to be good and before any choice, that auto runs on the default budget."""
+    if run_budget(strategy)[1]:
+        print(f"note: --strategy auto plans within a {DEFAULT_AUTO_BUDGET} time budget by default "
+              "(--time-budget 30m for more, --time-budget none for no limit)", file=sys.stderr)
 
 
 @dataclass
@@ -137,12 +147,16 @@ class Choice:
     by_budget: list[dict[str, Any]] = field(default_factory=list)
 
 
-def time_train_steps(model: torch.nn.Module, loader: Any, cfg: TrainConfig, batches: int) -> tuple[float, float, float]:
+def time_train_steps(model: torch.nn.Module, loader: Any, cfg: TrainConfig, batches: int,
+                     loss_fn: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor] = classification_loss,
+                     ) -> tuple[float, float, float]:
     """(padded tokens/s and texts/s of forward+backward, median seconds of clip + optimizer step) over the first
-    `batches` batches after a warm-up one, run as the loop runs them: same precision, dropout kernel, optimizer,
-    frozen weights cast once. The optimizer step costs the same whatever the batch, so it is timed apart."""
+    `batches` batches after a warm-up one, run as the loop runs them: same loss, precision, dropout kernel,
+    optimizer, frozen weights (word embeddings of a large vocabulary; bf16 copies cast once). The optimizer
+    step costs the same whatever the batch, so it is timed apart."""
     model.train()
     bf16 = resolve_mixed_precision(cfg.mixed_precision) == "bf16"
+    freeze_word_embeddings(model, cfg.freeze_word_embeddings)
     optimizer = build_optimizer(model, cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]
     seen, tokens, seconds, step_seconds = 0, 0, 0.0, []
@@ -154,7 +168,7 @@ def time_train_steps(model: torch.nn.Module, loader: Any, cfg: TrainConfig, batc
             start = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            classification_loss(logits.float(), batch).backward()
+            loss_fn(logits.float(), batch).backward()
             step_start = time.perf_counter()
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
@@ -174,7 +188,8 @@ def measure_throughput(ctx: FitContext, batches: int = 3, lora: bool = True) -> 
     model = new_classifier(ctx)
     loader = make_loader(ctx.train_enc, ctx.pad_id, ctx.cfg.train.batch_size, ctx.cfg.train.seed, shuffle=True,
                          group_by_length=False)  # random lengths: a fair sample, not the longest batch first
-    train_tokens, train_texts, optimizer_step = time_train_steps(model, loader, ctx.cfg.train, batches)
+    train_tokens, train_texts, optimizer_step = time_train_steps(model, loader, ctx.cfg.train, batches,
+                                                                 ctx.objective.loss)
     model.eval()
     precision = eval_precision(ctx)
     seen, tokens, seconds = 0, 0, 0.0
@@ -194,7 +209,7 @@ def measure_throughput(ctx: FitContext, batches: int = 3, lora: bool = True) -> 
         # LoRA's step depends on its rank, targets and layers (backward stops below the lowest adapted layer).
         build_strategy("lora", ctx.cfg.strategy).prepare(model)
         rate.lora_train_tokens_per_s, _, rate.lora_optimizer_step_s = time_train_steps(
-            model, loader, ctx.cfg.train, batches)
+            model, loader, ctx.cfg.train, batches, ctx.objective.loss)
     return rate
 
 
@@ -374,6 +389,7 @@ __all__ = [
     "DataStats",
     "Decision",
     "FullCost",
+    "announce_default_budget",
     "budget_table",
     "choice_record",
     "choose_strategy",

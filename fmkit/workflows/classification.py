@@ -27,7 +27,7 @@ from fmkit.training import LoopResult
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
 from fmkit.utils.io import atomic_directory, atomic_write_json
-from fmkit.workflows.auto import DEFAULT_AUTO_BUDGET, choice_record, choose_strategy, run_budget
+from fmkit.workflows.auto import announce_default_budget, choice_record, choose_strategy, run_budget
 from fmkit.workflows.head_task import fit_and_export, loop_summary
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import FitContext
@@ -139,9 +139,7 @@ def resolve_strategy(ctx: FitContext, resume: bool) -> str:
         atomic_write_json(record_path, {"requested": "auto", "strategy": "full",
                                         "reason": "auto: text pairs are fine-tuned as a cross-encoder ('full')"})
         return "full"
-    if run_budget(ctx.cfg.strategy)[1]:  # said once the data is known to be good, before the choice
-        print(f"note: --strategy auto plans within a {DEFAULT_AUTO_BUDGET} time budget by default "
-              "(--time-budget 30m for more, --time-budget none for no limit)", file=sys.stderr)
+    announce_default_budget(ctx.cfg.strategy)
     choice = choose_strategy(ctx)
     atomic_write_json(record_path, choice_record(choice))
     print(f"strategy: {choice.strategy} ({choice.reason})", file=sys.stderr)

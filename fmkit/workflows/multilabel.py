@@ -35,7 +35,7 @@ from fmkit.evaluation.metrics import multilabel_metrics, threshold_curve, tune_t
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
 from fmkit.utils.io import atomic_directory, atomic_write_text
-from fmkit.workflows.auto import parse_duration
+from fmkit.workflows.auto import run_budget
 from fmkit.workflows.head_task import fit_and_export, loop_summary, resolve_head_strategy
 from fmkit.workflows.objectives import MultiLabel
 from fmkit.workflows.rundir import RunResult
@@ -73,7 +73,7 @@ def doctor_data(cfg: RunConfig) -> dict[str, Any]:
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
     started = command_started()
-    budget_s = parse_duration(cfg.strategy.time_budget)
+    budget_s, _ = run_budget(cfg.strategy)  # auto: the default budget
     train_data, eval_data, warnings = load_multilabeled(cfg)
     for message in warnings:
         warn(message)

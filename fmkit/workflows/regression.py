@@ -27,7 +27,7 @@ from fmkit.evaluation.metrics import format_regression, regression_metrics
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
 from fmkit.utils.io import atomic_directory, atomic_write_text
-from fmkit.workflows.auto import parse_duration
+from fmkit.workflows.auto import run_budget
 from fmkit.workflows.head_task import fit_and_export, loop_summary, resolve_head_strategy
 from fmkit.workflows.objectives import Regression
 from fmkit.workflows.pair_biencoder import fit_biencoder
@@ -85,7 +85,7 @@ def pair_separator(tokenizer: Any, data: ScoredTexts) -> int | None:
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
     started = command_started()
-    budget_s = parse_duration(cfg.strategy.time_budget)
+    budget_s, _ = run_budget(cfg.strategy)  # auto: the default budget
     train_data, eval_data, warnings = load_scored(cfg)
     for message in warnings:
         warn(message)

@@ -260,3 +260,31 @@ def test_doctor_reads_each_task_its_own_way(tiny_model: Path, tmp_path: Path,
     assert main(["doctor", "--task", "multilabel", "--data", str(tagged), "--model", str(tiny_model)]) == 0
     printed = capsys.readouterr().out
     assert "label counts (train):" in printed and "labels per text (train):" in printed and printed.endswith("ok\n")
+
+
+@pytest.mark.parametrize(("epoch_s", "strategy", "cut"), [(1000.0, "full", True), (1e6, "linear-probe", False),
+                                                          (1.0, "full", False)])
+def test_auto_plans_full_within_the_budget_from_the_probe_start(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, epoch_s: float, strategy: str,
+        cut: bool) -> None:
+    """A regression (or multi-label) run under auto on a 10-minute budget, full's cost fixed here: about half
+    an epoch fits (10 + 0.55 x 1000 + 2 x 5 s + the seconds loading took <= 600 s), none fits (the probe alone),
+    or all of it."""
+    from fmkit.cli import main
+    from fmkit.workflows import auto
+
+    monkeypatch.setattr(auto, "full_cost", lambda ctx, rate: auto.FullCost(fixed_s=10.0, epoch_s=epoch_s, eval_s=5.0))
+    data = write_scores(tmp_path / "train.jsonl", 120, 4)
+    run = tmp_path / "run"
+    assert main(train_args(tiny_model, data, run, "--time-budget", "10m", "--epochs", "2")) == 0
+    record = json.loads((run / "strategy.json").read_text())
+    assert record["requested"] == "auto" and record["strategy"] == strategy, record
+    assert record["time_budget_s"] == 600.0
+    planned = record.get("planned_epochs")
+    assert (0.25 <= planned <= 0.55) if cut else planned is None, record
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["strategy"] == strategy
+    if strategy == "full":
+        evals = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+        first = next(e for e in evals if e.get("kind") == "eval" and e.get("phase") in (None, "train"))
+        assert first["step"] == 0  # the probe-initialised start, evaluated before any step
