@@ -238,7 +238,7 @@ def register(sub: Any) -> None:
     p.add_argument("--eval", help="evaluation file (default: a stratified split of --data)")
     data_flags(p)
     p.add_argument("--model", help="bundled name, local folder or hub id (default: all-MiniLM-L6-v2)")
-    p.add_argument("--task", help="what to learn: classification (default), ner (CoNLL or JSONL spans), "
+    p.add_argument("--task", help="what to learn: classification (default), ner (CoNLL or JSONL spans, .gz too), "
                    "embedding (query/positive pairs), ...")
     p.add_argument("--epochs", type=float, help="passes over the training data, fractions allowed (default 3)")
     p.add_argument("--seed", type=int, help="random seed for the split, shuffling and initialisation (default 42)")

@@ -8,22 +8,39 @@ uses `B-` is an invalid sequence: it is repaired to `B-X` and reported as a warn
 
 JSONL: {"text": "...", "entities": [{"start": 0, "end": 5, "label": "PER"}, ...]} (also "spans",
 "type"), or pre-split {"tokens": [...], "tags": [...]}. Text is split into words by
-`split_words`, the same function the NER predictor uses.
+`split_words`, the same function the NER predictor uses: each CJK character is a word of its own.
+
+Either may be gzip-compressed, named `NAME.conll.gz` / `NAME.jsonl.gz` (read as is, no unpacking).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fmkit.data.legacy_encodings import legacy_chinese_encoding
 from fmkit.data.readers import check_text_file
 from fmkit.errors import DataError
 
 _TAG = re.compile(r"^([BIESLU])-(.+)$")
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+# Scripts written without spaces between words: each character is a word of its own (Chinese and
+# Japanese CoNLL data is one character per line). Han (unified, extensions A-H, compatibility), radicals,
+# CJK symbols and punctuation (not U+3000, the ideographic space), Hiragana, Katakana, Bopomofo, CJK
+# strokes, enclosed CJK and compatibility blocks, vertical and small forms, and the full-width forms
+# (U+FF01-FF9F, U+FFE0-FFEE; the half-width Hangul in between stays with Hangul). Hangul syllables are
+# not here: Korean puts spaces between words.
+CJK_CHARS = ("\u2e80-\u2fdf\u2ff0-\u2fff\u3001-\u303f\u3040-\u309f\u30a0-\u30ff\u3100-\u312f\u3190-\u31ff"
+             "\u3200-\u32ff\u3300-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe10-\ufe1f\ufe30-\ufe6f"
+             "\uff01-\uff9f\uffe0-\uffee\U00020000-\U0002fa1f\U00030000-\U000323af")
+_CJK_WORD = re.compile(f"[{CJK_CHARS}]+")
+# One CJK character; a run of other word characters (a Latin word or a number, also inside Chinese text,
+# with inner - ' ’ . kept); or one other non-space character (punctuation).
+_WORD = re.compile(f"[{CJK_CHARS}]|[^\\W{CJK_CHARS}]+(?:[-'’.][^\\W{CJK_CHARS}]+)*|[^\\w\\s]", re.UNICODE)
 _LANG_PREFIX = re.compile(r"^([a-z]{2,3}):(?=.)")
 
 
@@ -46,26 +63,76 @@ class NerData:
 
 
 def split_words(text: str) -> list[tuple[str, int, int]]:
-    """Words and punctuation marks with their character offsets (start, end)."""
+    """Words and punctuation marks with their character offsets (start, end) in `text`.
+
+    Each CJK character (Han, kana, CJK and full-width punctuation and forms) is a word of its own, as in
+    character-level CoNLL; a Latin word or number inside such text stays one word:
+    `我在Apple工作了3年` -> 我 在 Apple 工 作 了 3 年."""
     return [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
+def is_cjk_word(word: str) -> bool:
+    """True for a word made only of CJK characters (see `CJK_CHARS`): text that has no spaces in it."""
+    return _CJK_WORD.fullmatch(word) is not None
+
+
 def read_ner(path: Path | str) -> NerData:
+    """CoNLL or JSONL (by suffix) into words + IOB2 tags; `NAME.conll.gz` / `NAME.jsonl.gz` are read gzipped."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found.")
-    check_text_file(path)
-    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+    inner = Path(path.stem).suffix.lower() if _is_gzip_name(path) else path.suffix.lower()
+    if inner in (".jsonl", ".json", ".ndjson"):
         return _read_jsonl(path)
     return read_conll(path)
 
 
+def _is_gzip_name(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines: plain UTF-8 text, or gzip-compressed UTF-8 text when the name ends in .gz."""
+    if not _is_gzip_name(path):
+        check_text_file(path)
+        try:
+            return path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not valid UTF-8. Re-save the file as UTF-8.") from None
+    return _gunzip_text(path).splitlines()
+
+
+def _gunzip_text(path: Path) -> str:
+    try:
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    except gzip.BadGzipFile:
+        raise DataError(f"{path}: named .gz but not a gzip file. Rename it without .gz if it is plain text, "
+                        "or compress it with `gzip`.") from None
+    except (EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: the gzip data is damaged or cut short ({exc}); `gzip -t {path}` checks it. "
+                        "Copy or download the file again.") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    if b"\x00" in raw[:65536]:
+        raise DataError(f"{path}: what it decompresses to is binary, not CoNLL or JSONL text (a .tar.gz archive? "
+                        "Extract it and give the file inside).")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        found = f"line {line} of the decompressed text, bytes {raw[exc.start : exc.start + 4]!r}"
+        legacy = legacy_chinese_encoding(raw, exc.start)
+        source, iconv = ((f"{legacy.label}-encoded {legacy.language} text", legacy.iconv) if legacy is not None
+                         else ("not valid UTF-8 (probably Latin-1/Windows-1252)", "latin1"))
+        target = path.with_name(f"{Path(path.stem).stem}.utf8{Path(path.stem).suffix}.gz")
+        raise DataError(f"{path}: {source} ({found}). Convert it to UTF-8, e.g. "
+                        f"`gunzip -c {path} | iconv -f {iconv} -t UTF-8 | gzip > {target}`.") from None
+
+
 def read_conll(path: Path | str) -> NerData:
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid UTF-8. Re-save the file as UTF-8.") from None
+    lines = _read_lines(path)
     sentences: list[list[tuple[str, str, int]]] = []
     current: list[tuple[str, str, int]] = []
     for lineno, line in enumerate(lines, start=1):
@@ -148,18 +215,17 @@ def normalise_tags(tags: list[list[str]], path: Path, line_numbers: list[list[in
 def _read_jsonl(path: Path) -> NerData:
     tokens: list[list[str]] = []
     tags: list[list[str]] = []
-    with open(path, encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path} line {lineno}: not valid JSON ({exc.msg}).") from None
-            words, word_tags = _record_to_words(obj, path, lineno)
-            if words:
-                tokens.append(words)
-                tags.append(word_tags)
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} line {lineno}: not valid JSON ({exc.msg}).") from None
+        words, word_tags = _record_to_words(obj, path, lineno)
+        if words:
+            tokens.append(words)
+            tags.append(word_tags)
     if not tokens:
         raise DataError(f"{path}: no examples. Expected lines like {{\"text\": ..., \"entities\": [{{\"start\", \"end\", "
                         "\"label\"}}]}}.")

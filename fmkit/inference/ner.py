@@ -1,7 +1,9 @@
 """`NerPredictor`: texts in, entities out (type, text, character offsets, score), in input order.
 
-Text is split into words exactly as the JSONL reader splits it (fmkit.data.conll.split_words);
-long texts go through overlapping windows and come back whole. The score of an entity is the
+Text is split into words exactly as the JSONL reader splits it (fmkit.data.conll.split_words: each
+CJK character is a word, as in character-level CoNLL, so Chinese entities start and end at any
+character); long texts go through overlapping windows and come back whole. Offsets are in characters
+of the input text: text[start:end] is the entity's text. The score of an entity is the
 mean probability of its words' predicted tags.
 """
 
