@@ -7,8 +7,9 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,18 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared dataset missing: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A throwaway PostgreSQL server on a free localhost port (tests/pg_helpers.py); skips when not installed."""
+    from tests.pg_helpers import ThrowawayPostgres, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = ThrowawayPostgres()
+    try:
+        yield server
+    finally:
+        server.close()

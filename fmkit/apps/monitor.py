@@ -15,6 +15,10 @@ raises an alert, stored in the database, appended to alerts.jsonl and optionally
 
 App folder: monitor.json (settings), monitor.db (SQLite, unless `db` is another SQLAlchemy URL),
 alerts.jsonl.
+
+Several workers (processes, machines) may share one PostgreSQL database, each following its own files
+(monitor_workers.py): an offset moves only from the value its worker last saw, so two workers on one file
+stop with an error instead of storing twice, and a lost connection is retried (monitor_store.py).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class MonitorSettings:
     volume_ratio: float = 3.0
     webhook: str | None = None
     batch_size: int = 64
+    db_retry_seconds: float = 60.0  # how long a lost database connection is retried before the worker stops
 
 
 def init_monitor(app_dir: Path | str, model: str, *, db: str | None = None, overwrite: bool = False,
@@ -142,18 +147,26 @@ alerts_table = sa.Table(
 
 
 def open_engine(url: str) -> sa.Engine:
+    from fmkit.apps.monitor_store import engine_options, shown_url
+
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, **engine_options(url))
         if engine.dialect.name == "sqlite":
             @sa.event.listens_for(engine, "connect")
             def _wal(conn: Any, _: Any) -> None:
                 # WAL lets the dashboard read while the ingester writes; NORMAL sync is still durable per commit in WAL.
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA busy_timeout=10000")
-        metadata.create_all(engine)
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":  # workers starting together: one creates the tables, others wait
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(720101)"))
+            metadata.create_all(conn)
     except (sa.exc.ArgumentError, sa.exc.OperationalError, ModuleNotFoundError) as exc:
-        raise ConfigError(f"cannot open the database '{url}': {exc}. Give a SQLAlchemy URL such as "
-                          "sqlite:///monitor.db or postgresql+psycopg://user:pass@host/db.") from None
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        hint = " (pip install 'fmkit[postgres]')" if isinstance(exc, ModuleNotFoundError) else ""
+        raise ConfigError(f"cannot open the database '{shown_url(url)}': {reason}{hint}. Give a SQLAlchemy URL such "
+                          "as sqlite:///monitor.db or postgresql+psycopg://user@host/db (password in PGPASSWORD or the "
+                          "URL).") from None
     return engine
 
 
@@ -215,6 +228,7 @@ class Monitor:
         self.alerts_path = self.app_dir / "alerts.jsonl"
         self.scoring_seconds = 0.0
         self.storing_seconds = 0.0
+        self._offsets: dict[str, int] = {}  # per stream: the offset this worker last read or stored
         # `serve --follow` ingests from a file thread and from HTTP requests: one writer at a time, so window
         # evaluation and HTTP offset allocation never race.
         self.lock = threading.RLock()
@@ -234,9 +248,18 @@ class Monitor:
 
     # offsets -----------------------------------------------------------------------------------------
     def resume_offset(self, stream: str) -> int:
-        with self.engine.connect() as conn:
-            value = conn.execute(sa.select(progress_table.c.offset).where(progress_table.c.stream == stream)).scalar()
-        return int(value or 0)
+        def read() -> int:
+            with self.engine.connect() as conn:
+                return int(conn.execute(sa.select(progress_table.c.offset)
+                                        .where(progress_table.c.stream == stream)).scalar() or 0)
+
+        self._offsets[stream] = self._retrying("reading the stored offset", read)
+        return self._offsets[stream]
+
+    def _retrying(self, what: str, action: Any) -> Any:
+        from fmkit.apps.monitor_store import retrying
+
+        return retrying(self.engine, what, action, self.settings.db_retry_seconds, self.log)
 
     # scoring + storing ------------------------------------------------------------------------------
     def process(self, stream: str, items: list[Item], end_offset: int | None = None) -> list[dict[str, Any]]:
@@ -262,29 +285,53 @@ class Monitor:
                              "negative": int(p.argmax()) == self.neg_index, "scored_at": now,
                              "topic": topic_labels[int(topics[i].argmax())] if topics is not None else None})
         scored = time.perf_counter()
-        with self.engine.begin() as conn:
-            if rows:
-                conn.execute(items_table.insert(), rows)
-            if end_offset is not None:
-                self._set_offset(conn, stream, end_offset)
-            if rows:
-                watermark = max(r["ts"] for r in rows)
-                old = conn.execute(sa.select(state_table.c.value).where(state_table.c.key == "watermark")).scalar()
-                if old is None or watermark > old:
-                    self._set_state(conn, "watermark", watermark)
+        self._retrying(f"storing {len(rows)} items of {stream}", lambda: self._store(stream, rows, end_offset))
         self.scoring_seconds += scored - start
         self.storing_seconds += time.perf_counter() - scored
         return rows
 
-    def _set_offset(self, conn: sa.Connection, stream: str, offset: int) -> None:
-        updated = conn.execute(progress_table.update().where(progress_table.c.stream == stream).values(offset=offset))
-        if updated.rowcount == 0:
-            conn.execute(progress_table.insert().values(stream=stream, offset=offset))
+    def _store(self, stream: str, rows: list[dict[str, Any]], end_offset: int | None) -> None:
+        """One transaction: the stream's offset moves first (from the value this worker saw), then the rows."""
+        from fmkit.apps.monitor_store import upsert_value
+
+        with self.engine.begin() as conn:
+            if end_offset is not None and not self._advance_offset(conn, stream, end_offset):
+                return  # an earlier try of this very batch committed before its connection dropped
+            if rows:
+                conn.execute(items_table.insert(), rows)
+                upsert_value(conn, state_table, {"key": "watermark"}, "value", max(r["ts"] for r in rows), keep_max=True)
+        if end_offset is not None:
+            self._offsets[stream] = end_offset
+
+    def _advance_offset(self, conn: sa.Connection, stream: str, end: int) -> bool:
+        """Move the stream's offset to `end`; False when it is already there (this batch is stored).
+
+        The UPDATE matches only the offset this worker last saw, and it locks the row until commit: a second
+        worker on the same stream waits, then finds the offset moved and stops instead of storing items twice.
+        """
+        from fmkit.apps.monitor_store import StreamTaken, upsert_value
+
+        seen = self._offsets.get(stream)
+        if seen is None:  # a caller that never read the offset (library use): plain upsert
+            upsert_value(conn, progress_table, {"stream": stream}, "offset", end)
+            return True
+        moved = conn.execute(progress_table.update().where(progress_table.c.stream == stream,
+                                                           progress_table.c.offset == seen).values(offset=end))
+        if moved.rowcount == 1:
+            return True
+        current = conn.execute(sa.select(progress_table.c.offset).where(progress_table.c.stream == stream)).scalar()
+        if current is None and seen == 0:
+            conn.execute(progress_table.insert().values(stream=stream, offset=end))  # a second worker's insert fails
+            return True
+        if current == end:
+            return False
+        raise StreamTaken(f"{stream}: its stored offset is {current}, not {seen} as this worker read it: another "
+                          "worker follows the same stream. Give each worker its own files (--partition K/N).")
 
     def _set_state(self, conn: sa.Connection, key: str, value: float) -> None:
-        updated = conn.execute(state_table.update().where(state_table.c.key == key).values(value=value))
-        if updated.rowcount == 0:
-            conn.execute(state_table.insert().values(key=key, value=value))
+        from fmkit.apps.monitor_store import upsert_value
+
+        upsert_value(conn, state_table, {"key": key}, "value", value)
 
     def post_items(self, objects: list[dict[str, Any]], stream: str = "http") -> list[dict[str, Any]]:
         """HTTP ingestion: items get the next offsets of the `http` stream; stored before the reply."""
@@ -340,14 +387,23 @@ class Monitor:
     def evaluate_windows(self) -> list[dict[str, Any]]:
         """Check every window that closed since the last call; returns the new alerts."""
         with self.lock:
-            return self._evaluate_windows()
+            alerts: list[dict[str, Any]] = self._retrying("evaluating windows", self._evaluate_windows)
+        for alert in alerts:
+            self._emit(alert)
+        return alerts
 
     def _evaluate_windows(self) -> list[dict[str, Any]]:
+        with self.engine.begin() as conn:
+            # Workers sharing the database take turns: this write locks the row (PostgreSQL) or the database
+            # (SQLite) until commit, so a closed window is evaluated, and alerted, once.
+            self._set_state(conn, "evaluation_turn", time.time())
+            return self._evaluate_closed(conn)
+
+    def _evaluate_closed(self, conn: sa.Connection) -> list[dict[str, Any]]:
         w = self.settings.window_seconds
-        with self.engine.connect() as conn:
-            watermark = conn.execute(sa.select(state_table.c.value).where(state_table.c.key == "watermark")).scalar()
-            done = conn.execute(sa.select(state_table.c.value).where(state_table.c.key == "evaluated_until")).scalar()
-            first = conn.execute(sa.select(sa.func.min(items_table.c.ts))).scalar()
+        watermark = conn.execute(sa.select(state_table.c.value).where(state_table.c.key == "watermark")).scalar()
+        done = conn.execute(sa.select(state_table.c.value).where(state_table.c.key == "evaluated_until")).scalar()
+        first = conn.execute(sa.select(sa.func.min(items_table.c.ts))).scalar()
         if watermark is None or first is None:
             return []
         closed_until = math.floor(watermark / w) * w  # the window holding the watermark is still open
@@ -361,12 +417,9 @@ class Monitor:
         for scope in scopes:
             part = df if scope == OVERALL else df[df["ticker"] == scope]
             alerts.extend(self._scope_alerts(scope, part, begin, closed_until, int(first // w)))
-        with self.engine.begin() as conn:
-            if alerts:
-                conn.execute(alerts_table.insert(), alerts)
-            self._set_state(conn, "evaluated_until", float(closed_until))
-        for alert in alerts:
-            self._emit(alert)
+        if alerts:
+            conn.execute(alerts_table.insert(), alerts)
+        self._set_state(conn, "evaluated_until", float(closed_until))
         return alerts
 
     def _scope_alerts(self, scope: str, df: Any, begin: float, end: float, first_k: int) -> list[dict[str, Any]]:

@@ -112,17 +112,24 @@ def cmd_monitor_init(args: argparse.Namespace) -> int:
                             negative_label=args.negative_label, positive_label=args.positive_label,
                             window_seconds=args.window, min_count=args.min_count, neg_share_jump=args.neg_share_jump,
                             neg_share_z=args.neg_share_z, volume_z=args.volume_z, webhook=args.webhook,
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, db_retry_seconds=args.db_retry_seconds)
+    from fmkit.apps.monitor_store import shown_url
+
     print(f"monitor: {args.app_dir}  negative label '{settings.negative_label}', positive '{settings.positive_label}', "
-          f"windows of {settings.window_seconds}s, database {settings.db}")
+          f"windows of {settings.window_seconds}s, database {shown_url(settings.db)}")
     return 0
 
 
 def cmd_monitor_run(args: argparse.Namespace) -> int:
-    from fmkit.apps.monitor import Monitor, run_stream
+    from fmkit.apps.monitor import Monitor
+    from fmkit.apps.monitor_workers import parse_partition, run_streams, select_inputs
 
+    sources = select_inputs(args.input, parse_partition(args.partition))
+    if not sources:
+        print(f"monitor: no input file falls in partition {args.partition}; nothing to do.", file=sys.stderr)
+        return 0
     monitor = Monitor.load(args.app_dir)
-    result = run_stream(monitor, args.input, follow=not args.once)
+    result = run_streams(monitor, sources, follow=not args.once)
     print(json.dumps({**result, **monitor.stats()}), file=sys.stderr)
     return 0
 
@@ -267,12 +274,17 @@ def register(sub: Any) -> None:
     p.add_argument("--volume-z", type=float, help="volume alert z-score (default 4)")
     p.add_argument("--webhook", help="URL that receives each alert as a JSON POST")
     p.add_argument("--batch-size", type=int, help="items scored per forward pass")
+    p.add_argument("--db-retry-seconds", type=float, help="how long a lost database connection is retried before a "
+                   "worker stops with exit 2 (default 60)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing monitor folder")
     p.set_defaults(func=cmd_monitor_init)
-    p = monitor.add_parser("run", help="score a JSON-lines stream: a growing file (tail -f) or - for stdin")
+    p = monitor.add_parser("run", help="score JSON-lines streams: growing files (tail -f) or - for stdin")
     p.add_argument("app_dir", help="monitor folder written by `fmkit app monitor init`")
-    p.add_argument("input", help="JSON-lines file of items ({text, ts, scope}) or - for standard input")
-    p.add_argument("--once", action="store_true", help="stop at the end of the file instead of following it")
+    p.add_argument("input", nargs="+", help="JSON-lines files of items ({text, time, ticker, source}; quoted globs "
+                   "allowed), each followed as its own stream, or - for standard input")
+    p.add_argument("--partition", metavar="K/N", help="follow only this worker's share of the files (K = 0..N-1): "
+                   "start N workers on one database with the same inputs")
+    p.add_argument("--once", action="store_true", help="stop at the end of the files instead of following them")
     p.set_defaults(func=cmd_monitor_run)
     p = monitor.add_parser("serve", help="dashboard + POST /v1/items (optionally also follow a file)")
     p.add_argument("app_dir", help="monitor folder written by `fmkit app monitor init`")
