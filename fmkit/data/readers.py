@@ -220,6 +220,9 @@ def _read_delimited(text: str, path: Path, delimiter: str) -> pd.DataFrame:
     df.columns = [str(c).strip() for c in df.columns]
     if df.shape[1] < 1 or len(df) == 0:
         raise DataError(f"{path}: the table has no data rows.")
+    # How it was read, so a filtered copy (`fmkit audit --drop-suspects`) is written the same way.
+    df.attrs["delimiter"] = delimiter
+    df.attrs["header"] = header is not None
     return df
 
 
