@@ -47,6 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if api_key:
             os.environ["FMKIT_API_KEY"] = api_key
         os.environ[HOSTS_ENV] = args.allowed_hosts or ""
+        print(f"serving {model_dir} with {settings.workers} worker processes on http://{settings.host}:{settings.port}"
+              f"  (each loads the model; {os.environ['FMKIT_THREADS']} threads each; metrics per worker)", file=sys.stderr)
         uvicorn.run("fmkit.cli.serve:worker_app", factory=True, host=settings.host, port=settings.port,
                     workers=settings.workers, timeout_graceful_shutdown=shutdown_s, log_level=args.log_level)
         return 0

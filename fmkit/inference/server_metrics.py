@@ -9,11 +9,17 @@ fmkit_batch_isolations_total{op}            counter: coalesced passes that raise
 fmkit_isolated_failures_total{op}           counter: requests that still failed on their own (the offenders)
 fmkit_queue_depth                           gauge: requests waiting for a forward pass
 fmkit_inflight_requests                     gauge
+fmkit_worker_info{pid}                      gauge, always 1: which server process answered
+
+Under `fmkit serve --workers N` every worker process keeps its own metrics: a scrape of the shared port gets
+one worker's numbers (the one the kernel handed the connection to), told apart by fmkit_worker_info's pid.
+Sum them per pid, or run one worker per container behind the load balancer and scrape each.
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Callable, Sequence
 
@@ -100,5 +106,7 @@ class ServerMetrics(BatchObserver):
             out += ["# HELP fmkit_queue_depth Requests waiting for a forward pass.", "# TYPE fmkit_queue_depth gauge",
                     f"fmkit_queue_depth {self.queue_depth()}",
                     "# HELP fmkit_inflight_requests Requests being handled.", "# TYPE fmkit_inflight_requests gauge",
-                    f"fmkit_inflight_requests {self.inflight}"]
+                    f"fmkit_inflight_requests {self.inflight}",
+                    "# HELP fmkit_worker_info The server process that answered this scrape (one per --workers).",
+                    "# TYPE fmkit_worker_info gauge", f'fmkit_worker_info{{pid="{os.getpid()}"}} 1']
         return "\n".join(out) + "\n"
