@@ -22,7 +22,7 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ),
     ("eval",): (
         "fmkit eval runs/sentiment/model --data test.csv",
-        "fmkit eval runs/sentiment/model --data test.csv --json > metrics.json",
+        "fmkit eval runs/sentiment/model --data test.csv --unknown-labels wrong --json > metrics.json",
     ),
     ("predict",): (
         "fmkit predict runs/sentiment/model new.txt --output predictions.jsonl",

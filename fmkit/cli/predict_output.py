@@ -145,7 +145,8 @@ def _table_line(record: dict[str, Any]) -> str:
     """label, top score, input: readable at a glance whatever the task."""
     scores = record.get("scores")
     if "label" in record:
-        answer = str(record["label"])
+        # An abstaining classifier answers no label; the table still shows what it would have said.
+        answer = str(record["label"]) if record["label"] is not None else f"(abstained: {record.get('top_label')})"
     elif "entities" in record:
         answer = ", ".join(f"{e['type']}:{e['text']}" for e in record["entities"]) or "(no entities)"
     elif "generated" in record:

@@ -37,6 +37,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "strategy.name": args.strategy, "strategy.time_budget": args.time_budget,
             "strategy.zeroshot.label_descriptions": args.label_descriptions,
             "track.backend": args.tracking, "track.tracking_uri": args.tracking_uri,
+            "eval.target_precision": args.target_precision,
         }
         if args.quiet:
             overrides["train.progress"] = False
@@ -71,8 +72,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     spec = task_spec(model_task(model_dir) or "classification")
     if spec.evaluate is None:
         raise FmkitError(f"{args.model_dir}: `fmkit eval` does not evaluate '{spec.name}' models.")
+    extra: dict[str, Any] = {}
+    if args.unknown_labels is not None:
+        if spec.name != "classification":
+            raise FmkitError(f"--unknown-labels applies to text classifiers; {args.model_dir} is a '{spec.name}' model.")
+        extra["unknown_labels"] = args.unknown_labels
     metrics = resolve(spec.evaluate)(model_dir, Path(args.data), args.text_column, args.label_column,
-                                     args.batch_size, precision=args.precision)
+                                     args.batch_size, precision=args.precision, **extra)
     record_eval(Path(args.model_dir), Path(args.data), metrics, runs)
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -98,6 +104,28 @@ def print_classification_eval(metrics: dict[str, Any]) -> None:
     print(format_confusion(metrics))
     print()
     print("  ".join(f"{k}={v:.4f}" for k, v in headline(metrics).items() if k != "num_examples"))
+    for line in label_mismatch_lines(metrics):
+        print(line)
+
+
+def label_mismatch_lines(metrics: dict[str, Any]) -> list[str]:
+    """What --unknown-labels did and what the abstain threshold does on this file (nothing when neither applies)."""
+    lines = []
+    unknown = metrics.get("unknown_labels")
+    if unknown:
+        done = ("counted as errors" if unknown["policy"] == "wrong"
+                else f"left out: metrics are on {metrics['num_examples']} of {unknown['rows_in_file']} rows")
+        lines.append(f"unknown labels: {len(unknown['unknown'])} label(s) the model was never trained on, "
+                     f"{unknown['unknown_rows']} row(s) {done} (--unknown-labels {unknown['policy']})")
+    abstention = metrics.get("abstention")
+    if abstention:
+        lines.append(f"abstention (threshold {abstention['threshold']:.4f}): answers {abstention['coverage']:.1%} "
+                     f"of rows ({abstention['abstained']} abstained) with accuracy {abstention['accepted_accuracy']:.4f} "
+                     f"on them; plain accuracy {abstention['accuracy']:.4f}")
+        if unknown and "unknown_label_rows_abstained" in abstention:
+            lines.append(f"  of the {unknown['unknown_rows']} rows with unknown labels, "
+                         f"{abstention['unknown_label_rows_abstained']} were abstained on")
+    return lines
 
 
 def model_task(model_dir: Path) -> str | None:
@@ -116,6 +144,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size, backend=args.backend,
                                precision=args.precision)
+    if args.abstain_threshold is not None:
+        if getattr(predictor, "TASK", None) != "classification":
+            raise FmkitError(f"--abstain-threshold applies to text classifiers; {args.model_dir} is not one.")
+        predictor.abstain_threshold = args.abstain_threshold
     if args.input != "-" and not Path(args.input).exists():
         raise FmkitError(f"{args.input}: file not found.")
     skipped = SkipCount()
@@ -202,6 +234,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"truncated at max_length={tok['max_length']}: {tok['truncated_share']:.1%} of texts")
     if "vocabulary" in facts:
         print(f"vocabulary: {facts['vocabulary']['summary']}")
+    if "label_sets" in facts:
+        print_label_sets(facts["label_sets"])
     model = facts["model"]
     state = "all files present for offline use" if model["offline_ready"] else f"MISSING {', '.join(model['missing_files'])}"
     print(f"model: {model['name']} -> {model['path']}: {state}")
@@ -216,6 +250,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"warning: {message}")
     print("ok" if model["offline_ready"] else "not ready")
     return 0 if model["offline_ready"] else EXIT_USAGE
+
+
+def print_label_sets(label_sets: dict[str, Any]) -> None:
+    """doctor --eval: the labels only one of the two files has (eval-only ones are what `fmkit eval` refuses)."""
+    from fmkit.data.label_sets import shown_counts
+
+    eval_only, train_only = label_sets["eval_only"], label_sets["train_only"]
+    if not eval_only and not train_only:
+        print("labels: train and eval have the same label set")
+        return
+    if eval_only:
+        print(f"eval labels absent from training ({len(eval_only)}, on {label_sets['eval_only_rows']} rows): "
+              f"{shown_counts(eval_only, limit=20)}")
+    if train_only:
+        shown = ", ".join(repr(label) for label in train_only[:20]) + (" ..." if len(train_only) > 20 else "")
+        print(f"training labels absent from eval ({len(train_only)}, no eval metric for them): {shown}")
+    for label, parts in label_sets["combined"].items():
+        print(f"  {label!r} combines {' + '.join(repr(p) for p in parts)}")
 
 
 def cmd_init_config(args: argparse.Namespace) -> int:
@@ -252,6 +304,9 @@ def register(sub: Any) -> None:
                    help="wall time of the whole command, e.g. 90s, 10m, 1h, or none: auto plans what fits (default "
                    "10m for auto, no limit for a named strategy), and any strategy stops training in time "
                    "(strategy.json says what was cut)")
+    p.add_argument("--target-precision", type=float, metavar="P",
+                   help="classification: tune an abstain threshold on the eval split for this precision (e.g. 0.95) "
+                        "and save it with the model; below it predict answers label null, abstained true")
     p.add_argument("--label-descriptions", metavar="FILE",
                    help="zeroshot: JSON {label: description} or CSV/TSV label,description")
     p.add_argument("--output", help="run directory (default: runs/<timestamp>)")
@@ -271,6 +326,9 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print all metrics as JSON")
     p.add_argument("--runs", help="run registry folder to record this evaluation in (default: the model's runs folder)")
+    p.add_argument("--unknown-labels", choices=["error", "wrong", "skip"],
+                   help="rows whose label the model was never trained on: error (default) refuses the file, wrong "
+                        "counts them as errors (the numbers for the whole file), skip leaves them out")
     precision_flag(p)
     p.set_defaults(func=cmd_eval)
 
@@ -288,6 +346,9 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default %(default)s)")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                    help="inference backend; auto: the fastest measured on this machine (cached beside the model)")
+    p.add_argument("--abstain-threshold", type=float, metavar="P",
+                   help="classifiers: answer label null (abstained true, top_label kept) when the top probability is "
+                        "below P, instead of the threshold saved by --target-precision at training")
     p.add_argument("--audio", action="store_true",
                    help="INPUT is speech (an audio file or folder): transcribe it with Whisper, then predict on the text")
     precision_flag(p)

@@ -292,6 +292,12 @@ class EvalConfig(Section):
         "the hardware runs it natively (CPUs with AMX/AVX512-BF16, GPUs with bf16; ~2x faster), else fp32. "
         "Saved with the model: `fmkit predict`, `eval` and `serve` use it unless given --precision."
     )
+    target_precision: float | None = Field(
+        None, gt=0, le=1, description="Classification: after training, tune an abstain threshold on the eval split "
+        "(the lowest top probability whose answered eval examples reach this precision) and save it with the model; "
+        "below it `predict` answers label null, abstained true (top_label holds the would-be label). Unset: the "
+        "model always answers.",
+    )
 
 
 class TrackConfig(Section):

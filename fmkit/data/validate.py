@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
+from fmkit.data.label_sets import label_set_difference, multilabel_hint
 from fmkit.data.labeled import LabeledTexts
 from fmkit.errors import DataError
 
@@ -21,8 +23,11 @@ class ValidationReport:
 
 
 def validate_classification(
-    train: LabeledTexts, evaluation: LabeledTexts | None, imbalance_ratio: float = 10.0
+    train: LabeledTexts, evaluation: LabeledTexts | None, imbalance_ratio: float = 10.0,
+    unseen_eval_labels: Literal["error", "allow"] = "error",
 ) -> ValidationReport:
+    """`unseen_eval_labels` "allow": the caller reports eval labels absent from training itself (doctor lists
+    them with `label_set_difference`) instead of this refusing them."""
     report = ValidationReport()
     counts = Counter(train.labels)
     if len(counts) < 2:
@@ -31,14 +36,15 @@ def validate_classification(
             f"{train.source}: every row has the same label ('{only}'). A classifier needs at least two "
             "classes; check --label-column or add examples of the other classes."
         )
-    if evaluation is not None:
+    if evaluation is not None and unseen_eval_labels == "error":
         unseen = sorted(set(evaluation.labels) - set(counts))
         if unseen:
             first_row = next(r for r, lab in zip(evaluation.rows, evaluation.labels, strict=True) if lab in unseen)
+            hint = multilabel_hint(label_set_difference(counts, evaluation.labels))
             raise DataError(
                 f"{evaluation.source}: label(s) {', '.join(repr(u) for u in unseen[:10])} never appear in the "
                 f"training data {train.source} (first at row {first_row}). Add training examples for them or "
-                "drop those rows from the eval file."
+                f"drop those rows from the eval file.{' ' + hint if hint else ''}"
             )
 
     mixed = mixed_label_spellings(list(counts), train.source)

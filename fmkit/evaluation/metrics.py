@@ -13,14 +13,20 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_labels: int) ->
     return np.bincount(y_true * num_labels + y_pred, minlength=num_labels * num_labels).reshape(num_labels, num_labels)
 
 
+UNKNOWN_LABEL = -1  # a y_true id for a row whose label is not among `labels` (`fmkit eval --unknown-labels wrong`)
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """A row whose true id is UNKNOWN_LABEL is always an error: it counts in accuracy's denominator and as a
+    false positive of the class predicted for it, but in no class's support nor in the confusion matrix."""
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
     k = len(labels)
-    cm = confusion_matrix(y_true, y_pred, k)
+    known = y_true != UNKNOWN_LABEL
+    cm = confusion_matrix(y_true[known], y_pred[known], k)
     tp = np.diag(cm).astype(np.float64)
     support = cm.sum(axis=1).astype(np.float64)
-    predicted = cm.sum(axis=0).astype(np.float64)
+    predicted = (cm.sum(axis=0) + np.bincount(y_pred[~known], minlength=k)).astype(np.float64)
     # A class never predicted (or absent) has precision (recall) 0, as scikit-learn's zero_division=0.
     precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
     recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)

@@ -360,9 +360,30 @@ def confident_mistakes(predictions: list[dict[str, Any]], k: int = 10) -> list[d
     return sorted(wrong, key=lambda p: -max(p["scores"].values()))[:k]
 
 
+def abstention_section(metrics: dict[str, Any]) -> Section | None:
+    """eval.target_precision: the threshold tuned on the eval split, what it keeps, or why none was saved."""
+    tuning = metrics.get("abstention")
+    if not tuning:
+        return None
+    if tuning.get("threshold") is None:
+        text = (f"No abstain threshold reaches precision {tuning['target_precision']:g} on the eval split (the best "
+                f"any threshold reaches is {tuning['best_precision']:.4f}); none was saved: the model answers every "
+                "input.")
+        return Section("Abstention", f"<p>{escape(text)}</p>", text)
+    text = (f"Predictions whose top probability is below {tuning['threshold']:.4f} answer label null (abstained "
+            f"true): tuned on the eval split for precision {tuning['target_precision']:g}.")
+    header = ["", "accuracy (precision)", "coverage"]
+    rows = [["answered (at the threshold)", tuning["precision"], tuning["coverage"]],
+            ["every example (no abstention)", tuning["accuracy"], 1.0]]
+    return Section("Abstention", f"<p>{escape(text)}</p>" + html_table(header, rows), text + "\n\n" + md_table(header, rows))
+
+
 def classification_sections(run: RunFiles) -> list[Section]:
     m = run.metrics
     sections = []
+    abstention = abstention_section(m)
+    if abstention is not None:
+        sections.append(abstention)
     per_class = m.get("per_class") or {}
     if per_class:
         rows = [[label, v.get("precision"), v.get("recall"), v.get("f1"), v.get("support")] for label, v in per_class.items()]

@@ -42,6 +42,8 @@ class Predictor:
         self.max_length: int = int(max_length if max_length is not None else model.max_length)  # type: ignore[union-attr]
         self.pair_input = False  # trained on text pairs: predict_pairs, not predict
         self.text_columns: list[str] = []  # the column(s) it was trained on: what `fmkit predict` reads from a table
+        # eval.target_precision's tuned threshold: a top probability below it answers label None, abstained True.
+        self.abstain_threshold: float | None = None
         if model is not None:
             self.configure(dict(model.info))
 
@@ -49,6 +51,8 @@ class Predictor:
         """Read what the model keeps in fmkit.json beyond labels and max_length (a task may add its own)."""
         self.pair_input = bool(meta.get("pair_input", False))
         self.text_columns = [str(c) for c in meta.get("text_columns", [])]
+        threshold = meta.get("abstain_threshold")
+        self.abstain_threshold = None if threshold is None else float(threshold)
 
     def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> EncodedTexts:
         """Token ids of texts (or text pairs: `pairs` holds the second texts), as the model was trained."""
@@ -138,8 +142,13 @@ class Predictor:
 
     def _record(self, row: np.ndarray) -> Record:
         best = int(row.argmax())
-        return {"label": self.labels[best],
-                "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}}
+        scores = {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=True)}
+        if self.abstain_threshold is None:
+            return {"label": self.labels[best], "scores": scores}
+        if row[best] >= self.abstain_threshold:
+            return {"label": self.labels[best], "abstained": False, "scores": scores}
+        # Not sure enough for the precision it was tuned for: no label, and the one it would have given.
+        return {"label": None, "abstained": True, "top_label": self.labels[best], "scores": scores}
 
 
 def load(path: Path | str, backend: BackendName = "auto", precision: str | None = None) -> Predictor:

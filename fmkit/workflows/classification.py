@@ -6,13 +6,20 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from fmkit.config import RunConfig
 from fmkit.data.fingerprint import fingerprint
+from fmkit.data.label_sets import (
+    UNKNOWN_LABEL_FLAGS,
+    label_set_difference,
+    multilabel_hint,
+    shown_counts,
+    unknown_labels_message,
+)
 from fmkit.data.labeled import LabeledTexts, read_labeled
 from fmkit.data.tasks.classification import (
     LabelMap,
@@ -21,8 +28,9 @@ from fmkit.data.tasks.classification import (
 from fmkit.data.tokenized import encode_texts
 from fmkit.data.validate import stratified_split, validate_classification
 from fmkit.errors import ConfigError, DataError
+from fmkit.evaluation.abstention import abstention_metrics, tune_abstain_threshold
 from fmkit.evaluation.artifacts import write_evaluation, write_predictions
-from fmkit.evaluation.metrics import classification_metrics, headline
+from fmkit.evaluation.metrics import UNKNOWN_LABEL, classification_metrics, headline
 from fmkit.training import LoopResult
 from fmkit.training.budget import Deadline
 from fmkit.utils.clock import command_started
@@ -34,8 +42,11 @@ from fmkit.workflows.strategy_runs import FitContext
 from fmkit.workflows.task_run import TaskRun, cache_texts, load_backbone, warn
 
 
-def load_datasets(cfg: RunConfig) -> tuple[LabeledTexts, LabeledTexts, list[str]]:
-    """Read, validate and (without an eval file) split the data. Raises DataError before anything is written."""
+def load_datasets(cfg: RunConfig, unseen_eval_labels: Literal["error", "allow"] = "error"
+                  ) -> tuple[LabeledTexts, LabeledTexts, list[str]]:
+    """Read, validate and (without an eval file) split the data. Raises DataError before anything is written.
+
+    `unseen_eval_labels` "allow" (doctor): eval labels absent from training are the caller's to report."""
     if cfg.data.train is None:
         raise DataError("No training data: pass --data FILE (CSV, TSV, JSONL or Parquet with text and label columns).")
     train = read_labeled(cfg.data.train, cfg.data.text_column, cfg.data.label_column)
@@ -45,7 +56,8 @@ def load_datasets(cfg: RunConfig) -> tuple[LabeledTexts, LabeledTexts, list[str]
         # A single text column is found in each file on its own (SST-2's train and dev name it differently).
         columns = cfg.data.text_column or (",".join(train.columns) if train.pairs is not None else None)
         evaluation = read_labeled(cfg.data.eval, columns, cfg.data.label_column)
-    report = validate_classification(train.examples(), evaluation.examples() if evaluation is not None else None)
+    report = validate_classification(train.examples(), evaluation.examples() if evaluation is not None else None,
+                                     unseen_eval_labels=unseen_eval_labels)
     if evaluation is None:
         train, evaluation = stratified_split(train, cfg.data.eval_fraction, cfg.train.seed)
     return train, evaluation, report.warnings
@@ -105,6 +117,9 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
             "train_examples": len(train_data), **loop_summary(ctx, outcome, strategy_name),
             "peak_memory_mb": peak_memory_mb(),
         }
+        abstention = tune_abstention(cfg.eval.target_precision, np.asarray(eval_enc.labels), probs, model)
+        if abstention is not None:
+            metrics["abstention"] = abstention
         budget_record = record_budget(run.dir, outcome.result)
         if budget_record is not None:
             metrics["budget"] = budget_record
@@ -182,29 +197,66 @@ def update_strategy_record(run_dir: Path, fields: dict[str, Any]) -> None:
     atomic_write_json(run_dir / "strategy.json", {**read_strategy_record(run_dir), **fields})
 
 
+def tune_abstention(target_precision: float | None, truth: np.ndarray, probs: np.ndarray, model: Any
+                    ) -> dict[str, Any] | None:
+    """eval.target_precision: tune the abstain threshold on the eval split's probabilities and keep it in the
+    model's fmkit.json (none is kept when no threshold reaches the target); what was found, for metrics.json."""
+    if target_precision is None:
+        return None
+    tuning = tune_abstain_threshold(probs.argmax(1) == truth, probs.max(1), target_precision)
+    if tuning.threshold is None:
+        warn(tuning.summary())
+    else:
+        print(tuning.summary(), file=sys.stderr)
+        model.info = {**model.info, "abstain_threshold": tuning.threshold,
+                      "abstain_target_precision": target_precision}
+    return tuning.as_dict()
+
+
 def evaluate_saved(model_dir: Path, data: Path, text_column: str | None = None, label_column: str | None = None,
-                   batch_size: int = 64, precision: str | None = None) -> dict[str, Any]:
-    """Metrics of a saved model on any labelled file (labels must be ones the model knows).
+                   batch_size: int = 64, precision: str | None = None, unknown_labels: str = "error") -> dict[str, Any]:
+    """Metrics of a saved model on any labelled file.
 
     `precision` (auto|fp32|bf16): of the forward pass; None or "model": the one the model records.
+    `unknown_labels`, for rows whose label the model was never trained on: "error" refuses the file (naming
+    the labels and the fix), "wrong" counts those rows as errors (the numbers for the whole file), "skip"
+    leaves them out; metrics["unknown_labels"] records the policy and the counts. A model with an abstain
+    threshold also gets metrics["abstention"]: coverage and the accuracy on the rows it answers.
     """
     from fmkit.inference.predictor import Predictor
 
+    if unknown_labels not in UNKNOWN_LABEL_FLAGS:
+        raise ConfigError(f"--unknown-labels {unknown_labels}: choose one of {', '.join(UNKNOWN_LABEL_FLAGS)}.")
     predictor = Predictor.load(model_dir, batch_size=batch_size,
                                precision=None if precision in (None, "model") else precision)
     examples = read_labeled(data, text_column or ",".join(predictor.text_columns) or None, label_column)
-    unknown = sorted(set(examples.labels) - set(predictor.labels))
-    if unknown:
-        raise DataError(
-            f"{data}: label(s) {', '.join(repr(u) for u in unknown[:10])} are not among the model's labels "
-            f"({', '.join(predictor.labels[:20])}). Evaluate on data with the same label set."
-        )
-    label_map = LabelMap(tuple(predictor.labels))
+    in_file = len(examples)
+    difference = label_set_difference(predictor.labels, examples.labels)
+    if difference.unknown and unknown_labels == "error":
+        raise DataError(unknown_labels_message(difference, str(data), in_file))
     if (examples.pairs is not None) != predictor.pair_input:
         want = "two text columns (a pair)" if predictor.pair_input else "one text column"
         raise DataError(f"{data}: this model reads {want}; name the column(s) with --text-column A,B.")
+    if difference.unknown and unknown_labels == "skip":
+        examples = examples.subset([i for i, label in enumerate(examples.labels) if label not in difference.unknown])
+        if len(examples) == 0:
+            raise DataError(f"{data}: every row has a label the model was never trained on; --unknown-labels skip "
+                            "leaves nothing to score. Evaluate a model trained on these labels.")
+    index = {label: i for i, label in enumerate(predictor.labels)}
+    truth = np.asarray([index.get(label, UNKNOWN_LABEL) for label in examples.labels], dtype=np.int64)
     probs = predictor.predict_proba(examples.texts, examples.pairs)
-    return classification_metrics(label_map.encode(examples.labels, str(data)), probs.argmax(1), predictor.labels)
+    predicted = probs.argmax(1)
+    metrics = classification_metrics(truth, predicted, predictor.labels)
+    if difference.unknown:
+        metrics["unknown_labels"] = {"policy": unknown_labels, "rows_in_file": in_file, **difference.as_dict()}
+    if predictor.abstain_threshold is not None:
+        metrics["abstention"] = abstention_metrics(predicted == truth, probs.max(1), predictor.abstain_threshold)
+        if unknown_labels == "wrong" and difference.unknown:
+            # The rows no answer could get right: how many the model handed off instead of answering wrongly.
+            unknown_rows = truth == UNKNOWN_LABEL
+            metrics["abstention"]["unknown_label_rows_abstained"] = int(
+                (probs.max(1)[unknown_rows] < predictor.abstain_threshold).sum())
+    return metrics
 
 
 def peak_memory_mb() -> float:
@@ -216,13 +268,26 @@ def peak_memory_mb() -> float:
 
 def doctor_data(cfg: RunConfig) -> dict[str, Any]:
     """What `fmkit doctor` reads of classification data (workflows/doctor.py adds the model and token checks)."""
-    train_data, eval_data, warnings = load_datasets(cfg)
-    return {
+    train_data, eval_data, warnings = load_datasets(cfg, unseen_eval_labels="allow")
+    facts: dict[str, Any] = {
         "train": {"source": train_data.source, "rows": len(train_data), "class_counts": train_data.class_counts()},
         "eval": {"source": eval_data.source, "rows": len(eval_data), "class_counts": eval_data.class_counts()},
         "eval_is_split_of_train": cfg.data.eval is None, "warnings": warnings,
         "texts": train_data.texts, "pairs": train_data.pairs,
     }
+    if cfg.data.eval is not None:
+        # Listed rather than refused: the user may be checking a test file for `fmkit eval --unknown-labels`.
+        difference = label_set_difference(train_data.labels, eval_data.labels)
+        facts["label_sets"] = {"eval_only": difference.unknown, "eval_only_rows": difference.unknown_rows,
+                               "train_only": difference.absent,
+                               "combined": {label: list(parts) for label, parts in difference.combined.items()}}
+        if difference.unknown:
+            hint = multilabel_hint(difference)
+            warnings.append(f"{eval_data.source}: {len(difference.unknown)} label(s) on {difference.unknown_rows} "
+                            f"row(s) never appear in the training data: {shown_counts(difference.unknown)}. "
+                            "`fmkit train --eval` refuses them; `fmkit eval --unknown-labels wrong|skip` scores a "
+                            f"model on this file anyway.{' ' + hint if hint else ''}")
+    return facts
 
 
 def doctor(cfg: RunConfig) -> dict[str, Any]:
