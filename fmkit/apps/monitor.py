@@ -44,6 +44,7 @@ from fmkit.utils.io import atomic_write_json
 OVERALL = "*"
 NEGATIVE_HINTS = ("neg", "bear", "down", "sell")
 POSITIVE_HINTS = ("pos", "bull", "up", "buy")
+READ_BATCHES_PER_TRANSACTION = 8
 
 
 @dataclass
@@ -63,6 +64,12 @@ class MonitorSettings:
     volume_ratio: float = 3.0
     webhook: str | None = None
     batch_size: int = 64
+    # auto: the model's int8 ONNX export when one sits beside it (monitor_scoring.py), else the model; torch | int8.
+    backend: str = "auto"
+    # Items read, scored and stored per transaction at most (None: batch_size). The predictor sorts them by length
+    # into forward passes of batch_size, so a larger read wastes less on padding (2.3x with int8 at 256 vs 64,
+    # BENCHMARKS.md issue 21): init_monitor writes READ_BATCHES_PER_TRANSACTION x batch_size.
+    read_batch: int | None = None
     db_retry_seconds: float = 60.0  # how long a lost database connection is retried before the worker stops
 
 
@@ -75,10 +82,13 @@ def init_monitor(app_dir: Path | str, model: str, *, db: str | None = None, over
     model_path = str(Path(model).resolve())
     settings = MonitorSettings(model=model_path, db=db or f"sqlite:///{(app_dir / 'monitor.db').resolve()}",
                                **{k: v for k, v in options.items() if v is not None})
+    settings.read_batch = settings.read_batch or READ_BATCHES_PER_TRANSACTION * settings.batch_size
     if settings.topic_model:
         settings.topic_model = str(Path(settings.topic_model).resolve())
+    from fmkit.apps.monitor_scoring import scoring_model
     from fmkit.inference import load_predictor
 
+    scoring_model(model_path, settings.backend)  # backend int8 without an export fails now, not at the first run
     labels = list(load_predictor(model_path).labels)
     settings.negative_label, settings.positive_label = polarity_labels(labels, settings.negative_label,
                                                                        settings.positive_label)
@@ -228,6 +238,7 @@ class Monitor:
         self.alerts_path = self.app_dir / "alerts.jsonl"
         self.scoring_seconds = 0.0
         self.storing_seconds = 0.0
+        self.scoring_backend = "given"  # what scores the stream: "int8" or "torch" once load() chose (monitor_scoring)
         self._offsets: dict[str, int] = {}  # per stream: the offset this worker last read or stored
         # `serve --follow` ingests from a file thread and from HTTP requests: one writer at a time, so window
         # evaluation and HTTP offset allocation never race.
@@ -240,11 +251,14 @@ class Monitor:
         if not path.is_file():
             raise FmkitError(f"{app_dir}: no monitor.json; create it with `fmkit app monitor init {app_dir} --model DIR`.")
         settings = MonitorSettings(**json.loads(path.read_text(encoding="utf-8")))
+        from fmkit.apps.monitor_scoring import load_scorer
         from fmkit.inference import load_predictor
 
-        predictor = load_predictor(settings.model, batch_size=settings.batch_size)
+        predictor, backend = load_scorer(settings.model, settings.backend, settings.batch_size)
         topic = load_predictor(settings.topic_model, batch_size=settings.batch_size) if settings.topic_model else None
-        return cls(app_dir, settings, predictor, topic, log)
+        monitor = cls(app_dir, settings, predictor, topic, log)
+        monitor.scoring_backend = backend
+        return monitor
 
     # offsets -----------------------------------------------------------------------------------------
     def resume_offset(self, stream: str) -> int:
@@ -579,7 +593,8 @@ def run_stream(monitor: Monitor, source: str, follow: bool = True, log: Any = sy
         fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below
         fh.seek(offset)
     try:
-        for items, end in read_batches(fh, offset, monitor.settings.batch_size, follow and source != "-", log=log):
+        read_batch = max(monitor.settings.read_batch or 0, monitor.settings.batch_size)
+        for items, end in read_batches(fh, offset, read_batch, follow and source != "-", log=log):
             monitor.process(stream, items, end)
             monitor.evaluate_windows()
             done += len(items)

@@ -112,7 +112,7 @@ def cmd_monitor_init(args: argparse.Namespace) -> int:
                             negative_label=args.negative_label, positive_label=args.positive_label,
                             window_seconds=args.window, min_count=args.min_count, neg_share_jump=args.neg_share_jump,
                             neg_share_z=args.neg_share_z, volume_z=args.volume_z, webhook=args.webhook,
-                            batch_size=args.batch_size, db_retry_seconds=args.db_retry_seconds)
+                            batch_size=args.batch_size, db_retry_seconds=args.db_retry_seconds, backend=args.backend)
     from fmkit.apps.monitor_store import shown_url
 
     print(f"monitor: {args.app_dir}  negative label '{settings.negative_label}', positive '{settings.positive_label}', "
@@ -130,7 +130,7 @@ def cmd_monitor_run(args: argparse.Namespace) -> int:
         return 0
     monitor = Monitor.load(args.app_dir)
     result = run_streams(monitor, sources, follow=not args.once)
-    print(json.dumps({**result, **monitor.stats()}), file=sys.stderr)
+    print(json.dumps({**result, **monitor.stats(), "backend": monitor.scoring_backend}), file=sys.stderr)
     return 0
 
 
@@ -274,6 +274,9 @@ def register(sub: Any) -> None:
     p.add_argument("--volume-z", type=float, help="volume alert z-score (default 4)")
     p.add_argument("--webhook", help="URL that receives each alert as a JSON POST")
     p.add_argument("--batch-size", type=int, help="items scored per forward pass")
+    p.add_argument("--backend", choices=["auto", "torch", "int8"],
+                   help="auto (default): the model's int8 ONNX export when one sits beside it (`fmkit export MODEL "
+                        "--quantize int8 --output DIR`), else the model itself")
     p.add_argument("--db-retry-seconds", type=float, help="how long a lost database connection is retried before a "
                    "worker stops with exit 2 (default 60)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing monitor folder")

@@ -148,3 +148,48 @@ def test_crash_mid_stream_then_restart_stores_everything_once(tmp_path: Path, mo
     with sqlite3.connect(tmp_path / "m.db") as conn:
         texts = [t for (t,) in conn.execute("SELECT text FROM items ORDER BY offset")]
     assert texts == [line["text"] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def sentiment_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """runs/x/model (a tiny 3-class classifier) and runs/x/int8 (its int8 export), as the README lays them out."""
+    from fmkit.inference.export import export_onnx
+    from fmkit.models.backbone import load_tokenizer
+    from fmkit.models.classifier import TextClassifier
+
+    run = tmp_path_factory.mktemp("run")
+    TextClassifier.from_backbone(tiny_model, ["Bearish", "Bullish", "Neutral"], max_length=32).save_pretrained(
+        run / "model", load_tokenizer(tiny_model))
+    export_onnx(run / "model", run / "int8", quantize="int8")
+    return run
+
+
+def test_monitor_scores_with_the_int8_export_when_the_model_has_one(sentiment_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from fmkit.apps.monitor import init_monitor
+    from fmkit.apps.monitor_scoring import scoring_model
+
+    model, int8 = sentiment_run / "model", (sentiment_run / "int8").resolve()
+    assert scoring_model(model) == (int8, "int8")
+    assert scoring_model(sentiment_run) == (int8, "int8")  # the run directory works too
+    assert scoring_model(model, "torch") == (model, "torch")
+    assert scoring_model(int8, "torch") == (int8, "int8")  # an export given directly is what it is
+    assert init_monitor(tmp_path / "app", str(model), window_seconds=60).read_batch == 8 * 64  # 8 passes a transaction
+    monitor = Monitor.load(tmp_path / "app", log=io.StringIO())
+    assert monitor.scoring_backend == "int8" and monitor.predictor.backend.name == "onnx"
+    rows = monitor.process("s", [parse_item('{"text": "shares fall", "time": 1}', 0)], 20)
+    assert len(rows) == 1 and rows[0]["label"] in ("Bearish", "Bullish", "Neutral")
+
+    # A model with no export of its own: torch, even with another model's int8 export beside it.
+    other = tmp_path / "other"
+    shutil.copytree(model, other / "model")
+    shutil.copytree(sentiment_run / "int8", other / "int8-of-someone-else")
+    assert scoring_model(other / "model") == (other / "model", "torch")
+    with pytest.raises(ConfigError, match="no int8 export"):
+        scoring_model(other / "model", "int8")
+    with pytest.raises(ConfigError, match="no int8 export"):
+        init_monitor(tmp_path / "app2", str(other / "model"), backend="int8")
+    assert not (tmp_path / "app2").exists()
+    init_monitor(tmp_path / "app3", str(model), backend="torch")
+    assert Monitor.load(tmp_path / "app3", log=io.StringIO()).scoring_backend == "torch"
