@@ -60,6 +60,10 @@ def retrying(engine: sa.Engine, what: str, action: Callable[[], T], window_s: fl
     while True:
         try:
             return action()
+        except sa.exc.IntegrityError:
+            # A unique key (stream, offset) or a stream's first progress row: two workers raced on one stream.
+            raise StreamTaken(f"a unique key was violated while {what}: another worker stores the same stream. "
+                              "Give each worker its own files (--partition K/N).") from None
         except sa.exc.DBAPIError as exc:
             if not connection_lost(exc, engine):
                 raise

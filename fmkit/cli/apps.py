@@ -106,8 +106,10 @@ def cmd_support_eval(args: argparse.Namespace) -> int:
 # --- monitor -------------------------------------------------------------------------------------------
 
 def cmd_monitor_init(args: argparse.Namespace) -> int:
-    from fmkit.apps.monitor import init_monitor
+    from fmkit.apps.monitor import init_monitor, open_engine
 
+    if args.db:  # a database that cannot be reached fails here (exit 2), before monitor.json is written
+        open_engine(args.db).dispose()
     settings = init_monitor(args.app_dir, args.model, db=args.db, overwrite=args.overwrite, topic_model=args.topic_model,
                             negative_label=args.negative_label, positive_label=args.positive_label,
                             window_seconds=args.window, min_count=args.min_count, neg_share_jump=args.neg_share_jump,

@@ -23,6 +23,7 @@ from fmkit.apps.monitor import Monitor, MonitorSettings, items_table, run_stream
 from fmkit.apps.monitor_store import StreamTaken
 from fmkit.apps.monitor_workers import partition_of, select_inputs
 from fmkit.errors import ConfigError, FmkitError
+from tests.conftest import run_cli
 from tests.pg_helpers import PASSWORD, ThrowawayPostgres, free_port
 from tests.unit.apps_fakes import KeywordSentiment
 from tests.unit.test_apps_monitor import stream_lines
@@ -186,6 +187,26 @@ def test_server_down_at_start_names_the_url_without_its_password(tmp_path: Path)
     assert time.monotonic() - started < 15
     assert f"postgresql+psycopg://fmkit:***@127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}/fmkit" in caught.value.message
     assert PASSWORD not in caught.value.message
+
+
+def test_init_with_an_unreachable_database_exits_2_before_writing_anything(tmp_path: Path) -> None:
+    port = free_port()
+    done = run_cli("app", "monitor", "init", str(tmp_path / "app"), "--model", str(tmp_path / "any"), "--db",
+                   f"postgresql+psycopg://fmkit:{PASSWORD}@127.0.0.1:{port}/fmkit")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"postgresql+psycopg://fmkit:***@127.0.0.1:{port}/fmkit" in done.stderr and PASSWORD not in done.stderr
+    assert not (tmp_path / "app").exists()
+
+
+def test_the_same_items_stored_twice_is_a_clear_error(postgres: ThrowawayPostgres, tmp_path: Path) -> None:
+    from fmkit.apps.monitor import Item
+
+    url = new_db(postgres)
+    items = [Item(k, f"news {k}", T0 + k, None, None) for k in range(3)]
+    make_monitor(tmp_path, url).process("s", items, 3)  # library use: no offset read first
+    with pytest.raises(StreamTaken, match="another worker stores the same stream"):
+        make_monitor(tmp_path, url).process("s", items, 3)
+    assert len(stored(url)) == 3
 
 
 def test_partitions_split_files_by_name_and_cover_each_once(tmp_path: Path) -> None:
