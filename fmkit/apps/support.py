@@ -2,19 +2,23 @@
 calibrated hand-off to a person.
 
 How a query is answered:
-  1. BM25 over every FAQ phrasing and cosine similarity of sentence embeddings (fmkit's Embedder)
-     each rank the FAQ entries (an entry scores as its best phrasing);
-  2. the two rankings are fused by reciprocal rank fusion; when the app has an intent classifier
-     (trained with fmkit's own workflow) its ranking of intents joins the fusion as a third list;
+  1. every FAQ entry (one answer; several phrasings of its question may share it) is scored by the
+     cosine similarity of sentence embeddings (fmkit's Embedder) to its best phrasing and to its
+     answer text, by BM25 over its phrasings, and by an optional intent classifier (trained with
+     fmkit's own workflow);
+  2. the scores are fused by a weighted sum whose weights are learned on calibration queries
+     (support_fusion.py); by default, and whenever fusion was not shown to help, the ranking is
+     plain embedding search over the questions;
   3. the confidence is the best phrasing's cosine similarity of the top entry (averaged with the
      classifier's probability of its intent when there is a classifier);
   4. below the threshold, or when the classifier says "out of scope", the reply is a hand-off.
-The threshold is calibrated at build time on held-out queries (a calibration file, or phrasings held
-out of the FAQ): it maximises the macro F1 of "answer" vs "hand off", where a query should be handed
-off when it is out of scope or its top answer is wrong.
+Weights and threshold are calibrated at build time on held-out queries (a calibration file, or
+phrasings held out of the FAQ): the threshold maximises the macro F1 of "answer" vs "hand off", where
+a query should be handed off when it is out of scope or its top answer is wrong.
 
-App folder: app.json (settings, threshold, calibration numbers), faq.jsonl (entries and phrasings),
-vectors.npy (phrasing embeddings, rows grouped by entry), intent/ (optional classifier run).
+App folder: app.json (settings, fusion weights, threshold, calibration numbers), faq.jsonl (entries and
+phrasings), vectors.npy (phrasing embeddings, rows grouped by entry), answer_vectors.npy (one row per
+entry), intent/ (optional classifier run).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from fmkit.apps.bm25 import BM25
+from fmkit.apps.support_fusion import EntryScores, FusionWeights, learn_weights, normalise_bm25
 from fmkit.errors import DataError, FmkitError
 from fmkit.utils.folders import read_json_object, refuse_foreign_folder
 from fmkit.utils.io import atomic_directory, atomic_write_json
@@ -50,12 +55,23 @@ class FaqEntry:
 @dataclass
 class Settings:
     embedder: str
-    rrf_k: int = 60
     candidates: int = 50
-    bm25_weight: float = 1.0
+    # Extra weights on top of the question embeddings (support_fusion.py): 0 = embeddings alone.
+    bm25_weight: float = 0.0
+    answer_weight: float = 0.0
     intent_weight: float = 1.0
     threshold: float = 0.0
     calibration: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Settings:
+        # Apps built before the learned fusion stored an RRF constant: ignored, as is any retired key.
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @property
+    def weights(self) -> FusionWeights:
+        return FusionWeights(self.bm25_weight, self.answer_weight, self.intent_weight)
 
 
 @dataclass
@@ -145,7 +161,7 @@ class SupportAssistant:
     """Answers queries from FAQ entries; `answer(query)` for one, `rank(queries)` for evaluation."""
 
     def __init__(self, entries: list[FaqEntry], vectors: np.ndarray, embedder: Any, settings: Settings,
-                 intent_predictor: Any | None = None) -> None:
+                 intent_predictor: Any | None = None, answer_vectors: np.ndarray | None = None) -> None:
         self.entries = entries
         self.settings = settings
         self.embedder = embedder
@@ -158,6 +174,9 @@ class SupportAssistant:
         self.vectors = vectors.astype(np.float32)
         if len(self.vectors) != len(self.phrasings):
             raise FmkitError(f"{len(self.vectors)} vectors for {len(self.phrasings)} phrasings: rebuild the app.")
+        self.answer_vectors = None if answer_vectors is None else answer_vectors.astype(np.float32)
+        if self.answer_vectors is not None and len(self.answer_vectors) != len(entries):
+            raise FmkitError(f"{len(self.answer_vectors)} answer vectors for {len(entries)} answers: rebuild the app.")
         self.bm25 = BM25.build(self.phrasings)
         self.by_intent: dict[str, list[int]] = {}
         for i, e in enumerate(entries):
@@ -174,10 +193,12 @@ class SupportAssistant:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("kind") != APP_KIND:
             raise FmkitError(f"{app_dir}: app.json is a '{meta.get('kind')}' app, not a support app.")
-        settings = Settings(**meta["settings"])
+        settings = Settings.from_dict(meta["settings"])
         entries = [FaqEntry(**json.loads(line)) for line in (app_dir / "faq.jsonl").read_text(encoding="utf-8").splitlines()
                    if line.strip()]
         vectors = np.load(app_dir / "vectors.npy")
+        answers_path = app_dir / "answer_vectors.npy"  # absent in apps built before answers were indexed
+        answer_vectors = np.load(answers_path) if answers_path.is_file() else None
         if embedder is None:
             from fmkit.inference.embedder import Embedder
 
@@ -187,7 +208,7 @@ class SupportAssistant:
             from fmkit.inference import load_predictor
 
             predictor = load_predictor(app_dir / "intent" / "model")
-        assistant = cls(entries, vectors, embedder, settings, predictor)
+        assistant = cls(entries, vectors, embedder, settings, predictor, answer_vectors)
         assistant.path = app_dir
         return assistant
 
@@ -202,17 +223,23 @@ class SupportAssistant:
         out: list[list[Candidate]] = []
         all_probs: list[np.ndarray] = []
         for start in range(0, len(queries), chunk):
-            block = [str(q) for q in queries[start:start + chunk]]
-            qv = self.embedder.embed(block)
-            cos = np.maximum.reduceat(qv @ self.vectors.T, self.starts, axis=1)
-            probs = self.intent_predictor.predict_proba(block) if self.intent_predictor is not None else None
+            scores, probs = self.entry_scores(queries[start:start + chunk])
             if probs is not None:
                 all_probs.append(probs)
-            for i, query in enumerate(block):
-                bm = np.maximum.reduceat(self.bm25.scores(query), self.starts)
-                intent_scores = self._intent_scores(probs[i]) if probs is not None else None
-                out.append(self._fuse(cos[i], bm, intent_scores))
+            out.extend(self._candidates(scores))
         return out, (np.concatenate(all_probs) if all_probs else None)
+
+    def entry_scores(self, queries: Sequence[str]) -> tuple[EntryScores, np.ndarray | None]:
+        """Every score of every entry for these queries (see support_fusion), and the classifier's probabilities."""
+        block = [str(q) for q in queries]
+        qv = self.embedder.embed(block)
+        question = np.maximum.reduceat(qv @ self.vectors.T, self.starts, axis=1)
+        answer = qv @ self.answer_vectors.T if self.answer_vectors is not None else None
+        raw_bm25 = np.stack([np.maximum.reduceat(self.bm25.scores(q), self.starts) for q in block]) if block \
+            else np.zeros((0, len(self.entries)))
+        probs = self.intent_predictor.predict_proba(block) if self.intent_predictor is not None else None
+        intent = np.stack([self._intent_scores(row) for row in probs]) if probs is not None and len(block) else None
+        return EntryScores(question, normalise_bm25(raw_bm25), answer, intent), probs
 
     def _intent_scores(self, row: np.ndarray) -> np.ndarray:
         """Each entry gets the classifier's probability of its intent (entries without one get -1)."""
@@ -223,22 +250,16 @@ class SupportAssistant:
                 scores[i] = float(p)
         return scores
 
-    def _fuse(self, cos: np.ndarray, bm: np.ndarray, intent: np.ndarray | None) -> list[Candidate]:
-        s = self.settings
-        n = min(s.candidates, len(self.entries))
-        fused = np.zeros(len(self.entries))
-        lists: list[tuple[np.ndarray, float]] = [(np.argsort(-cos, kind="stable")[:n], 1.0)]
-        lexical = np.flatnonzero(bm > 0)
-        if s.bm25_weight > 0:
-            lists.append((lexical[np.argsort(-bm[lexical], kind="stable")][:n], s.bm25_weight))
-        if intent is not None:
-            known = np.flatnonzero(intent >= 0)
-            lists.append((known[np.argsort(-intent[known], kind="stable")][:n], s.intent_weight))
-        for order, weight in lists:
-            fused[order] += weight / (s.rrf_k + np.arange(1, len(order) + 1))
-        top = np.argsort(-fused, kind="stable")[:n]
-        return [Candidate(int(e), float(fused[e]), float(cos[e]), float(bm[e]),
-                          None if intent is None or intent[e] < 0 else float(intent[e])) for e in top]
+    def _candidates(self, scores: EntryScores) -> list[list[Candidate]]:
+        n = min(self.settings.candidates, len(self.entries))
+        fused = scores.fused(self.settings.weights)
+        out = []
+        for i, row in enumerate(fused):
+            top = np.argsort(-row, kind="stable")[:n]
+            intent = scores.intent[i] if scores.intent is not None else None
+            out.append([Candidate(int(e), float(row[e]), float(scores.question[i, e]), float(scores.bm25[i, e]),
+                                  None if intent is None or intent[e] < 0 else float(intent[e])) for e in top])
+        return out
 
     def confidence(self, candidates: list[Candidate]) -> float:
         if not candidates:
@@ -358,27 +379,31 @@ def outcomes(assistant: SupportAssistant, pairs: Sequence[tuple[str, str | None]
     return conf, right
 
 
-def tune_bm25_weight(assistant: SupportAssistant, pairs: Sequence[tuple[str, str | None]],
-                     weights: Sequence[float] = (1.0, 0.5, 0.25, 0.0)) -> float:
-    """The BM25 weight in the fusion with the best top-1 accuracy on the held-out in-scope queries.
-
-    Equal-weight fusion hurts when one retriever is much weaker (BM25 on paraphrases that share few
-    words with the FAQ); ties keep the heavier BM25 weight, which helps on exact product terms.
-    """
+def learn_fusion(assistant: SupportAssistant, pairs: Sequence[tuple[str, str | None]]) -> dict[str, Any]:
+    """Learn the fusion weights on the labelled in-scope queries (support_fusion.learn_weights) and set them."""
     in_scope = [(q, g) for q, g in pairs if g is not None]
-    if not in_scope:
-        return assistant.settings.bm25_weight
-    best_w, best_acc = assistant.settings.bm25_weight, -1.0
-    for w in weights:
-        assistant.settings.bm25_weight = w
-        _, right = outcomes(assistant, in_scope)
-        if float(right.mean()) > best_acc:
-            best_w, best_acc = w, float(right.mean())
-    assistant.settings.bm25_weight = best_w
-    return best_w
+    scores, _ = assistant.entry_scores([q for q, _ in in_scope])
+    choice = learn_weights(scores, [g if g is not None else -1 for g in (assistant.gold_index(g) for _, g in in_scope)])
+    assistant.settings.bm25_weight = choice.weights.bm25
+    assistant.settings.answer_weight = choice.weights.answer
+    assistant.settings.intent_weight = choice.weights.intent
+    return choice.to_dict()
 
 
 # --- building ----------------------------------------------------------------------------------------
+
+def check_calibration_answers(entries: list[FaqEntry], pairs: Sequence[tuple[str, str | None]],
+                              source: Path | str | None) -> None:
+    """Every in-scope calibration query must name an answer of the FAQ: a typo would silently count as a
+    wrong answer and bend the learned weights and threshold."""
+    known = {key for e in entries for key in (e.id, e.intent, e.answer) if key}
+    for i, (query, gold) in enumerate(pairs):
+        if gold is not None and gold not in known:
+            where = f"{source}: row {i + 2 if Path(str(source)).suffix.lower() in ('.csv', '.tsv') else i + 1}" \
+                if source is not None else f"calibration query {i + 1}"
+            raise DataError(f"{where} (query {query[:60]!r}) expects answer {gold!r}, which is not an id, intent "
+                            "or answer text of the FAQ; correct it, or write 'oos' for an out-of-scope query.")
+
 
 def hold_out_phrasings(entries: list[FaqEntry], share: float, seed: int) -> tuple[list[FaqEntry], list[tuple[str, str]]]:
     """Move `share` of each multi-phrasing entry's phrasings out of the index as labelled queries."""
@@ -424,6 +449,7 @@ def build_support(faq: Path | str | list[FaqEntry], output: Path | str, *, model
     else:
         index_entries = entries
         pairs = read_queries(calibration) if not isinstance(calibration, list) else calibration
+        check_calibration_answers(entries, pairs, calibration if not isinstance(calibration, list) else None)
     if embedder is None:
         from fmkit.inference.embedder import Embedder
 
@@ -437,13 +463,13 @@ def build_support(faq: Path | str | list[FaqEntry], output: Path | str, *, model
         cfg = Settings(embedder=model_ref, **settings)
         # Calibrate with the held-out phrasings outside the index, then index every phrasing.
         phrasings = [p for e in index_entries for p in e.phrasings]
+        answer_vectors = embedder.embed([e.answer for e in entries])  # entries and index_entries share answers
         probe = SupportAssistant(index_entries, map_in_chunks(embedder.embed, phrasings, "embed FAQ"), embedder, cfg,
-                                 predictor)
-        if tune_fusion:
-            cfg.bm25_weight = tune_bm25_weight(probe, pairs)
+                                 predictor, answer_vectors)
+        fusion = learn_fusion(probe, pairs) if tune_fusion else {}
         conf, right = outcomes(probe, pairs)
         report = calibrate_threshold(conf, right)
-        report["bm25_weight"] = cfg.bm25_weight
+        report.update(fusion)
         report["top1_accuracy_in_scope"] = round(float(right[[g is not None for _, g in pairs]].mean()), 4) \
             if any(g is not None for _, g in pairs) else None
         cfg.threshold = report["threshold"]
@@ -451,6 +477,7 @@ def build_support(faq: Path | str | list[FaqEntry], output: Path | str, *, model
         final = entries if calibration is None else index_entries
         vectors = probe.vectors if final is index_entries else embedder.embed([p for e in final for p in e.phrasings])
         np.save(tmp / "vectors.npy", vectors.astype(np.float32))
+        np.save(tmp / "answer_vectors.npy", np.asarray(answer_vectors, dtype=np.float32))
         (tmp / "faq.jsonl").write_text("".join(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in final),
                                        encoding="utf-8")
         atomic_write_json(tmp / "app.json", {"kind": APP_KIND, "settings": asdict(cfg),

@@ -10,12 +10,14 @@ utterances grouped by intent (the "answer" is the intent), val + oos_val calibra
 measure intent accuracy and out-of-scope precision/recall.
 
 Both report the fused ranking and each retriever alone, so the gain of fusion is measured in the
-same run.
+same run; `calibration_curve` rebuilds the app with 0, 50, 200... calibration queries to show what
+the learned fusion and threshold need.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import tempfile
 import time
@@ -105,15 +107,18 @@ def read_clinc(path: Path | str, per_intent: int | None = None, test_per_intent:
 # --- metrics -------------------------------------------------------------------------------------------
 
 def ranking_metrics(ranked: Sequence[Sequence[int]], gold: Sequence[int | None]) -> dict[str, float]:
-    """accuracy@1 and recall@5 over in-scope queries (gold not None)."""
-    hits1, hits5, n = 0, 0, 0
+    """accuracy@1, recall@5 and nDCG@10 (one relevant answer per query) over in-scope queries (gold not None)."""
+    hits1, hits5, ndcg, n = 0, 0, 0.0, 0
     for order, g in zip(ranked, gold, strict=True):
         if g is None:
             continue
         n += 1
-        hits1 += int(len(order) > 0 and order[0] == g)
-        hits5 += int(g in list(order[:5]))
-    return {"accuracy@1": round(hits1 / max(n, 1), 4), "recall@5": round(hits5 / max(n, 1), 4), "in_scope_queries": n}
+        top = list(order[:10])
+        hits1 += int(len(top) > 0 and top[0] == g)
+        hits5 += int(g in top[:5])
+        ndcg += 1.0 / math.log2(top.index(g) + 2) if g in top else 0.0
+    return {"accuracy@1": round(hits1 / max(n, 1), 4), "recall@5": round(hits5 / max(n, 1), 4),
+            "ndcg@10": round(ndcg / max(n, 1), 4), "in_scope_queries": n}
 
 
 def handoff_metrics(replies: Sequence[Reply], gold: Sequence[int | None], assistant: SupportAssistant) -> dict[str, float]:
@@ -136,15 +141,17 @@ def handoff_metrics(replies: Sequence[Reply], gold: Sequence[int | None], assist
 
 
 def component_rankings(assistant: SupportAssistant, queries: Sequence[str]) -> dict[str, list[list[int]]]:
-    """Rankings by the fused score and by each retriever alone (for the ablation in the same run)."""
-    fused, _ = assistant.rank_with_probs(queries)
-    qv = assistant.embedder.embed(list(queries))
-    cos = np.maximum.reduceat(qv @ assistant.vectors.T, assistant.starts, axis=1)
-    out: dict[str, list[list[int]]] = {"hybrid": [[c.entry for c in cands] for cands in fused], "embedding": [], "bm25": []}
-    for i, q in enumerate(queries):
-        bm = np.maximum.reduceat(assistant.bm25.scores(q), assistant.starts)
-        out["embedding"].append(list(np.argsort(-cos[i], kind="stable")[:10]))
-        out["bm25"].append(list(np.argsort(-bm, kind="stable")[:10]) if bm.max() > 0 else [])
+    """Top-10 entries by the fused score, by the question embeddings alone (plain semantic search, one hit
+    per answer) and by BM25 alone (for the ablation in the same run)."""
+    out: dict[str, list[list[int]]] = {"hybrid": [], "embedding": [], "bm25": []}
+    for start in range(0, len(queries), 256):
+        scores, _ = assistant.entry_scores(queries[start:start + 256])
+        fused = scores.fused(assistant.settings.weights)
+        for i in range(len(fused)):
+            out["hybrid"].append(list(np.argsort(-fused[i], kind="stable")[:10]))
+            out["embedding"].append(list(np.argsort(-scores.question[i], kind="stable")[:10]))
+            bm = scores.bm25[i]
+            out["bm25"].append(list(np.argsort(-bm, kind="stable")[:10]) if bm.max() > 0 else [])
     return out
 
 
@@ -160,7 +167,31 @@ def evaluate_queries(assistant: SupportAssistant, test: Sequence[tuple[str, str 
         result[name] = ranking_metrics(ranked, gold)
     result["handoff"] = handoff_metrics(replies, gold, assistant)
     result["threshold"] = round(assistant.settings.threshold, 4)
+    result["weights"] = {k: v for k, v in vars(assistant.settings.weights).items()}
     return result
+
+
+def sample_calibration(pairs: Sequence[tuple[str, str | None]], n: int, seed: int) -> list[tuple[str, str | None]]:
+    """n queries drawn at random (in-scope and out-of-scope in their natural proportion)."""
+    rng = random.Random(seed)
+    return rng.sample(list(pairs), min(n, len(pairs)))
+
+
+def calibration_curve(entries: list[FaqEntry], val: Sequence[tuple[str, str | None]],
+                      test: Sequence[tuple[str, str | None]], sizes: Sequence[int], embedder: Any,
+                      seed: int = 0, work_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Build the app with each number of calibration queries (0: phrasings held out of the FAQ instead) and
+    evaluate it on the same test queries; the embeddings-only ranking is in every row."""
+    embedder = CachedEmbedder(embedder)  # every build embeds the same FAQ and queries
+    rows = []
+    for n in sizes:
+        calibration = sample_calibration(val, n, seed) if n > 0 else None
+        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+            build = build_support(entries, Path(tmp) / "app", calibration=calibration, embedder=embedder, seed=seed)
+            assistant = SupportAssistant.load(build.app_dir, embedder=embedder)
+            result = evaluate_queries(assistant, test)
+        rows.append({"calibration_queries": n, **result, "calibration": build.calibration})
+    return rows
 
 
 # --- the two benchmarks -------------------------------------------------------------------------------

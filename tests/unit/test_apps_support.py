@@ -10,6 +10,7 @@ import pytest
 
 from fmkit.apps.bm25 import BM25, tokenize
 from fmkit.apps.support import SupportAssistant, Transcript, build_support, calibrate_threshold, read_faq
+from fmkit.apps.support_fusion import EntryScores, FusionWeights, learn_weights, normalise_bm25
 from fmkit.errors import DataError
 from tests.unit.apps_fakes import BagOfWordsEmbedder
 
@@ -140,3 +141,74 @@ def test_intent_classifier_is_trained_joins_the_fusion_and_can_hand_off(tiny_mod
     assistant.intent_predictor.predict_proba = lambda texts: np.eye(3)[[oos] * len(texts)]  # type: ignore[method-assign]
     reply = assistant.answer("great film")
     assert reply.handoff and reply.reason == "out_of_scope" and reply.answer is None
+
+
+# --- learned fusion (support_fusion) ----------------------------------------------------------------
+
+def _scores(question: list[list[float]], bm25: list[list[float]]) -> EntryScores:
+    return EntryScores(np.array(question), np.array(bm25))
+
+
+def test_fusion_weight_is_learned_where_bm25_helps() -> None:
+    # Embeddings rank the gold entry 0 first for queries 0-1 and second for queries 2-3 (by 0.04 and 0.08);
+    # BM25 puts the gold first on 2-3 and a wrong entry first on 0-1 (so a weight of 0.4 or more breaks those).
+    scores = _scores([[0.9, 0.5, 0.1], [0.9, 0.5, 0.1], [0.60, 0.64, 0.1], [0.60, 0.68, 0.1]],
+                     [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    choice = learn_weights(scores, [0, 0, 0, 0])
+    # 0.05 flips query 2 only; 0.1 is the smallest weight that answers all four right.
+    assert choice.weights == FusionWeights(bm25=0.1) and choice.top1_embeddings == 0.5 and choice.top1_fused == 1.0
+    assert learn_weights(scores, [0, 0, -1, -1]).weights == FusionWeights()  # the helped queries not labelled: no gain
+
+
+def test_fusion_weight_stays_at_embeddings_alone_where_bm25_hurts() -> None:
+    # Embeddings are right on all four; BM25 prefers a wrong entry on every query.
+    scores = _scores([[0.8, 0.7, 0.1]] * 4, [[0.0, 1.0, 0.5]] * 4)
+    choice = learn_weights(scores, [0, 0, 0, 0])
+    assert choice.weights == FusionWeights() and choice.top1_fused == choice.top1_embeddings == 1.0
+    # One more right answer out of 200 is below the 1% margin (2 queries): not "shown to help".
+    one_better = _scores([[0.60, 0.64]] + [[0.9, 0.1]] * 199, [[1.0, 0.0]] + [[0.5, 0.5]] * 199)
+    noisy = learn_weights(one_better, [0] * 200)
+    assert noisy.weights == FusionWeights() and noisy.min_gain == 2 and "needs 2" in noisy.note
+
+
+def test_normalised_bm25_is_a_share_of_the_best_match() -> None:
+    assert normalise_bm25(np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]])).tolist() == [[1.0, 0.5, 0.0], [0.0, 0.0, 0.0]]
+
+
+def test_build_without_evidence_keeps_embeddings_alone_and_stores_the_answers(app_dir: Path) -> None:
+    meta = json.loads((app_dir / "app.json").read_text())
+    calibration = meta["settings"]["calibration"]
+    # The toy embedder already answers the 3 calibration queries right: nothing for fusion to gain.
+    assert calibration["fusion_top1_embeddings_only"] == 1.0 and calibration["fusion_queries"] == 3
+    assert meta["settings"]["bm25_weight"] == 0.0 and meta["settings"]["answer_weight"] == 0.0
+    assert np.load(app_dir / "answer_vectors.npy").shape == (3, BagOfWordsEmbedder.dim)
+
+
+def test_handoff_threshold_is_the_weakest_right_answer_when_that_separates(app_dir: Path) -> None:
+    from fmkit.apps.support import outcomes, read_queries
+
+    assistant = SupportAssistant.load(app_dir, embedder=BagOfWordsEmbedder())
+    pairs = read_queries(app_dir.parent / "cal.csv")
+    conf, right = outcomes(assistant, pairs)
+    assert right.tolist() == [True, True, True, False, False]
+    assert conf[3:].max() < conf[:3].min()  # out-of-scope queries are less similar than any right answer
+    assert assistant.settings.threshold == pytest.approx(float(conf[:3].min()))
+    assert assistant.settings.calibration["macro_f1"] == 1.0
+
+
+def test_calibration_with_an_unknown_answer_id_exits_2_naming_the_row(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from fmkit.cli import main
+
+    (tmp_path / "faq.csv").write_text("id,question,answer\na1,reset password,Use the link.\na1,forgot password,"
+                                      "Use the link.\na2,delete account,Settings.\n")
+    (tmp_path / "cal.csv").write_text("query,answer\nreset my password,a1\nremove my account,a9\nbanana,oos\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["app", "support", "build", "--faq", str(tmp_path / "faq.csv"), "--calibration",
+                     str(tmp_path / "cal.csv"), "--output", str(tmp_path / "app")])
+    assert code == 2 and not (tmp_path / "app").exists()
+    lines = [line for line in err.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 1 and "cal.csv: row 3" in lines[0] and "'a9'" in lines[0], err.getvalue()
