@@ -15,6 +15,7 @@ class EncodedTexts:
 
     input_ids: list[list[int]]
     labels: np.ndarray | None = None
+    weights: np.ndarray | None = None  # per row in the loss (data.long_text=chunk: 1 / windows of its text)
 
     @property
     def lengths(self) -> np.ndarray:

@@ -266,7 +266,10 @@ def data_statistics(run: RunFiles) -> Section:
         md.append(f"Eval token lengths: median {sorted(lengths)[len(lengths) // 2]}, max {max(lengths)}; "
                   f"{share:.1%} longer than max_length={max_length}")
     if "truncated_train_share" in run.data:
-        md.append(f"Training texts truncated at max_length={max_length}: {run.data['truncated_train_share']:.1%}")
+        policy = (run.data.get("long_text") or {}).get("mode", "truncate")
+        cut = "cut to head + tail" if policy == "head_tail" else "truncated"
+        md.append(f"Training texts {cut} at max_length={max_length}: {run.data['truncated_train_share']:.1%}")
+    md.extend(chunk_lines(run.data.get("long_text") or {}))
     if not parts:  # tasks without class counts (NER, retrieval): show what data.json records
         for split in ("train", "eval"):
             info = run.data.get(split) or {}
@@ -277,6 +280,20 @@ def data_statistics(run: RunFiles) -> Section:
         return Section("Data", "<p>No data statistics recorded (data.json is missing).</p>", "No data statistics.")
     html = '<div class="charts">' + "".join(parts) + "</div>" + "".join(f"<p>{escape(line).replace('**', '')}</p>" for line in md)
     return Section("Data", html, "\n".join(f"- {line}" for line in md))
+
+
+def chunk_lines(long_text: dict[str, Any]) -> list[str]:
+    """data.long_text=chunk: how many windows the texts became (the histogram data.json records)."""
+    lines = []
+    for split in ("train", "eval"):
+        facts = long_text.get(f"{split}_chunks")
+        if facts:
+            histogram = ", ".join(f"{count:,} with {windows}" for windows, count in facts["histogram"].items())
+            lines.append(f"{split} texts chunked into windows of max_length (stride {long_text.get('stride')}, "
+                         f"{long_text.get('aggregate')} of window probabilities): {facts['windows']:,} windows for "
+                         f"{facts['texts']:,} texts, {facts['mean']:g} on average, at most {facts['max']}; "
+                         f"texts by windows: {histogram}")
+    return lines
 
 
 def token_lengths(run: RunFiles, limit: int = 5000) -> list[int]:

@@ -157,11 +157,10 @@ def _tokenizer(path: Path) -> Any:
 
 
 def _logits(predictor: Any, texts: list[str]) -> np.ndarray:
-    from fmkit.data.tokenized import encode_texts
-
     # A pair model is compared on pairs, so the segment ids the graph derives from [SEP] are checked too.
+    # The predictor's own encoding: a head_tail model is compared on the head+tail tokens it reads.
     pairs = list(reversed(texts)) if getattr(predictor, "pair_input", False) else None
-    encoded = encode_texts(predictor.tokenizer, texts, predictor.max_length, pairs=pairs)
+    encoded = predictor.encode(texts, pairs)
     return np.asarray(predictor._run(encoded, "logits"))
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
+from fmkit.data.long_text import LongTextPolicy, aggregate_probabilities, encode_documents
 from fmkit.data.tokenized import EncodedTexts, encode_texts, pad_batch
 from fmkit.errors import ModelError
 from fmkit.inference.backends import Backend, BackendName, TorchBackend, load_backend
@@ -44,6 +45,7 @@ class Predictor:
         self.text_columns: list[str] = []  # the column(s) it was trained on: what `fmkit predict` reads from a table
         # eval.target_precision's tuned threshold: a top probability below it answers label None, abstained True.
         self.abstain_threshold: float | None = None
+        self.long_text = LongTextPolicy()  # data.long_text of the run that trained it
         if model is not None:
             self.configure(dict(model.info))
 
@@ -53,12 +55,15 @@ class Predictor:
         self.text_columns = [str(c) for c in meta.get("text_columns", [])]
         threshold = meta.get("abstain_threshold")
         self.abstain_threshold = None if threshold is None else float(threshold)
+        self.long_text = LongTextPolicy.from_meta(meta.get("long_text"))
 
     def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> EncodedTexts:
         """Token ids of texts (or text pairs: `pairs` holds the second texts), as the model was trained."""
         if (pairs is not None) != self.pair_input:
             raise ModelError("this model reads text pairs: use predict_pairs" if self.pair_input
                              else "this model reads single texts, not pairs: use predict")
+        if pairs is None and self.long_text.mode == "head_tail":
+            return encode_documents(self.tokenizer, [str(t) for t in texts], self.max_length, self.long_text).rows
         return encode_texts(self.tokenizer, [str(t) for t in texts], self.max_length,
                             pairs=[str(t) for t in pairs] if pairs is not None else None)
 
@@ -91,6 +96,11 @@ class Predictor:
         """Class probabilities, shape (len(texts), num_labels); `pairs`: the second texts of a pair model."""
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if pairs is None and self.long_text.chunked:
+            # Every window through the model, then one distribution per text (the policy it was trained with).
+            documents = encode_documents(self.tokenizer, [str(t) for t in texts], self.max_length, self.long_text)
+            return aggregate_probabilities(self._proba(documents.rows), documents.document, len(texts),
+                                           self.long_text.aggregate)
         return self._proba(self.encode(texts, pairs))
 
     def _proba(self, encoded: EncodedTexts) -> np.ndarray:

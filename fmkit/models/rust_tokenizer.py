@@ -40,7 +40,8 @@ class RustTokenizer:
     def __call__(self, texts: Sequence[str], text_pair: Sequence[str] | None = None, truncation: bool = False,
                  max_length: int | None = None,
                  padding: bool = False, return_attention_mask: bool = False, return_token_type_ids: bool = False,
-                 add_special_tokens: bool = True) -> dict[str, list[list[int]]]:
+                 add_special_tokens: bool = True, verbose: bool = True) -> dict[str, list[list[int]]]:
+        # `verbose`: transformers' switch for its over-length warning; this tokenizer never warns.
         if padding:
             raise ValueError("RustTokenizer does not pad; the predictor pads each batch itself")
         if isinstance(texts, str):

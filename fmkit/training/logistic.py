@@ -67,8 +67,11 @@ def fit_logistic_regression(
     class_weights: torch.Tensor | None = None,
     max_iter: int = DEFAULT_MAX_ITER,
     on_iteration: Callable[[int, float], None] | None = None,
+    sample_weights: torch.Tensor | None = None,
 ) -> LogisticFit:
-    """Weights and bias of the L2-regularised softmax regression of `labels` on `vectors`."""
+    """Weights and bias of the L2-regularised softmax regression of `labels` on `vectors`.
+
+    `sample_weights`: one per row, on top of the class weights (the windows of a chunked text share its weight)."""
     if c <= 0:
         raise ValueError(f"c must be positive, got {c}")
     start = time.perf_counter()
@@ -77,6 +80,8 @@ def fit_logistic_regression(
     n, dim = x.shape
     sample_weight = (class_weights.to(torch.float64)[y] if class_weights is not None
                      else torch.ones(n, dtype=torch.float64))
+    if sample_weights is not None:
+        sample_weight = sample_weight * sample_weights.to(torch.float64)
     weight = torch.zeros(num_classes, dim, dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     penalty = 1.0 / (2.0 * c * n)

@@ -32,7 +32,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 LossFn = Callable[[Any, dict[str, torch.Tensor]], torch.Tensor]  # (model outputs, batch) -> scalar
 # Batch keys that are targets or bookkeeping, never model inputs.
-NON_INPUT_KEYS = frozenset({"labels", "index"})
+NON_INPUT_KEYS = frozenset({"labels", "index", "document_weight"})
 
 
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from fmkit.data.label_sets import (
     unknown_labels_message,
 )
 from fmkit.data.labeled import LabeledTexts, read_labeled
+from fmkit.data.long_text import EncodedDocuments, LongTextPolicy, aggregate_probabilities
 from fmkit.data.tasks.classification import (
     LabelMap,
     class_weights,
 )
-from fmkit.data.tokenized import encode_texts
 from fmkit.data.validate import stratified_split, validate_classification
 from fmkit.errors import ConfigError, DataError
 from fmkit.evaluation.abstention import abstention_metrics, tune_abstain_threshold
@@ -37,6 +37,13 @@ from fmkit.utils.clock import command_started
 from fmkit.utils.io import atomic_directory, atomic_write_json
 from fmkit.workflows.auto import announce_default_budget, choice_record, choose_strategy, run_budget
 from fmkit.workflows.head_task import fit_and_export, loop_summary
+from fmkit.workflows.long_documents import (
+    cache_keys,
+    encode_split,
+    long_text_facts,
+    long_text_policy,
+    text_objective,
+)
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import FitContext
 from fmkit.workflows.task_run import TaskRun, cache_texts, load_backbone, warn
@@ -78,28 +85,31 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
     if train_data.pairs is not None and cfg.strategy.name in PAIR_UNSUITED:
         raise ConfigError(f"--strategy {cfg.strategy.name} compares single texts with each other or with label "
                           "names; a text-pair classifier trains with full, lora or linear-probe.")
+    policy = long_text_policy(cfg.data, pairs=train_data.pairs is not None)
     model_path, tokenizer, max_length = load_backbone(cfg, texts=[*train_data.texts, *(train_data.pairs or [])],
                                                       warnings=warnings)
     labels = LabelMap.from_labels(train_data.labels)
-    train_enc = encode_texts(tokenizer, train_data.texts, max_length, labels.encode(train_data.labels, train_data.source),
-                             pairs=train_data.pairs)
-    eval_enc = encode_texts(tokenizer, eval_data.texts, max_length, labels.encode(eval_data.labels, eval_data.source),
-                            pairs=eval_data.pairs)
+    # data.long_text: one row per text, or (chunk) one row per window of a text, each with its text's label.
+    train_docs = encode_split(tokenizer, train_data, max_length, policy, labels)
+    eval_docs = encode_split(tokenizer, eval_data, max_length, policy, labels)
+    train_enc, eval_enc = train_docs.rows, eval_docs.rows
+    eval_labels = labels.encode(eval_data.labels, eval_data.source)  # one per eval text, however many rows
 
     data_info = {"train": fingerprint(train_data, cfg.data.train), "eval": fingerprint(eval_data, cfg.data.eval),
                  "eval_is_split_of_train": cfg.data.eval is None, "max_length": max_length, "warnings": warnings,
-                 "truncated_train_share": float(np.mean(train_enc.lengths >= max_length))}
+                 **long_text_facts(policy, train_docs, eval_docs, max_length)}
     with TaskRun(cfg, data_info, model_path, resume_dir, overwrite, started=started) as run:
         from accelerate.utils import set_seed
 
         set_seed(cfg.train.seed)
         weights = class_weights(train_enc.labels, len(labels)) if cfg.task.class_weights == "auto" else None  # type: ignore[arg-type]
         ctx = FitContext(cfg=run.cfg, model_path=model_path, tokenizer=tokenizer, labels=labels,
-                         train_texts=cache_texts(train_data.texts, train_data.pairs),
-                         eval_texts=cache_texts(eval_data.texts, eval_data.pairs), train_enc=train_enc,
-                         eval_enc=eval_enc, max_length=max_length, run_dir=run.dir, tracker=run.tracker,
-                         class_weights=weights, deadline=deadline,
-                         pair_sep_id=tokenizer.sep_token_id if train_data.pairs is not None else None)
+                         train_texts=cache_keys(policy, train_docs, cache_texts(train_data.texts, train_data.pairs)),
+                         eval_texts=cache_keys(policy, eval_docs, cache_texts(eval_data.texts, eval_data.pairs)),
+                         train_enc=train_enc, eval_enc=eval_enc, max_length=max_length, run_dir=run.dir,
+                         tracker=run.tracker, class_weights=weights, deadline=deadline,
+                         pair_sep_id=tokenizer.sep_token_id if train_data.pairs is not None else None,
+                         objective=text_objective(policy, labels, weights, train_docs, eval_docs, eval_labels))
         strategy_name = resolve_strategy(ctx, run.resume)
         ctx.resume = run.resume and strategy_name in ("full", "lora")  # the others re-run in seconds
         fitted = fit_and_export(ctx, strategy_name)
@@ -109,15 +119,16 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         model, logits, outcome = fitted
         if train_data.pairs is not None:
             model.info = {"pair_input": True, "text_columns": list(train_data.columns)}
-        probs = torch.softmax(logits, dim=-1).numpy()
-        full = classification_metrics(eval_enc.labels, probs.argmax(1), labels.labels)  # type: ignore[arg-type]
+        model.info = {**model.info, "long_text": policy.to_meta()}  # predict, serve and export read it from fmkit.json
+        probs = document_probabilities(torch.softmax(logits, dim=-1).numpy(), eval_docs, policy)
+        full = classification_metrics(eval_labels, probs.argmax(1), labels.labels)
         metrics: dict[str, Any] = {
             **headline(full), "per_class": full["per_class"], "labels": full["labels"],
             "confusion_matrix": full["confusion_matrix"], "eval_source": eval_data.source,
             "train_examples": len(train_data), **loop_summary(ctx, outcome, strategy_name),
             "peak_memory_mb": peak_memory_mb(),
         }
-        abstention = tune_abstention(cfg.eval.target_precision, np.asarray(eval_enc.labels), probs, model)
+        abstention = tune_abstention(cfg.eval.target_precision, np.asarray(eval_labels), probs, model)
         if abstention is not None:
             metrics["abstention"] = abstention
         budget_record = record_budget(run.dir, outcome.result)
@@ -136,6 +147,11 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
 
 
 PAIR_UNSUITED = ("fewshot", "zeroshot")
+
+
+def document_probabilities(row_probs: np.ndarray, docs: EncodedDocuments, policy: LongTextPolicy) -> np.ndarray:
+    """One distribution per text: the rows themselves, or (chunk) its windows' aggregated."""
+    return aggregate_probabilities(row_probs, docs.document, docs.documents, policy.aggregate)
 
 
 def resolve_strategy(ctx: FitContext, resume: bool) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 from fmkit.config import RunConfig
 from fmkit.config.tasks import TASKS, resolve, task_spec
 from fmkit.data.coverage import vocabulary_check
+from fmkit.data.long_text import Framing, recommend_policy
 from fmkit.data.tasks.classification import untruncated_lengths
 from fmkit.data.token_limits import max_length_note, resolve_max_length
 from fmkit.errors import ConfigError
@@ -46,7 +47,13 @@ def doctor(cfg: RunConfig) -> dict[str, Any]:
         note = max_length_note(cfg.data.max_length, tokenizer, model_path)
         if note is not None:
             facts["warnings"].append(note)
-        facts["tokens"] = length_facts(untruncated_lengths(tokenizer, joined), max_length)
+        lengths = untruncated_lengths(tokenizer, joined)
+        facts["tokens"] = length_facts(lengths, max_length)
+        if spec.name == "classification" and pairs is None:  # data.long_text's tasks
+            facts["long_text"] = recommend_policy(lengths, max_length, Framing.of(tokenizer), cfg.data.long_text,
+                                                  cfg.data.chunk_stride)
+            if "advice" in facts["long_text"] and facts["long_text"]["recommended"] != cfg.data.long_text:
+                facts["warnings"].append(facts["long_text"]["advice"])
         # The check training makes before it starts, on the same texts (both of a pair).
         coverage, warning = vocabulary_check(tokenizer, [*texts, *(pairs or [])], cfg.model.name)
         facts["vocabulary"] = {**coverage.as_dict(), "summary": coverage.summary()}

@@ -7,6 +7,8 @@ branches on the task:
   SingleLabel  softmax over the labels, cross-entropy, accuracy/macro-F1, logistic-regression head
   Regression   one output on standardised targets, MSE, Spearman/Pearson/RMSE/MAE/R², ridge-regression head
   MultiLabel   a sigmoid per label, BCE, macro/micro F1 at per-label thresholds, one-vs-rest logistic head
+  ChunkedSingleLabel  SingleLabel over the windows of long texts (data.long_text=chunk): weighted loss,
+               metrics per text
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fmkit.data.long_text import aggregate_probabilities
 from fmkit.data.tasks.classification import LabelMap
 from fmkit.data.tasks.multilabel import MultiLabelMap
 from fmkit.data.tasks.regression import TargetScaling
@@ -123,3 +126,51 @@ class MultiLabel:
     def fit_linear(self, vectors: torch.Tensor, y: np.ndarray, c: float,
                    on_iteration: Callable[[int, float], None]) -> LogisticFit:
         return fit_sigmoid_regression(vectors, torch.as_tensor(y), c=c, on_iteration=on_iteration)
+
+
+@dataclass
+class ChunkedSingleLabel:
+    """SingleLabel where each row is a window of a text (data.long_text=chunk).
+
+    Training: every window carries its text's label and weighs 1 / (windows of its text) (the rows' weights,
+    scaled to mean 1), so a 20-window review counts as much as a one-window one, not twenty times more; the
+    weight rides in each batch as `document_weight`. Metrics: window probabilities aggregated per eval text,
+    then scored against the texts' labels, so the loop selects on what `fmkit eval` will report."""
+
+    inner: SingleLabel
+    train_weights: np.ndarray  # per training window
+    eval_document: np.ndarray  # eval window -> its text
+    eval_labels: np.ndarray  # one per eval text
+    aggregate: str
+    task: str = "classification"
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.inner.outputs
+
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        weight = batch.get("document_weight")
+        if weight is None:  # rows without weights (the quick probe's cached vectors): the plain loss
+            return self.inner.loss(logits, batch)
+        class_weights = self.inner.class_weights
+        per_row = F.cross_entropy(logits.float(), batch["labels"], reduction="none",
+                                  weight=class_weights.to(logits.device) if class_weights is not None else None)
+        return (per_row * weight.to(per_row.device)).mean()
+
+    def document_probabilities(self, logits: torch.Tensor) -> np.ndarray:
+        if len(logits) != len(self.eval_document):
+            raise ValueError(f"{len(logits)} rows of logits for {len(self.eval_document)} eval windows")
+        probs = torch.softmax(logits.float(), dim=-1).numpy()
+        return aggregate_probabilities(probs, self.eval_document, len(self.eval_labels), self.aggregate)
+
+    def metrics(self, y_true: np.ndarray, logits: torch.Tensor) -> dict[str, Any]:
+        # `y_true` holds the windows' labels; the score is per text, against the texts' own labels.
+        documents = self.document_probabilities(logits)
+        return self.inner.metrics(self.eval_labels, torch.from_numpy(np.log(np.maximum(documents, 1e-12))))
+
+    def fit_linear(self, vectors: torch.Tensor, y: np.ndarray, c: float,
+                   on_iteration: Callable[[int, float], None]) -> LogisticFit:
+        # Each window is a row of the logistic regression, weighted like the loop's loss.
+        return fit_logistic_regression(vectors, torch.as_tensor(y), len(self.inner.labels), c=c,
+                                       class_weights=self.inner.class_weights, on_iteration=on_iteration,
+                                       sample_weights=torch.as_tensor(self.train_weights))

@@ -132,6 +132,8 @@ class PaddingCollator:
                  "index": torch.as_tensor(indices, dtype=torch.long)}
         if self.encoded.labels is not None:
             batch["labels"] = torch.from_numpy(self.encoded.labels[indices])
+        if self.encoded.weights is not None:
+            batch["document_weight"] = torch.from_numpy(self.encoded.weights[indices])
         return batch
 
 
