@@ -102,7 +102,9 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
         from accelerate.utils import set_seed
 
         set_seed(cfg.train.seed)
-        weights = class_weights(train_enc.labels, len(labels)) if cfg.task.class_weights == "auto" else None  # type: ignore[arg-type]
+        # Class frequencies of the texts (a chunked text's windows already share one text's weight).
+        weights = (class_weights(labels.encode(train_data.labels, train_data.source), len(labels))
+                   if cfg.task.class_weights == "auto" else None)
         ctx = FitContext(cfg=run.cfg, model_path=model_path, tokenizer=tokenizer, labels=labels,
                          train_texts=cache_keys(policy, train_docs, cache_texts(train_data.texts, train_data.pairs)),
                          eval_texts=cache_keys(policy, eval_docs, cache_texts(eval_data.texts, eval_data.pairs)),
