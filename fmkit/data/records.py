@@ -28,10 +28,12 @@ class DocRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def iter_records(source: str | Path, text_column: str | None = None, id_column: str | None = None
-                 ) -> Iterator[DocRecord]:
+def iter_records(source: str | Path, text_column: str | None = None, id_column: str | None = None,
+                 unique_ids: bool = True) -> Iterator[DocRecord]:
+    """`unique_ids` False: an id may repeat (several questions of one FAQ answer share its id)."""
+    seen: set[str] | None = set() if unique_ids else None
     if str(source) == "-":
-        yield from _from_lines(sys.stdin, Path("<stdin>"), text_column, id_column)
+        yield from _from_lines(sys.stdin, Path("<stdin>"), text_column, id_column, seen)
         return
     path = Path(source)
     check_readable(path)
@@ -41,7 +43,6 @@ def iter_records(source: str | Path, text_column: str | None = None, id_column: 
         names = [str(c) for c in df.columns]
         text_col = str(_column(names, text_column, TEXT_COLUMN_NAMES, "text", path, required=True))
         id_col = _column(names, id_column, ID_COLUMN_NAMES, "id", path, required=False)
-        seen: set[str] = set()
         for row, values in enumerate(df.itertuples(index=False, name=None)):
             record = dict(zip(names, values, strict=True))
             item_id = str(record.pop(id_col)) if id_col else str(row)
@@ -51,14 +52,13 @@ def iter_records(source: str | Path, text_column: str | None = None, id_column: 
     check_text_file(path)
     with open(path, encoding="utf-8-sig") as fh:
         try:
-            yield from _from_lines(fh, path, text_column, id_column)
+            yield from _from_lines(fh, path, text_column, id_column, seen)
         except UnicodeDecodeError:
             raise DataError(f"{path}: not valid UTF-8. Re-save the file as UTF-8.") from None
 
 
-def _from_lines(stream: Iterable[str], path: Path, text_column: str | None, id_column: str | None
-                ) -> Iterator[DocRecord]:
-    seen: set[str] = set()
+def _from_lines(stream: Iterable[str], path: Path, text_column: str | None, id_column: str | None,
+                seen: set[str] | None) -> Iterator[DocRecord]:
     row = 0
     for lineno, raw in enumerate(stream, start=1):
         line = raw.rstrip("\r\n")
@@ -102,9 +102,12 @@ def _column(names: list[str], wanted: str | None, candidates: tuple[str, ...], r
     return None
 
 
-def _check_unique(item_id: str, seen: set[str], path: Path, lineno: int) -> None:
+def _check_unique(item_id: str, seen: set[str] | None, path: Path, lineno: int) -> None:
+    if seen is None:
+        return
     if item_id in seen:
-        raise DataError(f"{path} line {lineno}: duplicate id '{item_id}'; ids must be unique.")
+        raise DataError(f"{path} line {lineno}: duplicate id '{item_id}'; ids must be unique (for questions that "
+                        "share one answer, name the answer-id column with `fmkit index build --group-column`).")
     seen.add(item_id)
 
 

@@ -11,6 +11,11 @@ On disk INDEX/ holds
   records.jsonl  {"id", "metadata", "deleted"} per row
   hnsw.bin       the graph, when the HNSW backend is in use
 and a save replaces the whole folder in one rename (a crash leaves the previous index intact).
+
+Grouped indexes (an FAQ: several questions, and the answer text, per answer id): `group_key` names
+the metadata field holding each row's group (answer id). Rows keep unique ids of their own, and a
+search returns one hit per group, scored by its best row (max over the group's questions and
+answer), with the group as the hit's id and the matched row's id in its metadata as `matched_id`.
 """
 
 from __future__ import annotations
@@ -47,9 +52,10 @@ class VectorIndex:
     """Cosine-similarity search over unit vectors. Not safe for concurrent writers; readers may share it."""
 
     def __init__(self, dim: int, model: str | None = None, backend: Backend = "auto",
-                 exact_threshold: int = DEFAULT_EXACT_THRESHOLD, hnsw_m: int = 16, hnsw_ef_construction: int = 100
-                 ) -> None:
+                 exact_threshold: int = DEFAULT_EXACT_THRESHOLD, hnsw_m: int = 16, hnsw_ef_construction: int = 100,
+                 group_key: str | None = None) -> None:
         self.dim = dim
+        self.group_key = group_key
         self.model = model
         self.backend: Backend = backend
         self.exact_threshold = exact_threshold
@@ -110,7 +116,7 @@ class VectorIndex:
     def delete(self, ids: Sequence[str]) -> int:
         """Remove items by id; unknown ids are ignored. Returns how many were removed."""
         removed = 0
-        for item_id in ids:
+        for item_id in self._with_group_rows(ids):
             row = self._row_of.pop(str(item_id), None)
             if row is None:
                 continue
@@ -119,6 +125,16 @@ class VectorIndex:
                 self._hnsw.mark_deleted(row)
             removed += 1
         return removed
+
+    def _with_group_rows(self, ids: Sequence[str]) -> list[str]:
+        """In a grouped index an answer id given to delete stands for all of its rows."""
+        ids = [str(i) for i in ids]
+        if self.group_key is None:
+            return ids
+        groups = set(ids) - set(self._row_of)
+        if not groups:
+            return ids
+        return ids + [item for item, row in self._row_of.items() if str(self._metadata[row].get(self.group_key)) in groups]
 
     def compact(self) -> None:
         """Drop deleted rows for good (and rebuild the graph if one is in use)."""
@@ -151,6 +167,8 @@ class VectorIndex:
         k = min(k, len(self))
         if k <= 0:
             return [[] for _ in range(len(queries))]
+        if self.group_key is not None:
+            return self._grouped_search(queries, k, ef)
         if self._hnsw is not None:
             self._hnsw.set_ef(max(ef or 64, k))
             try:
@@ -169,6 +187,40 @@ class VectorIndex:
         part_scores = np.take_along_axis(sims, part, axis=1)
         order = np.argsort(-part_scores, axis=1, kind="stable")
         return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
+
+    def _group_of(self, row: int) -> str:
+        assert self.group_key is not None
+        return str(self._metadata[row].get(self.group_key, self._ids[row]))
+
+    def _grouped_search(self, queries: np.ndarray, k: int, ef: int | None) -> list[list[Hit]]:
+        """One hit per group. Exact: every live row scored, the best row per group kept. HNSW: neighbours
+        fetched in growing rounds until k groups are found (the whole index at worst)."""
+        out: list[list[Hit]] = []
+        for query in queries:
+            fetch = min(len(self), 10 * k)
+            while True:
+                rows, scores = (self._exact(query[None, :], fetch) if self._hnsw is None
+                                else self._hnsw_or_exact(query[None, :], fetch, ef))
+                best: dict[str, tuple[int, float]] = {}
+                for r, sc in zip(rows[0], scores[0], strict=True):
+                    group = self._group_of(int(r))
+                    if group not in best:  # rows come best first: the first row of a group is its best
+                        best[group] = (int(r), float(sc))
+                if len(best) >= k or fetch >= len(self):
+                    break
+                fetch = min(len(self), fetch * 4)
+            top = sorted(best.items(), key=lambda item: -item[1][1])[:k]
+            out.append([Hit(group, score, {**self._metadata[r], "matched_id": self._ids[r]})
+                        for group, (r, score) in top])
+        return out
+
+    def _hnsw_or_exact(self, queries: np.ndarray, k: int, ef: int | None) -> tuple[np.ndarray, np.ndarray]:
+        self._hnsw.set_ef(max(ef or 64, k))
+        try:
+            rows, dists = self._hnsw.knn_query(queries, k=k)
+            return rows, 1.0 - dists
+        except RuntimeError:
+            return self._exact(queries, k)
 
     def _hits(self, rows: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
         return [[Hit(self._ids[r], float(s), self._metadata[r]) for r, s in zip(rr, ss, strict=True)]
@@ -217,7 +269,7 @@ class VectorIndex:
             info = {"format": FORMAT_VERSION, "kind": INDEX_KIND, "dim": self.dim, "model": self.model,
                     "metric": "cosine", "backend": self.backend, "active_backend": self.active_backend,
                     "exact_threshold": self.exact_threshold, "hnsw_m": self.hnsw_m,
-                    "hnsw_ef_construction": self.hnsw_ef_construction, "count": len(self),
+                    "hnsw_ef_construction": self.hnsw_ef_construction, "group_key": self.group_key, "count": len(self),
                     "rows": len(self._ids)}
             (tmp / "index.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
@@ -235,7 +287,7 @@ class VectorIndex:
             raise ModelError(f"{directory}: index format {info.get('format')} is not supported by this fmkit; rebuild it.")
         index = cls(int(info["dim"]), info.get("model"), info.get("backend", "auto"),
                     int(info.get("exact_threshold", DEFAULT_EXACT_THRESHOLD)), int(info.get("hnsw_m", 16)),
-                    int(info.get("hnsw_ef_construction", 100)))
+                    int(info.get("hnsw_ef_construction", 100)), info.get("group_key"))
         index._vectors = np.load(directory / "vectors.npy", allow_pickle=False)
         with open(directory / "records.jsonl", encoding="utf-8") as fh:
             records = [json.loads(line) for line in fh if line.strip()]
