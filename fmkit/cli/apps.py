@@ -27,6 +27,9 @@ def cmd_support_build(args: argparse.Namespace) -> int:
           f"intent classifier: {'yes' if result.intent_model else 'no'})")
     print(f"hand-off threshold {cal['threshold']:.4f} calibrated on {cal['queries']} held-out queries "
           f"(macro F1 {cal['macro_f1']}, top-1 accuracy in scope {cal.get('top1_accuracy_in_scope')})")
+    if "fusion_note" in cal:
+        print(f"fusion weights: bm25 {cal['bm25_weight']}, answer text {cal['answer_weight']}, intent "
+              f"{cal['intent_weight']} ({cal['fusion_note']})")
     if cal.get("note"):
         print(f"note: {cal['note']}")
     return 0
