@@ -362,7 +362,8 @@ def format_budget_row(row: dict[str, Any]) -> str:
 
 def choose_strategy(ctx: FitContext) -> Choice:
     assert ctx.train_enc.labels is not None
-    data = DataStats.of(ctx.train_enc.labels, len(ctx.labels))
+    texts = ctx.train_text_labels if ctx.train_text_labels is not None else ctx.train_enc.labels
+    data = DataStats.of(texts, len(ctx.labels))
     rate = measure_throughput(ctx, lora=not few_shot(data))  # lora is a candidate only then
     full = full_cost(ctx, rate)
     estimates = estimate_seconds(ctx, rate, full)

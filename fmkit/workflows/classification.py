@@ -111,7 +111,8 @@ def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = F
                          train_enc=train_enc, eval_enc=eval_enc, max_length=max_length, run_dir=run.dir,
                          tracker=run.tracker, class_weights=weights, deadline=deadline,
                          pair_sep_id=tokenizer.sep_token_id if train_data.pairs is not None else None,
-                         objective=text_objective(policy, labels, weights, train_docs, eval_docs, eval_labels))
+                         objective=text_objective(policy, labels, weights, train_docs, eval_docs, eval_labels),
+                         train_text_labels=labels.encode(train_data.labels, train_data.source) if policy.chunked else None)
         strategy_name = resolve_strategy(ctx, run.resume)
         ctx.resume = run.resume and strategy_name in ("full", "lora")  # the others re-run in seconds
         fitted = fit_and_export(ctx, strategy_name)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fmkit.config import RunConfig
@@ -68,6 +69,9 @@ class FitContext:
     evaluate_start: bool = False
     # What the head predicts (loss, metrics, closed-form fit); None: one label per text, softmax over `labels`.
     objective: Objective = None  # type: ignore[assignment]
+    # One label per training text when train_enc's rows are windows of texts (data.long_text=chunk): what auto
+    # counts as examples per class.
+    train_text_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.objective is None:
