@@ -169,6 +169,13 @@ def encode_documents(tokenizer: Any, texts: Sequence[str], max_length: int, poli
     return EncodedDocuments(EncodedTexts(ids, row_labels), document, len(texts))
 
 
+def mean_per_document(values: np.ndarray, document: np.ndarray, documents: int) -> np.ndarray:
+    """The mean of each document's rows of `values` (window probabilities, or window vectors)."""
+    sums = np.zeros((documents, values.shape[1]), dtype=np.float64)
+    np.add.at(sums, document, values)
+    return sums / np.bincount(document, minlength=documents)[:, None]
+
+
 def aggregate_probabilities(probs: np.ndarray, document: np.ndarray, documents: int, how: str) -> np.ndarray:
     """Per-document class probabilities from per-window ones (rows of `probs`, owners in `document`).
 
@@ -179,9 +186,7 @@ def aggregate_probabilities(probs: np.ndarray, document: np.ndarray, documents: 
         return probs
     num = probs.shape[1]
     if how == "mean":
-        sums = np.zeros((documents, num), dtype=np.float64)
-        np.add.at(sums, document, probs)
-        out = sums / np.bincount(document, minlength=documents)[:, None]
+        out = mean_per_document(probs, document, documents)
     elif how == "max":
         out = np.full((documents, num), -np.inf, dtype=np.float64)
         np.maximum.at(out, document, probs)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from fmkit.data.long_text import LongTextPolicy, aggregate_probabilities, encode_documents
+from fmkit.data.long_text import LongTextPolicy, aggregate_probabilities, encode_documents, mean_per_document
 from fmkit.data.tokenized import EncodedTexts, encode_texts, pad_batch
 from fmkit.errors import ModelError
 from fmkit.inference.backends import Backend, BackendName, TorchBackend, load_backend
@@ -128,8 +128,13 @@ class Predictor:
         """Pooled text vectors from the fine-tuned encoder, L2-normalised (cosine = dot product)."""
         if len(texts) == 0:
             return np.zeros((0, 0), dtype=np.float32)
-        vectors = self._run(encode_texts(self.tokenizer, [str(t) for t in texts], self.max_length), "embedding")
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        if self.long_text.mode == "truncate":
+            vectors = self._run(encode_texts(self.tokenizer, [str(t) for t in texts], self.max_length), "embedding")
+            return unit_rows(vectors)
+        # The text as the model reads it: head+tail, or (chunk) the mean direction of its windows' vectors.
+        documents = encode_documents(self.tokenizer, [str(t) for t in texts], self.max_length, self.long_text)
+        windows = unit_rows(self._run(documents.rows, "embedding"))
+        return unit_rows(mean_per_document(windows, documents.document, len(texts)).astype(np.float32))
 
     def predict(self, texts: Sequence[str]) -> list[Record]:
         probs = self.predict_proba(texts)
@@ -159,6 +164,10 @@ class Predictor:
             return {"label": self.labels[best], "abstained": False, "scores": scores}
         # Not sure enough for the precision it was tuned for: no label, and the one it would have given.
         return {"label": None, "abstained": True, "top_label": self.labels[best], "scores": scores}
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def load(path: Path | str, backend: BackendName = "auto", precision: str | None = None) -> Predictor:

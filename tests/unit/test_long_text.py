@@ -193,3 +193,15 @@ def test_chunk_model_predicts_the_same_through_onnx(chunk_model: Path, tmp_path:
     a, b = torch_model.predict(LONG_TEXTS), onnx_model.predict(LONG_TEXTS)
     assert [r["label"] for r in a] == [r["label"] for r in b]
     np.testing.assert_allclose(torch_model.predict_proba(LONG_TEXTS), onnx_model.predict_proba(LONG_TEXTS), atol=1e-4)
+
+
+def test_chunk_model_embeds_a_text_as_the_mean_direction_of_its_windows(chunk_model: Path) -> None:
+    from fmkit.inference.predictor import Predictor
+
+    chunked = Predictor.load(chunk_model, backend="torch")
+    plain = Predictor.load(chunk_model, backend="torch")
+    plain.long_text = LongTextPolicy()
+    docs = encode_documents(chunked.tokenizer, LONG_TEXTS[:1], 16, chunked.long_text)
+    windows = plain.embed([plain.tokenizer.decode(ids, skip_special_tokens=True) for ids in docs.rows.input_ids])
+    expected = windows.mean(0) / np.linalg.norm(windows.mean(0))
+    np.testing.assert_allclose(chunked.embed(LONG_TEXTS[:1])[0], expected, atol=1e-5)
