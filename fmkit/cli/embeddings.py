@@ -24,6 +24,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from fmkit.inference.vector_files import write_vectors
     from fmkit.utils.progress import Progress
 
+    if args.engine == "ray":
+        from fmkit.cli.ray_jobs import run_ray_job
+
+        return run_ray_job(args, "embed")
     embedder = Embedder.load(args.model, batch_size=args.batch_size)
     # The input is streamed, so there is no total: the line says how many texts so far and how fast.
     with Progress("embed", unit="texts") as progress:
@@ -129,7 +133,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("embed", help="turn texts into normalised sentence vectors (.parquet or .npy)")
     p.add_argument("model", help="bundled name, local folder, fmkit model or run directory")
     input_flags(p)
-    p.add_argument("--output", required=True, help="vectors.parquet (id + vector) or vectors.npy (+ .ids.jsonl)")
+    p.add_argument("--output", required=True, help="vectors.parquet (id + vector) or vectors.npy (+ .ids.jsonl); "
+                   "with --engine ray a folder of Parquet shards (id + vector)")
+    from fmkit.cli.ray_jobs import engine_flags
+
+    engine_flags(p)
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("index", help="build and maintain a persistent vector index")
