@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from fmkit.apps.monitor import Monitor, MonitorSettings, items_table, run_stream
 from fmkit.apps.monitor_store import StreamTaken
 from fmkit.apps.monitor_workers import partition_of, select_inputs
-from fmkit.errors import ConfigError, FmkitError
+from fmkit.errors import ConfigError, DataError, FmkitError
 from tests.conftest import run_cli
 from tests.pg_helpers import PASSWORD, ThrowawayPostgres, free_port
 from tests.unit.apps_fakes import KeywordSentiment
@@ -217,6 +217,19 @@ def test_partitions_split_files_by_name_and_cover_each_once(tmp_path: Path) -> N
     shares = [select_inputs([pattern], (k, 3)) for k in range(3)]
     assert sorted(p for share in shares for p in share) == sorted(everything) and len(everything) == 12
     assert all(partition_of(p, 3) == k for k, share in enumerate(shares) for p in share)
+
+
+def test_bad_partitions_and_inputs_are_refused(tmp_path: Path) -> None:
+    from fmkit.apps.monitor_workers import parse_partition
+
+    assert parse_partition("1/2") == (1, 2) and parse_partition(None) is None
+    for bad in ("2/2", "x", "1/0", "-1/2"):
+        with pytest.raises(ConfigError, match="--partition"):
+            parse_partition(bad)
+    with pytest.raises(ConfigError, match="standard input"):
+        select_inputs(["-", str(tmp_path / "a.jsonl")], None)
+    with pytest.raises(DataError, match="no file matches"):
+        select_inputs([str(tmp_path / "*.jsonl")], None)
 
 
 @pytest.mark.slow
