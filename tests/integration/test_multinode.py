@@ -134,3 +134,38 @@ def test_accelerate_config_files_load_with_accelerates_loader() -> None:
     # `accelerate launch` turns each fsdp_config key into its --fsdp_* option: every key must be one it has.
     options = {a.dest for a in launch_command_parser()._actions}
     assert set(fsdp.fsdp_config) <= options, set(fsdp.fsdp_config) - options
+
+
+@pytest.mark.slow
+def test_fsdp_through_accelerate_on_cpu(data: tuple[Path, Path], tiny_model: Path, tmp_path: Path) -> None:
+    """examples/accelerate/fsdp.yaml with 2 CPU processes (gloo): FSDP wraps the model (its own CPU refusal of
+    sync_module_states proves it), trains, and the main process saves the whole model, which predicts."""
+    import yaml
+
+    config = yaml.safe_load((ACCELERATE_CONFIGS / "fsdp.yaml").read_text())
+    config.update(num_processes=2, mixed_precision="no", main_process_port=free_port())
+    config.pop("gpu_ids")
+
+    def launch(sync_module_states: bool, run: Path) -> subprocess.CompletedProcess[str]:
+        config["fsdp_config"]["fsdp_sync_module_states"] = sync_module_states
+        path = tmp_path / f"fsdp-{sync_module_states}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        cmd = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", str(path), "-m", "fmkit",
+               "train", "--data", str(data[0]), "--eval", str(data[1]), "--model", str(tiny_model), "--output", str(run),
+               "--batch-size", "8", *TRAIN_FLAGS]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+
+    refused = launch(True, tmp_path / "sync")
+    assert refused.returncode != 0 and "FSDP parameter initialization with `sync_module_states=True`" in refused.stderr
+
+    run = tmp_path / "run"
+    proc = launch(False, run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("model saved to") == 1
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 3 * 13 and metrics["accuracy"] >= 0.85, metrics
+    import fmkit
+
+    records = fmkit.load(run / "model").predict(["a great wonderful film", "an awful terrible movie"])
+    assert [r["label"] for r in records] == ["pos", "neg"]
