@@ -11,10 +11,16 @@ from pathlib import Path
 from typing import Any
 
 
-def _record_blocks(args: argparse.Namespace, chunk: int) -> Iterator[list[Any]]:
+def _record_blocks(args: argparse.Namespace, chunk: int, group_key: str | None = None) -> Iterator[list[Any]]:
     from fmkit.data.records import iter_records
 
-    records = iter_records(args.input, args.text_column, args.id_column)
+    if group_key is not None:  # an FAQ: questions sharing answer ids, plus each answer's text (faq_records.py)
+        from fmkit.data.faq_records import grouped_records
+
+        records = grouped_records(args.input, group_key, args.text_column, args.id_column, args.answer_column,
+                                  answers=not args.no_answers)
+    else:
+        records = iter_records(args.input, args.text_column, args.id_column)
     while block := list(itertools.islice(records, chunk)):
         yield block
 
@@ -43,7 +49,7 @@ def _add_from_file(search: Any, args: argparse.Namespace) -> int:
 
     added = 0
     with Progress("index: embed", unit="texts") as progress:
-        for block in _record_blocks(args, args.chunk):
+        for block in _record_blocks(args, args.chunk, search.index.group_key):
             search.add_texts([r.id for r in block], [r.text for r in block], [r.metadata for r in block],
                              chunk=args.chunk, progress=progress)
             added += len(block)
@@ -51,15 +57,19 @@ def _add_from_file(search: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
+    from fmkit.data.faq_records import detect_group_column
     from fmkit.inference.search import SemanticSearch
 
     search = SemanticSearch.build(args.model, [], [], backend=args.backend, exact_threshold=args.exact_threshold)
     search.embedder.batch_size = args.batch_size
+    search.index.group_key = args.group_column or detect_group_column(args.input, args.text_column, args.id_column)
     # An output that cannot be created fails now, not after minutes of embedding.
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     added = _add_from_file(search, args)
     search.save(args.output)
-    print(f"index of {added} items ({search.index.active_backend} search) saved to {args.output}", file=sys.stderr)
+    grouped = f", one hit per '{search.index.group_key}'" if search.index.group_key else ""
+    print(f"index of {added} items ({search.index.active_backend} search{grouped}) saved to {args.output}",
+          file=sys.stderr)
     return 0
 
 
@@ -130,6 +140,11 @@ def register(sub: Any) -> None:
         p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
         p.add_argument("--chunk", type=int, default=4096, help="texts read and embedded at a time (memory bound)")
 
+    def faq_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--answer-column", help="in a grouped index, the answer text indexed once per answer as one "
+                       "more field (default: a column named answer/response/reply)")
+        p.add_argument("--no-answers", action="store_true", help="in a grouped index, index the questions only")
+
     p = sub.add_parser("embed", help="turn texts into normalised sentence vectors (.parquet or .npy)")
     p.add_argument("model", help="bundled name, local folder, fmkit model or run directory")
     input_flags(p)
@@ -149,10 +164,15 @@ def register(sub: Any) -> None:
     b.add_argument("--backend", choices=["auto", "exact", "hnsw"], default="auto",
                    help="auto: exact search below --exact-threshold items, HNSW above")
     b.add_argument("--exact-threshold", type=int, default=50_000, help="items from which auto uses HNSW")
+    b.add_argument("--group-column", help="answer-id column shared by several rows (an FAQ's questions): one hit per "
+                   "answer, scored by its best row (default: a column named answer_id/faq_id/group_id/group; give "
+                   "the id column itself when it repeats)")
+    faq_flags(b)
     b.set_defaults(func=cmd_index_build)
     a = isub.add_parser("add", help="embed more documents into an index (same id: replaced)")
     a.add_argument("index", help="index folder written by `fmkit index build`")
     input_flags(a)
+    faq_flags(a)
     a.set_defaults(func=cmd_index_add)
     d = isub.add_parser("delete", help="remove documents by id")
     d.add_argument("index", help="index folder written by `fmkit index build`")

@@ -120,3 +120,91 @@ def test_cli_index_build_search_delete(tiny_model: Path, tmp_path: Path) -> None
     assert [json.loads(line)["id"] for line in proc.stdout.splitlines()] == ["a1"]
     proc = run_cli("search", str(tmp_path / "missing"), "x")
     assert proc.returncode == 2 and "index.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- grouped indexes: several FAQ questions (and the answer text) per answer id --------------------------
+
+def faq_index(backend: str = "exact") -> VectorIndex:
+    index = VectorIndex(3, backend=backend, group_key="answer_id")  # type: ignore[arg-type]
+    rows = {"r1": ([1.0, 0.0, 0.0], "a1"), "r2": ([0.9, 0.1, 0.0], "a1"), "r3": ([0.7, 0.7, 0.0], "a2"),
+            "a2#answer": ([0.0, 1.0, 0.0], "a2"), "r5": ([0.0, 0.0, 1.0], "a3")}
+    index.add(list(rows), np.array([v for v, _ in rows.values()], dtype=np.float32),
+              [{"answer_id": g} for _, g in rows.values()])
+    return index
+
+
+@pytest.mark.parametrize("backend", ["exact", "hnsw"])
+def test_grouped_search_returns_one_hit_per_answer_scored_by_its_best_row(backend: str) -> None:
+    index = faq_index(backend)
+    hits = index.search(np.array([1.0, 0.2, 0.0]), k=10)
+    # r1 and r2 are both a1: one hit, scored by the better row; a2's best is r3 (0.94), then a3.
+    assert [h.id for h in hits] == ["a1", "a2", "a3"]
+    r2_cosine = 0.92 / (np.linalg.norm([0.9, 0.1]) * np.linalg.norm([1.0, 0.2]))  # 0.9963 > r1's 0.9806
+    assert hits[0].metadata["matched_id"] == "r2" and hits[0].score == pytest.approx(r2_cosine, abs=1e-6)
+    assert hits[1].metadata["matched_id"] == "r3"
+    assert [h.id for h in index.search(np.array([0.0, 1.0, 0.0]), k=2)] == ["a2", "a1"]  # matched on the answer text
+    assert [h.id for h in index.search(np.array([1.0, 0.2, 0.0]), k=1)] == ["a1"]
+
+
+def test_grouped_index_saves_its_group_key_and_deletes_whole_answers(tmp_path: Path) -> None:
+    index = faq_index()
+    index.save(tmp_path / "idx")
+    loaded = VectorIndex.load(tmp_path / "idx")
+    assert loaded.group_key == "answer_id"
+    assert loaded.delete(["a1"]) == 2 and len(loaded) == 3  # an answer id stands for all its rows
+    assert loaded.delete(["r3"]) == 1  # a row id still deletes one row
+    assert [h.id for h in loaded.search(np.array([1.0, 0.2, 0.0]), k=10)] == ["a2", "a3"]
+
+
+def test_faq_records_share_answer_ids_but_keep_row_ids_unique(tmp_path: Path) -> None:
+    from fmkit.data.faq_records import detect_group_column, grouped_records
+
+    faq = tmp_path / "faq.csv"
+    faq.write_text("id,question,answer\na22,reset password,Use the link.\na22,forgot password,Use the link.\n"
+                   "a23,delete account,Settings.\n")
+    assert detect_group_column(faq, None, None) is None  # the id column repeats: say --group-column id
+    records = list(grouped_records(faq, "id"))
+    assert [(r.id, r.text, r.metadata["field"]) for r in records] == [
+        ("a22#1", "reset password", "question"), ("a22#answer", "Use the link.", "answer"),
+        ("a22#2", "forgot password", "question"), ("a23#1", "delete account", "question"),
+        ("a23#answer", "Settings.", "answer")]
+    assert {r.metadata["id"] for r in records} == {"a22", "a23"}
+    assert [r.id for r in grouped_records(faq, "id", answers=False)] == ["a22#1", "a22#2", "a23#1"]
+
+    own_ids = tmp_path / "faq2.csv"
+    own_ids.write_text("id,answer_id,question,answer\nq1,a22,reset password,x\nq1,a22,forgot password,x\n")
+    assert detect_group_column(own_ids, None, None) == "answer_id"
+    with pytest.raises(DataError, match="row 2: duplicate row id 'q1'"):
+        list(grouped_records(own_ids, "answer_id"))
+
+
+def test_cli_index_of_an_faq_with_shared_answer_ids(tiny_model: Path, tmp_path: Path) -> None:
+    import contextlib
+    import io
+    import json
+
+    from fmkit.cli import main
+
+    faq = tmp_path / "faq.csv"
+    faq.write_text("id,question,answer\na22,reset my password,Use the link.\na22,i forgot my password,Use the link.\n"
+                   "a23,delete my account,Open settings.\n")
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+        return code, out.getvalue(), err.getvalue()
+
+    code, _, err = cli("index", "build", str(tiny_model), str(faq), "--output", str(tmp_path / "plain"))
+    assert code == 2 and "duplicate id 'a22'" in err and "--group-column" in err
+    code, _, err = cli("index", "build", str(tiny_model), str(faq), "--output", str(tmp_path / "idx"),
+                       "--group-column", "id")
+    assert code == 0, err
+    code, out, _ = cli("search", str(tmp_path / "idx"), "i forgot my password", "-k", "10", "--json")
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert [h["id"] for h in hits] == ["a22", "a23"]  # five rows, two answers
+    assert hits[0]["metadata"]["matched_id"] == "a22#2" and hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    (tmp_path / "q.csv").write_text("query,relevant\ni forgot my password,a22\ndelete my account,a23\n")
+    code, out, err = cli("index", "eval", str(tmp_path / "idx"), str(tmp_path / "q.csv"), "--json")
+    assert code == 0, err
+    assert json.loads(out)["recall@1"] == 1.0
