@@ -3,8 +3,8 @@ windows), items/s for the PyTorch model and for its int8 ONNX export chosen by `
 
 The run directory looks like a user's: run/model (MiniLM + a 3-class head, untrained: throughput does
 not depend on the weights' values) and run/int8 (`fmkit export run/model --quantize int8`). Each
-configuration gets a fresh monitor folder and database; the old per-forward-pass transaction
-(read_batch = batch_size) is measured next to the default (8 forward passes per transaction).
+backend gets a fresh monitor folder and database; "bare" is the same predictor scoring the same texts
+in one call (no reading, no storing: the ceiling for the monitor).
 
     flock /tmp/fmkit/heavy.lock .venv/bin/python bench/monitor_throughput.py [--items 3000] > .bench/monitor_throughput.json
 """
@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -59,18 +60,18 @@ def main() -> None:
                               for i, t in enumerate(texts)))
     out: dict[str, object] = {"machine": machine(), "threads": cpu_threads(), "items": len(texts),
                               "batch_size": args.batch_size, "load_average_before": os.getloadavg()}
-    configs = (("torch", "torch", None), ("int8 (auto)", "auto", None),
-               ("int8, one forward pass per transaction", "auto", args.batch_size))
-    for name, backend, read_batch in configs:
-        app = work / f"app-{backend}-{read_batch or 'default'}"
+    for name, backend in (("torch", "torch"), ("int8 (backend auto)", "auto")):
+        app = work / f"app-{backend}"
         shutil.rmtree(app, ignore_errors=True)
-        init_monitor(app, str(run / "model"), window_seconds=600, batch_size=args.batch_size, backend=backend,
-                     read_batch=read_batch)
+        init_monitor(app, str(run / "model"), window_seconds=600, batch_size=args.batch_size, backend=backend)
         monitor = Monitor.load(app, log=io.StringIO())
         monitor.predictor.predict_proba(texts[:64])  # warm-up: the first ONNX/torch call allocates
         result = run_stream(monitor, str(stream), follow=False)
-        out[name] = {"backend": monitor.scoring_backend, "read_batch": monitor.settings.read_batch, **result,
-                     **monitor.stats()}
+        start = time.perf_counter()
+        monitor.predictor.predict_proba(texts)
+        bare = len(texts) / (time.perf_counter() - start)
+        out[name] = {"backend": monitor.scoring_backend, **result, **monitor.stats(),
+                     "bare_scoring_items_per_second": round(bare, 1)}
         print(json.dumps({name: out[name]}), file=sys.stderr)
     out["load_average_after"] = os.getloadavg()
     print(json.dumps(out, indent=1))

@@ -44,7 +44,6 @@ from fmkit.utils.io import atomic_write_json
 OVERALL = "*"
 NEGATIVE_HINTS = ("neg", "bear", "down", "sell")
 POSITIVE_HINTS = ("pos", "bull", "up", "buy")
-READ_BATCHES_PER_TRANSACTION = 8
 
 
 @dataclass
@@ -66,10 +65,6 @@ class MonitorSettings:
     batch_size: int = 64
     # auto: the model's int8 ONNX export when one sits beside it (monitor_scoring.py), else the model; torch | int8.
     backend: str = "auto"
-    # Items read, scored and stored per transaction at most (None: batch_size). The predictor sorts them by length
-    # into forward passes of batch_size, so a larger read wastes less on padding (2.3x with int8 at 256 vs 64,
-    # BENCHMARKS.md issue 21): init_monitor writes READ_BATCHES_PER_TRANSACTION x batch_size.
-    read_batch: int | None = None
     db_retry_seconds: float = 60.0  # how long a lost database connection is retried before the worker stops
 
 
@@ -82,7 +77,6 @@ def init_monitor(app_dir: Path | str, model: str, *, db: str | None = None, over
     model_path = str(Path(model).resolve())
     settings = MonitorSettings(model=model_path, db=db or f"sqlite:///{(app_dir / 'monitor.db').resolve()}",
                                **{k: v for k, v in options.items() if v is not None})
-    settings.read_batch = settings.read_batch or READ_BATCHES_PER_TRANSACTION * settings.batch_size
     if settings.topic_model:
         settings.topic_model = str(Path(settings.topic_model).resolve())
     from fmkit.apps.monitor_scoring import scoring_model
@@ -593,8 +587,7 @@ def run_stream(monitor: Monitor, source: str, follow: bool = True, log: Any = sy
         fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below
         fh.seek(offset)
     try:
-        read_batch = max(monitor.settings.read_batch or 0, monitor.settings.batch_size)
-        for items, end in read_batches(fh, offset, read_batch, follow and source != "-", log=log):
+        for items, end in read_batches(fh, offset, monitor.settings.batch_size, follow and source != "-", log=log):
             monitor.process(stream, items, end)
             monitor.evaluate_windows()
             done += len(items)
