@@ -249,10 +249,10 @@ def _wait_for(condition: object, timeout_s: float = 120) -> None:
 @pytest.mark.slow
 def test_embed_survives_a_killed_actor_and_a_killed_driver(cluster: str, tmp_path: Path) -> None:
     """MiniLM (each actor loads it once): slow enough per slice to kill things mid-job."""
-    docs = write_docs(tmp_path / "docs.csv", 1600)
+    docs = write_docs(tmp_path / "docs.csv", 1000)
     out = tmp_path / "vectors"
     args = ["embed", "all-MiniLM-L6-v2", str(docs), "--engine", "ray", "--address", cluster, "--num-workers", "2",
-            "--rows-per-shard", "100", "--output", str(out)]
+            "--rows-per-shard", "80", "--output", str(out)]
     env = {**os.environ, **CLUSTER_ENV}
 
     # 1. kill -9 an actor process once the first shard is written: Ray restarts it and re-runs its slice.
@@ -267,7 +267,7 @@ def test_embed_survives_a_killed_actor_and_a_killed_driver(cluster: str, tmp_pat
     _, stderr = job.communicate(timeout=300)
     assert job.returncode == 0, stderr[-3000:]
     rows = shards_table(out)
-    assert [r["id"] for r in rows] == [f"doc-{i}" for i in range(1600)]  # none lost, none doubled
+    assert [r["id"] for r in rows] == [f"doc-{i}" for i in range(1000)]  # none lost, none doubled
     assert not list(out.glob(".*")), "a temporary shard was left behind"
 
     # 2. the same vectors as the single-process `fmkit embed`
@@ -287,9 +287,9 @@ def test_embed_survives_a_killed_actor_and_a_killed_driver(cluster: str, tmp_pat
     job.send_signal(signal.SIGKILL)
     job.wait(timeout=30)
     written = {p.name for p in out.glob("part-*.parquet")}
-    assert 3 <= len(written) < 16, written
+    assert 3 <= len(written) < 13, written
     again = run_cli(*args, env=CLUSTER_ENV)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"{len(written)} kept from an earlier run" in again.stderr, again.stderr
-    assert [r["id"] for r in shards_table(out)] == [f"doc-{i}" for i in range(1600)]
+    assert [r["id"] for r in shards_table(out)] == [f"doc-{i}" for i in range(1000)]
 
