@@ -19,13 +19,15 @@ def engine_flags(p: argparse.ArgumentParser) -> None:
     group.add_argument("--address", metavar="HOST:PORT",
                        help="Ray cluster to run on (the head's `ray start --head --port`); default: a local Ray "
                             "instance started for this job")
-    group.add_argument("--num-workers", type=int, default=1, help="Ray actors scoring in parallel (default %(default)s)")
-    group.add_argument("--cpus-per-worker", type=int, default=1,
+    group.add_argument("--num-workers", type=int, default=1, metavar="N",
+                       help="Ray actors scoring in parallel (default %(default)s)")
+    group.add_argument("--cpus-per-worker", type=int, default=1, metavar="N",
                        help="CPUs each actor reserves and its torch threads (default %(default)s)")
-    group.add_argument("--rows-per-shard", type=int, default=10_000,
+    group.add_argument("--rows-per-shard", type=int, default=10_000, metavar="N",
                        help="input rows per output shard, the unit of work and of a re-run (default %(default)s)")
     group.add_argument("--overwrite", action="store_true",
-                       help="replace another job's shards in --output (only the files that job wrote)")
+                       help="start over: remove the shards of the job already in --output (only the files it "
+                            "wrote) instead of refusing another job's folder or resuming the same job")
 
 
 def run_ray_job(args: argparse.Namespace, kind: str) -> int:
