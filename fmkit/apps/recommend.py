@@ -1,4 +1,10 @@
-"""Text-based recommender: items embedded from their text, users from their rated items.
+"""The recommender app: behaviour and text together (fmkit.apps.recommend_models.FusionModel).
+
+Built with ratings, the app fits fmkit's fusion model: EASE over each user's recency-weighted history,
+plus the similarity of the history's text profile to each item, plus recent popularity, with weights
+chosen on a validation split of the ratings (recommend_fit); items nobody rated borrow the behaviour
+score of their nearest items by text. Built without ratings (or with --text-only) it is the text
+recommender below.
 
 An item's text is "title. Genres: a, b" (or any description column); fmkit's Embedder turns it into a
 unit vector. A user vector is the sum of the vectors of the items they rated, each weighted by
@@ -9,7 +15,8 @@ items nobody has rated (cold start) are recommended like any other, and a new us
 items gets recommendations at once (`recommend_for_items`).
 
 App folder: app.json (settings), items.jsonl (id, title, text), vectors.npy, popularity.npy,
-ratings.npz (the histories of known users).
+ratings.npz (the histories of known users), and with the fusion model fusion.npz (its arrays; the
+settings and validation metrics are in app.json).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fmkit.apps.recommend_models import FusionModel, FusionSettings, Histories
 from fmkit.data.readers import check_readable, check_text_file
 from fmkit.errors import DataError, FmkitError
 from fmkit.utils.folders import read_json_object, refuse_foreign_folder
@@ -84,13 +92,15 @@ def read_ratings(path: Path | str) -> pd.DataFrame:
 
 class Recommender:
     def __init__(self, items: pd.DataFrame, vectors: np.ndarray, popularity: np.ndarray, settings: RecSettings,
-                 histories: pd.DataFrame | None = None) -> None:
+                 histories: pd.DataFrame | None = None, fusion: FusionModel | None = None) -> None:
         self.items = items.reset_index(drop=True)
         self.vectors = vectors.astype(np.float32)
         self.popularity = popularity.astype(np.float32)
         self.settings = settings
         self.index = {str(i): k for k, i in enumerate(self.items["id"])}
         self.histories = histories
+        self.fusion = fusion  # None: the text recommender alone
+        self.path: Path | None = None
 
     @classmethod
     def load(cls, app_dir: Path | str) -> Recommender:
@@ -107,8 +117,14 @@ class Recommender:
             z = np.load(app_dir / "ratings.npz", allow_pickle=False)
             hist = pd.DataFrame({"user": z["user"].astype(str), "item": z["item"].astype(str), "rating": z["rating"],
                                  "ts": z["ts"]})
-        return cls(items, np.load(app_dir / "vectors.npy"), np.load(app_dir / "popularity.npy"),
-                   RecSettings(**meta["settings"]), hist)
+        vectors = np.load(app_dir / "vectors.npy")
+        fusion = None
+        if "fusion" in meta:
+            with np.load(app_dir / "fusion.npz", allow_pickle=False) as arrays:
+                fusion = FusionModel.from_arrays(FusionSettings(**meta["fusion"]["settings"]), vectors, dict(arrays))
+        rec = cls(items, vectors, np.load(app_dir / "popularity.npy"), RecSettings(**meta["settings"]), hist, fusion)
+        rec.path = app_dir  # the server names the model after it
+        return rec
 
     def user_vectors(self, histories: Sequence[Sequence[tuple[int, float, float]]]) -> np.ndarray:
         """One unit vector per history of (item index, rating, time); zero vector for an empty history."""
@@ -123,7 +139,7 @@ class Recommender:
             weights = ratings - s.neutral_rating
             if not np.any(weights > 0):
                 weights = np.ones_like(weights)  # only low ratings: they are still the best taste signal there is
-            age_days = (ts.max() - ts) / 86400.0
+            age_days = np.nan_to_num((ts.max() - ts) / 86400.0, nan=0.0)  # a new user's liked items have no time
             weights = weights * 0.5 ** (age_days / max(s.half_life_days, 1e-6))
             vec = (weights[:, None] * self.vectors[idx]).sum(0)
             norm = float(np.linalg.norm(vec))
@@ -131,9 +147,13 @@ class Recommender:
         return out
 
     def scores(self, histories: Sequence[Sequence[tuple[int, float, float]]]) -> np.ndarray:
-        """(users, items) scores with seen items at -inf."""
-        scores = self.user_vectors(histories) @ self.vectors.T
-        if self.settings.popularity_weight:
+        """(users, items) scores with seen items at -inf; histories of (item index, rating, time) in time order."""
+        if self.fusion is not None:
+            scores = self.fusion.scores(Histories([np.array([h[0] for h in hist], dtype=np.int64) for hist in histories],
+                                                  [np.array([h[2] for h in hist], dtype=np.float64) for hist in histories]))
+        else:
+            scores = self.user_vectors(histories) @ self.vectors.T
+        if self.settings.popularity_weight and self.fusion is None:
             scores = scores + self.settings.popularity_weight * self.popularity[None, :]
         for u, hist in enumerate(histories):
             scores[u, [h[0] for h in hist]] = -np.inf
@@ -147,20 +167,32 @@ class Recommender:
                  "score": round(float(scores[i]), 4)} for i in row]
 
     def recommend_for_items(self, liked: Sequence[str], k: int = 10) -> list[dict[str, Any]]:
-        """A new user: recommendations from a few liked item ids at once (no retraining)."""
-        unknown = [i for i in liked if str(i) not in self.index]
-        if unknown:
-            raise DataError(f"unknown item id(s): {', '.join(map(str, unknown[:5]))}.")
-        hist = [(self.index[str(i)], 5.0, 0.0) for i in liked]
+        """A new user: recommendations from a few liked item ids at once (no retraining); the last one
+        counts as the most recent."""
+        self.check_request(None, liked)
+        # No time: the fusion model's recent popularity then counts the latest window of the ratings.
+        hist = [(self.index[str(i)], 5.0, float("nan")) for i in liked]
         scores = self.scores([hist])[0]
         return self._records(top_k(scores[None, :], k)[0], scores)
 
+    def check_request(self, user: str | None, liked: Sequence[str] | None) -> None:
+        """DataError/FmkitError naming what is wrong: an unknown user, no liked items, unknown item ids."""
+        if user is not None:
+            if self.histories is None:
+                raise FmkitError("this app was built without ratings; use --liked ITEM_ID ... instead of --user.")
+            if not (self.histories["user"] == str(user)).any():
+                raise DataError(f"user {user} has no ratings in this app; use --liked ITEM_ID ... for a new user.")
+        if liked is not None:
+            if not liked:
+                raise DataError("no liked items given; name at least one item id.")
+            unknown = [i for i in liked if str(i) not in self.index]
+            if unknown:
+                raise DataError(f"unknown item id(s): {', '.join(map(str, unknown[:5]))}.")
+
     def recommend_for_user(self, user: str, k: int = 10) -> list[dict[str, Any]]:
-        if self.histories is None:
-            raise FmkitError("this app was built without ratings; use --liked ITEM_ID ... instead of --user.")
-        rows = self.histories[self.histories["user"] == str(user)]
-        if rows.empty:
-            raise DataError(f"user {user} has no ratings in this app; use --liked ITEM_ID ... for a new user.")
+        self.check_request(user, None)
+        assert self.histories is not None
+        rows = self.histories[self.histories["user"] == str(user)].sort_values(["ts", "item"], kind="stable")
         hist = [(self.index[i], r, t) for i, r, t in zip(rows["item"], rows["rating"], rows["ts"], strict=True)
                 if i in self.index]
         scores = self.scores([hist])[0]
@@ -224,8 +256,9 @@ def finetune_item_encoder(items: pd.DataFrame, ratings: pd.DataFrame, model: str
 
 def build_recommender(items_path: Path | str, output: Path | str, ratings_path: Path | str | None = None, *,
                       model: str = "all-MiniLM-L6-v2", embedder: Any | None = None, overwrite: bool = False,
-                      finetune_epochs: float = 0, **settings: Any) -> dict[str, Any]:
-    """Embed the items and save the app; finetune_epochs > 0 first adapts the encoder to co-liked pairs."""
+                      finetune_epochs: float = 0, text_only: bool = False, **settings: Any) -> dict[str, Any]:
+    """Embed the items, fit the fusion model on the ratings (unless text_only) and save the app;
+    finetune_epochs > 0 first adapts the encoder to co-liked pairs."""
     output = Path(output)
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise FmkitError(f"{output} already exists; pass --overwrite to replace it.")
@@ -248,9 +281,32 @@ def build_recommender(items_path: Path | str, output: Path | str, ratings_path: 
         np.save(tmp / "vectors.npy", vectors.astype(np.float32))
         np.save(tmp / "popularity.npy", popularity_vector(items, ratings))
         items.to_json(tmp / "items.jsonl", orient="records", lines=True, force_ascii=False)
+        fusion = None
+        if len(ratings) and not text_only:
+            fusion = fit_fusion(items, ratings, vectors)
+            # np.savez writes through a file object so the name stays exactly fusion.npz.
+            with open(tmp / "fusion.npz", "wb") as fh:
+                np.savez(fh, allow_pickle=False, **fusion[0].arrays())
         if len(ratings):
             np.savez(tmp / "ratings.npz", user=ratings["user"].to_numpy(dtype=str), item=ratings["item"].to_numpy(dtype=str),
                      rating=ratings["rating"].to_numpy(dtype=np.float32), ts=ratings["ts"].to_numpy(dtype=np.float64))
-        atomic_write_json(tmp / "app.json", {"kind": APP_KIND, "settings": asdict(RecSettings(embedder=model_ref, **settings)),
-                                             "items": len(items), "ratings": len(ratings)})
-    return {"app_dir": str(output), "items": len(items), "ratings": len(ratings), "embed_seconds": round(seconds, 1)}
+        meta: dict[str, Any] = {"kind": APP_KIND, "settings": asdict(RecSettings(embedder=model_ref, **settings)),
+                                "items": len(items), "ratings": len(ratings)}
+        if fusion is not None:
+            meta["fusion"] = {"settings": asdict(fusion[0].settings), "validation": fusion[1]}
+        atomic_write_json(tmp / "app.json", meta)
+    return {"app_dir": str(output), "items": len(items), "ratings": len(ratings), "embed_seconds": round(seconds, 1),
+            "model": "fusion" if fusion is not None else "text", **({"validation": fusion[1]} if fusion else {})}
+
+
+def fit_fusion(items: pd.DataFrame, ratings: pd.DataFrame, vectors: np.ndarray) -> tuple[FusionModel, dict[str, float]]:
+    """fmkit's behaviour + text model on every user's time-ordered ratings, weights chosen on their last ones."""
+    from fmkit.apps.recommend_fit import tune_fusion
+
+    index = {str(i): k for k, i in enumerate(items["id"])}
+    known = ratings[ratings["item"].isin(index)].sort_values(["user", "ts", "item"], kind="stable")
+    groups = [g for _, g in known.groupby("user", sort=False)]
+    histories = Histories([g["item"].map(index).to_numpy(dtype=np.int64) for g in groups],
+                          [g["ts"].to_numpy(dtype=np.float64) for g in groups])
+    settings, validation = tune_fusion(histories, vectors)
+    return FusionModel.fit(settings, histories, vectors), validation

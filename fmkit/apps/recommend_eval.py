@@ -1,10 +1,15 @@
-"""Per-user temporal leave-last-out evaluation of the recommender against popularity and item-kNN.
+"""Per-user temporal leave-last-out evaluation: fmkit's recommender against popularity, item-kNN and EASE.
 
 For every user with at least `min_history + 1` ratings, the latest rating is the test item and
-everything before it is the history. Popularity counts and item-kNN co-occurrence are computed from
-the histories only, so no method sees a test interaction. Metrics over users: recall@k (the held-out
-item is in the top k), nDCG@k (1 / log2(rank + 1) for that item) and catalogue coverage (share of all
-items recommended to at least one user).
+everything before it is the history. Every method is fitted on the histories only (EASE's L2 weight
+and fmkit's weights on a validation split inside them), so no method sees a test interaction; all
+rank the full catalogue minus the user's history. Metrics over users: recall@k (the held-out item is in
+the top k), nDCG@k (1 / log2(rank + 1) for that item) and catalogue coverage (share of all items
+recommended to at least one user).
+
+Cold items: a random `cold_share` of the catalogue is also removed from every history, the models are
+refitted with the settings already chosen, and the users whose test item is one of them are scored
+again. Popularity, item-kNN and EASE cannot rank such an item above a rated one (0 by construction).
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmkit.apps.recommend import Recommender, RecSettings, embed_items, popularity_vector, read_items, read_ratings, top_k
+from fmkit.apps.recommend import Recommender, RecSettings, embed_items, popularity_vector, read_items, read_ratings
+from fmkit.apps.recommend_fit import rank_metrics, ranked, top_k, tune_ease_l2, tune_fusion
+from fmkit.apps.recommend_models import Ease, FusionModel, FusionSettings, Histories, item_knn_scores
+
+__all__ = ["evaluate_recommender", "leave_last_out", "rank_metrics"]
 
 
 def leave_last_out(ratings: pd.DataFrame, min_history: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -30,24 +39,60 @@ def leave_last_out(ratings: pd.DataFrame, min_history: int = 1) -> tuple[pd.Data
     return train, test
 
 
-def rank_metrics(top: np.ndarray, targets: np.ndarray, n_items: int, k: int = 10) -> dict[str, float]:
-    hits = top[:, :k] == targets[:, None]
-    rank = np.where(hits.any(1), hits.argmax(1), -1)
-    ndcg = np.where(rank >= 0, 1.0 / np.log2(np.maximum(rank, 0) + 2), 0.0)
-    return {f"recall@{k}": round(float((rank >= 0).mean()), 4), f"ndcg@{k}": round(float(ndcg.mean()), 4),
-            "coverage": round(len(np.unique(top[:, :k])) / n_items, 4)}
+def histories_of(train: pd.DataFrame, users: Sequence[str], index: dict[str, int]) -> Histories:
+    """The time-ordered training items of each user (the train frame is already sorted by user, ts)."""
+    by_user = {u: g for u, g in train.groupby("user", sort=False)}
+    empty = train.iloc[:0]
+    groups = [by_user.get(u, empty) for u in users]
+    return Histories([g["item"].map(index).to_numpy(dtype=np.int64) for g in groups],
+                     [g["ts"].to_numpy(dtype=np.float64) for g in groups])
 
 
-def _mask_seen(scores: np.ndarray, seen: Sequence[Sequence[int]]) -> np.ndarray:
-    for u, idx in enumerate(seen):
-        scores[u, list(idx)] = -np.inf
-    return scores
+def _baselines(train: Histories, users: Histories, targets: np.ndarray, n_items: int, k: int,
+               ease_l2: float) -> dict[str, dict[str, Any]]:
+    matrix = train.binary(n_items)
+    mine = users.binary(n_items)
+    out: dict[str, dict[str, Any]] = {}
+    out["popularity"] = rank_metrics(ranked(np.tile(matrix.sum(0), (len(users), 1)), users, k), targets, n_items, k)
+    start = time.perf_counter()
+    out["item_knn"] = {**rank_metrics(ranked(item_knn_scores(matrix, mine), users, k), targets, n_items, k),
+                       "seconds": round(time.perf_counter() - start, 1)}
+    start = time.perf_counter()
+    out["ease"] = {**rank_metrics(ranked(Ease.fit(matrix, ease_l2).scores(mine), users, k), targets, n_items, k),
+                   "l2": ease_l2, "seconds": round(time.perf_counter() - start, 1)}
+    return out
+
+
+def _cold_items_report(train: pd.DataFrame, test: pd.DataFrame, users: list[str], index: dict[str, int],
+                       vectors: np.ndarray, settings: FusionSettings, ease_l2: float, cold_share: float, k: int,
+                       seed: int) -> dict[str, Any]:
+    n_items = len(vectors)
+    rng = np.random.default_rng(seed)
+    cold = np.zeros(n_items, dtype=bool)
+    cold[rng.choice(n_items, round(cold_share * n_items), replace=False)] = True
+    cold_ids = {i for i, n in index.items() if cold[n]}
+    targets = test.set_index("user").loc[users, "item"].map(index).to_numpy()
+    chosen = [u for u, t in zip(users, targets, strict=True) if cold[t]]
+    warm_train = train[~train["item"].isin(cold_ids)]
+    train_users = sorted(train["user"].unique())
+    fit_on = histories_of(warm_train, train_users, index)
+    hist = histories_of(warm_train, chosen, index)
+    cold_targets = np.array([index[i] for i in test.set_index("user").loc[chosen, "item"]], dtype=np.int64)
+    report: dict[str, Any] = {"held_out_items": int(cold.sum()), "test_users_with_a_held_out_item": len(chosen)}
+    if not chosen:
+        return report
+    report.update(_baselines(fit_on, hist, cold_targets, n_items, k, ease_l2))
+    model = FusionModel.fit(settings, fit_on, vectors)
+    report["fmkit"] = rank_metrics(ranked(model.scores(hist), hist, k), cold_targets, n_items, k)
+    return report
 
 
 def evaluate_recommender(items_path: Path | str, ratings_path: Path | str, model: str = "all-MiniLM-L6-v2",
                          k: int = 10, embedder: Any | None = None, popularity_weights: Sequence[float] = (0.0, 0.3),
                          max_users: int | None = None, seed: int = 0, finetune_epochs: float = 0,
-                         finetune_pairs: int = 4000, **settings: Any) -> dict[str, Any]:
+                         finetune_pairs: int = 4000, cold_share: float = 0.1,
+                         vectors: np.ndarray | None = None, **settings: Any) -> dict[str, Any]:
+    """All methods on one split in one run; `vectors` (the item text vectors) skips embedding."""
     items = read_items(items_path)
     ratings = read_ratings(ratings_path)
     index = {str(i): n for n, i in enumerate(items["id"])}
@@ -57,58 +102,65 @@ def evaluate_recommender(items_path: Path | str, ratings_path: Path | str, model
     if max_users is not None and len(users) > max_users:
         users = sorted(np.random.default_rng(seed).choice(users, max_users, replace=False).tolist(), key=lambda u: (len(u), u))
     n_items = len(items)
-    targets = np.array([index[i] for i in test.set_index("user").loc[users, "item"]])
-    by_user = {u: g for u, g in train.groupby("user")}
-    histories = [[(index[i], float(r), float(t)) for i, r, t in zip(by_user[u]["item"], by_user[u]["rating"],
-                                                                     by_user[u]["ts"], strict=True)] for u in users]
-    seen = [[h[0] for h in hist] for hist in histories]
-    results: dict[str, Any] = {"users": len(users), "items": n_items, "train_ratings": len(train), "k": k,
-                               "cold_start_targets": int((popularity_vector(items, train)[targets] == 0).sum())}
-
-    # Popularity: most-rated items in the histories, unseen ones first.
-    pop = popularity_vector(items, train)
-    scores = _mask_seen(np.tile(pop, (len(users), 1)), seen)
-    results["popularity"] = rank_metrics(top_k(scores, k), targets, n_items, k)
-
-    # Item-kNN: cosine between item columns of the (user x item) matrix of the histories, all neighbours.
-    start = time.perf_counter()
+    targets = np.array([index[i] for i in test.set_index("user").loc[users, "item"]], dtype=np.int64)
     train_users = sorted(train["user"].unique())
-    uidx = {u: n for n, u in enumerate(train_users)}
-    matrix = np.zeros((len(train_users), n_items), dtype=np.float32)
-    matrix[[uidx[u] for u in train["user"]], [index[i] for i in train["item"]]] = 1.0
-    norms = np.linalg.norm(matrix, axis=0)
-    normed = matrix / np.where(norms > 0, norms, 1.0)
-    mine = np.stack([matrix[uidx[u]] for u in users])
-    scores = _mask_seen((mine @ normed.T) @ normed, seen)
-    results["item_knn"] = {**rank_metrics(top_k(scores, k), targets, n_items, k),
-                           "seconds": round(time.perf_counter() - start, 1)}
+    all_histories = histories_of(train, train_users, index)  # what every model is fitted on
+    histories = histories_of(train, users, index)  # the evaluated users'
+    pop = popularity_vector(items, train)
+    results: dict[str, Any] = {"users": len(users), "items": n_items, "train_ratings": len(train), "k": k,
+                               "cold_start_targets": int((pop[targets] == 0).sum())}
 
-    # The text-based recommender, with each popularity blend weight asked for.
+    ease_l2, _ = tune_ease_l2(all_histories, n_items, k)
+    results.update(_baselines(all_histories, histories, targets, n_items, k, ease_l2))
+
     start = time.perf_counter()
-    vectors = embed_items(items, model, embedder)
+    if vectors is None:
+        vectors = embed_items(items, model, embedder)
     results["embed_seconds"] = round(time.perf_counter() - start, 1)
+
+    # fmkit: behaviour + text, weights chosen on the validation split of the histories.
+    start = time.perf_counter()
+    fusion_settings, validation = tune_fusion(all_histories, vectors, k)
+    fusion = FusionModel.fit(fusion_settings, all_histories, vectors)
+    top = ranked(fusion.scores(histories), histories, k)
+    results["fmkit"] = {**rank_metrics(top, targets, n_items, k), "settings": fusion_settings.__dict__,
+                        "validation": validation, "seconds": round(time.perf_counter() - start, 1),
+                        "cold_items_recommended_share": round(float((pop[top] == 0).mean()), 4)}
+
+    # The text-only recommender (no behaviour model), with each popularity blend weight asked for.
+    by_user = {u: g for u, g in train.groupby("user", sort=False)}
+    legacy = [[(index[i], float(r), float(t)) for i, r, t in zip(by_user[u]["item"], by_user[u]["rating"], by_user[u]["ts"],
+                                                                 strict=True)] for u in users]
     for weight in popularity_weights:
         rec = Recommender(items, vectors, pop, RecSettings(embedder=model, popularity_weight=weight, **settings))
         name = "content" if weight == 0 else f"content+popularity({weight:g})"
-        results[name] = rank_metrics(rec.top_k(histories, k), targets, n_items, k)
-    # Cold start: how often a never-rated item reaches a top-k list at all (popularity and kNN never do that).
-    rec = Recommender(items, vectors, pop, RecSettings(embedder=model, **settings))
-    top = rec.top_k(histories, k)
-    results["content_cold_items_recommended_share"] = round(float((pop[top] == 0).mean()), 4)
+        results[name] = rank_metrics(top_k(rec.scores(legacy), k), targets, n_items, k)
 
+    if cold_share > 0:
+        results["cold_items"] = _cold_items_report(train, test, users, index, vectors, fusion_settings, ease_l2,
+                                                   cold_share, k, seed)
     if finetune_epochs > 0:
-        # The encoder is adapted on pairs from the histories only: the held-out items stay unseen.
-        import tempfile
-
-        from fmkit.apps.recommend import finetune_item_encoder
-
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            tuned = finetune_item_encoder(items, train, model, Path(tmp) / "encoder", finetune_epochs, finetune_pairs, seed)
-            tuned_vectors = embed_items(items, str(tuned))
-            results["finetune_seconds"] = round(time.perf_counter() - start, 1)
-        for weight in popularity_weights:
-            rec = Recommender(items, tuned_vectors, pop, RecSettings(embedder=model, popularity_weight=weight, **settings))
-            name = "finetuned" if weight == 0 else f"finetuned+popularity({weight:g})"
-            results[name] = rank_metrics(rec.top_k(histories, k), targets, n_items, k)
+        results.update(_finetuned(items, train, legacy, targets, pop, model, k, finetune_epochs, finetune_pairs, seed,
+                                  popularity_weights, settings))
     return results
+
+
+def _finetuned(items: pd.DataFrame, train: pd.DataFrame, legacy: list[list[tuple[int, float, float]]],
+               targets: np.ndarray, pop: np.ndarray, model: str, k: int, epochs: float, pairs: int, seed: int,
+               popularity_weights: Sequence[float], settings: dict[str, Any]) -> dict[str, Any]:
+    # The encoder is adapted on pairs from the histories only: the held-out items stay unseen.
+    import tempfile
+
+    from fmkit.apps.recommend import finetune_item_encoder
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        tuned = finetune_item_encoder(items, train, model, Path(tmp) / "encoder", epochs, pairs, seed)
+        tuned_vectors = embed_items(items, str(tuned))
+        out["finetune_seconds"] = round(time.perf_counter() - start, 1)
+    for weight in popularity_weights:
+        rec = Recommender(items, tuned_vectors, pop, RecSettings(embedder=model, popularity_weight=weight, **settings))
+        name = "finetuned" if weight == 0 else f"finetuned+popularity({weight:g})"
+        out[name] = rank_metrics(rec.top_k(legacy, k), targets, len(items), k)
+    return out

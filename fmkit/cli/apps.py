@@ -193,7 +193,7 @@ def cmd_recommend_build(args: argparse.Namespace) -> int:
 
     _print(build_recommender(args.items, args.output, args.ratings, model=args.model, overwrite=args.overwrite,
                              half_life_days=args.half_life_days, popularity_weight=args.popularity_weight,
-                             finetune_epochs=args.finetune_epochs))
+                             finetune_epochs=args.finetune_epochs, text_only=args.text_only))
     return 0
 
 
@@ -209,12 +209,27 @@ def cmd_recommend_for(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fmkit.apps.recommend_http import create_recommend_app
+    from fmkit.config.schema import ServeConfig
+    from fmkit.inference.http_guard import install_host_guard, resolve_key
+
+    api_key = resolve_key(args.host, args.api_key, kind="api")  # before loading anything: fail fast
+    app = create_recommend_app(args.app_dir, ServeConfig(host=args.host, port=args.port), api_key=api_key)
+    install_host_guard(app, _allowed_hosts(args))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_recommend_eval(args: argparse.Namespace) -> int:
     from fmkit.apps.recommend_eval import evaluate_recommender
 
     _print(evaluate_recommender(args.items, args.ratings, model=args.model, k=args.k, max_users=args.max_users,
                                 popularity_weights=args.popularity_weights, half_life_days=args.half_life_days,
-                                finetune_epochs=args.finetune_epochs, finetune_pairs=args.finetune_pairs))
+                                finetune_epochs=args.finetune_epochs, finetune_pairs=args.finetune_pairs,
+                                cold_share=args.cold_share))
     return 0
 
 
@@ -306,9 +321,9 @@ def register(sub: Any) -> None:
     p.add_argument("--windows", type=int, default=24, help="how many recent windows to show (default %(default)s)")
     p.set_defaults(func=cmd_monitor_status)
 
-    rec = apps.add_parser("recommend", help="text-based recommender").add_subparsers(
+    rec = apps.add_parser("recommend", help="recommender from behaviour and item text").add_subparsers(
         dest="action", required=True, metavar="ACTION")
-    p = rec.add_parser("build", help="embed the items (and keep the ratings) into an app folder")
+    p = rec.add_parser("build", help="embed the items, fit the behaviour + text model on the ratings, save the app")
     p.add_argument("--items", required=True, help="id, title, genres CSV (header optional)")
     p.add_argument("--ratings", help="user, item, rating, timestamp CSV (header optional)")
     p.add_argument("--output", required=True, help="app folder to write")
@@ -317,6 +332,8 @@ def register(sub: Any) -> None:
     p.add_argument("--popularity-weight", type=float, default=0.3, help="popularity share of the score, 0-1")
     p.add_argument("--finetune-epochs", type=float, default=0,
                    help="> 0: first fine-tune the item encoder on items users liked one after the other")
+    p.add_argument("--text-only", action="store_true",
+                   help="only the text recommender (rating-weighted text profile + popularity), no behaviour model")
     p.add_argument("--overwrite", action="store_true", help="replace an existing app folder in --output")
     p.set_defaults(func=cmd_recommend_build)
     p = rec.add_parser("for", help="top-k items for a known user or for a few liked items")
@@ -326,7 +343,11 @@ def register(sub: Any) -> None:
     p.add_argument("-k", type=int, default=10, help="number of recommendations (default %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON line per recommended item")
     p.set_defaults(func=cmd_recommend_for)
-    p = rec.add_parser("eval", help="leave-last-out recall@k, nDCG@k, coverage vs popularity and item-kNN")
+    p = rec.add_parser("serve", help="HTTP: POST /v1/recommend on the fmkit server")
+    p.add_argument("app_dir", help="app folder written by `fmkit app recommend build`")
+    _server_flags(p, 8000, "require this key on every route but /health; required when --host is not local")
+    p.set_defaults(func=cmd_recommend_serve)
+    p = rec.add_parser("eval", help="leave-last-out recall@k, nDCG@k, coverage vs popularity, item-kNN and EASE")
     p.add_argument("--items", required=True, help="id, title, genres CSV (header optional)")
     p.add_argument("--ratings", required=True, help="user, item, rating, timestamp CSV (header optional)")
     p.add_argument("--model", default="all-MiniLM-L6-v2", help="sentence encoder for the item texts (default %(default)s)")
@@ -336,4 +357,6 @@ def register(sub: Any) -> None:
     p.add_argument("--popularity-weights", type=float, nargs="+", default=[0.0, 0.3], help="popularity weights to compare")
     p.add_argument("--finetune-epochs", type=float, default=0, help="> 0: also evaluate a fine-tuned item encoder")
     p.add_argument("--finetune-pairs", type=int, default=4000, help="co-liked pairs to fine-tune on at most")
+    p.add_argument("--cold-share", type=float, default=0.1,
+                   help="share of items also held out of every history to measure cold items (0: skip)")
     p.set_defaults(func=cmd_recommend_eval)
