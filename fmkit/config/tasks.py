@@ -154,3 +154,11 @@ register_task(TaskSpec(
     metrics=("loss", "perplexity"), lower_is_better=("loss", "perplexity"),
     result_printer="fmkit.cli.pretrain:print_result",
 ))
+register_task(TaskSpec(
+    name="translation", summary="a sentence in another language (causal LM + prompt; source/target or zh/en columns)",
+    workflow="fmkit.workflows.translation:train", predictor="fmkit.inference.translation:TranslationPredictor",
+    strategies=("lora", "full"), primary_metric="mean_log_likelihood", metrics=("mean_log_likelihood",),
+    routes="fmkit.inference.translation_server:routes", evaluate="fmkit.workflows.translation:evaluate_saved",
+    report="fmkit.evaluation.report_translation", result_printer="fmkit.workflows.translation:print_result",
+    eval_printer="fmkit.workflows.translation:print_eval",
+))

@@ -71,7 +71,11 @@ def convert_gguf(gguf: Path, out_dir: Path) -> Path:
 
 
 def resolve_causal_lm(name: str) -> Path:
-    """'SmolLM2-135M-Instruct' (converted once into the cache) or a local causal-LM folder."""
+    """'SmolLM2-135M-Instruct' or 'gemma-3-270m' (converted once into the cache) or a local causal-LM folder."""
+    from fmkit.models.gemma import GEMMA_ALIASES, resolve_gemma
+
+    if name.lower() in GEMMA_ALIASES:
+        return resolve_gemma()
     if name.lower() in SMOLLM_ALIASES:
         folder = fmkit_cache() / "models" / SMOLLM_NAME
         if (folder / "config.json").is_file() and any((folder / f).is_file() for f in _WEIGHT_FILES):
@@ -81,7 +85,7 @@ def resolve_causal_lm(name: str) -> Path:
     if not path.is_dir() or not (path / "config.json").is_file():
         raise ModelError(
             f"{name}: not a causal-LM folder (needs config.json, model.safetensors and a tokenizer). "
-            f"Use --model {SMOLLM_NAME} (bundled) or a folder saved with save_pretrained."
+            f"Use --model {SMOLLM_NAME} or gemma-3-270m (bundled) or a folder saved with save_pretrained."
         )
     return path
 
