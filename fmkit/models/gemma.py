@@ -152,7 +152,7 @@ def load_from_gguf(gguf: Path) -> tuple[Any, Any]:
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    model.hf_quantizer = None  # save_pretrained refuses a gguf-quantized model otherwise
+    model.hf_quantizer = None  # type: ignore[assignment]  # save_pretrained refuses a gguf-quantized model otherwise
     if hasattr(model.config, "quantization_config"):
         delattr(model.config, "quantization_config")
     return tokenizer, model
