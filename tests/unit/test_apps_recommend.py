@@ -47,7 +47,8 @@ def test_readers_handle_headerless_files_and_quoted_titles(data: tuple[Path, Pat
 
 
 def test_recommendations_exclude_seen_items_and_reach_cold_start_items(data: tuple[Path, Path], tmp_path: Path) -> None:
-    build_recommender(data[0], tmp_path / "app", data[1], embedder=BagOfWordsEmbedder(), popularity_weight=0.0)
+    build_recommender(data[0], tmp_path / "app", data[1], embedder=BagOfWordsEmbedder(), popularity_weight=0.0,
+                      text_only=True)  # the text recommender; the fusion model: test_apps_recommend_models.py
     rec = Recommender.load(tmp_path / "app")
     top = rec.recommend_for_user("1", k=3)
     assert top[0]["id"] == "5"  # the never-rated sci-fi film: cold start
