@@ -466,7 +466,10 @@ def build_support(faq: Path | str | list[FaqEntry], output: Path | str, *, model
         answer_vectors = embedder.embed([e.answer for e in entries])  # entries and index_entries share answers
         probe = SupportAssistant(index_entries, map_in_chunks(embedder.embed, phrasings, "embed FAQ"), embedder, cfg,
                                  predictor, answer_vectors)
-        fusion = learn_fusion(probe, pairs) if tune_fusion else {}
+        # Phrasings held out of the FAQ are not user queries: they calibrate the threshold, but the fusion weights
+        # are learned only from a calibration file (without one the ranking is embeddings alone, the safe default;
+        # on StackFAQ weights learned from held-out phrasings lowered nDCG@10, BENCHMARKS.md issue 21).
+        fusion = learn_fusion(probe, pairs) if tune_fusion and calibration is not None else {}
         conf, right = outcomes(probe, pairs)
         report = calibrate_threshold(conf, right)
         report.update(fusion)

@@ -96,6 +96,8 @@ def test_calibration_hold_out_without_a_file(tmp_path: Path) -> None:
     (tmp_path / "faq.csv").write_text(FAQ)
     result = build_support(tmp_path / "faq.csv", tmp_path / "app", holdout=0.25, embedder=BagOfWordsEmbedder())
     assert result.calibration["queries"] == 3  # one phrasing of each of the 3 answers held out
+    assert "fusion_note" not in result.calibration  # no calibration file: embeddings alone, nothing learned
+    assert json.loads((tmp_path / "app" / "app.json").read_text())["settings"]["bm25_weight"] == 0.0
     assert result.phrasings == 12  # ... and put back into the index afterwards
 
 
