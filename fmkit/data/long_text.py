@@ -230,9 +230,9 @@ def recommend_policy(lengths: np.ndarray, max_length: int, framing: Framing, cur
     if current == "truncate" and share > RECOMMEND_ABOVE_SHARE:
         facts["recommended"] = "chunk"
         facts["advice"] = (f"{share:.0%} of texts are longer than max_length={max_length} and would lose their end: train with "
-                           f"--set data.long_text=chunk reads all of each text ({facts['chunk_windows_mean']:g} windows "
-                           "per text on average, about that many times the compute), or --set data.long_text=head_tail "
-                           "keeps each text's beginning and end at no extra cost")
+                           f"--set data.long_text=chunk to read all of each text ({facts['chunk_windows_mean']:g} windows "
+                           "per text on average, about that many times the compute), or with --set "
+                           "data.long_text=head_tail to keep each text's beginning and end at no extra cost")
     elif current == "chunk":
         facts["advice"] = f"data.long_text=chunk: {facts['chunk_windows_mean']:g} windows per text on average"
     return facts
