@@ -58,7 +58,8 @@ class Predictor:
         self.long_text = LongTextPolicy.from_meta(meta.get("long_text"))
 
     def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> EncodedTexts:
-        """Token ids of texts (or text pairs: `pairs` holds the second texts), as the model was trained."""
+        """Token ids of texts (or text pairs: `pairs` holds the second texts), one row each, as the model was
+        trained; a chunk model's row is a text's first window (predict_proba and embed split texts into windows)."""
         if (pairs is not None) != self.pair_input:
             raise ModelError("this model reads text pairs: use predict_pairs" if self.pair_input
                              else "this model reads single texts, not pairs: use predict")
