@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import fmkit
@@ -78,3 +79,18 @@ def test_stride_not_below_max_length_is_a_clean_error(tiny_model: Path, tmp_path
                           "--set", "data.long_text=chunk", "--set", "data.max_length=32", "--set", "data.chunk_stride=32"],
                          ["data.chunk_stride=32", "data.max_length=32"])
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("strategy", ["linear-probe", "lora"])
+def test_other_strategies_train_on_windows_and_score_texts(strategy: str, chunk_run: tuple[Path, Path], tiny_model: Path,
+                                                           tmp_path: Path) -> None:
+    """The probe fits its logistic head on weighted windows, lora loops over them; both are scored per text."""
+    _, evaluation = chunk_run
+    train = write_long_reviews(tmp_path / "train.csv", 40, 2)
+    result = fmkit.train(data=str(train), eval=str(evaluation), model=str(tiny_model), epochs=1, output=str(tmp_path / "run"),
+                         **{"train.progress": False, "strategy.name": strategy, "train.batch_size": 16,
+                            "data.max_length": 16, "data.long_text": "chunk", "data.chunk_stride": 4})
+    predictor = fmkit.load(tmp_path / "run")
+    frame = pd.read_csv(evaluation)
+    predicted = [r["label"] for r in predictor.predict(frame["text"].tolist())]
+    assert result.metrics["accuracy"] == pytest.approx(float((frame["label"] == pd.Series(predicted)).mean()))
