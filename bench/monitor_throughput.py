@@ -3,8 +3,10 @@ windows), items/s for the PyTorch model and for its int8 ONNX export chosen by `
 
 The run directory looks like a user's: run/model (MiniLM + a 3-class head, untrained: throughput does
 not depend on the weights' values) and run/int8 (`fmkit export run/model --quantize int8`). Each
-backend gets a fresh monitor folder and database; "bare" is the same predictor scoring the same texts
-in one call (no reading, no storing: the ceiling for the monitor).
+backend gets a fresh monitor folder and database for each of `--repeats` rounds (the backends
+alternate, and the best and median round are reported: other jobs on a shared machine only ever
+slow a round down). "bare" is the same predictor scoring the same texts without reading or storing,
+in calls of 64 items (what the monitor does per batch) and of 512.
 
     flock /tmp/fmkit/heavy.lock .venv/bin/python bench/monitor_throughput.py [--items 3000] > .bench/monitor_throughput.json
 """
@@ -17,6 +19,7 @@ import io
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -45,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from fmkit.apps.monitor import Monitor, init_monitor, run_stream
     from fmkit.inference.backends import cpu_threads
@@ -60,19 +64,29 @@ def main() -> None:
                               for i, t in enumerate(texts)))
     out: dict[str, object] = {"machine": machine(), "threads": cpu_threads(), "items": len(texts),
                               "batch_size": args.batch_size, "load_average_before": os.getloadavg()}
-    for name, backend in (("torch", "torch"), ("int8 (backend auto)", "auto")):
-        app = work / f"app-{backend}"
-        shutil.rmtree(app, ignore_errors=True)
-        init_monitor(app, str(run / "model"), window_seconds=600, batch_size=args.batch_size, backend=backend)
-        monitor = Monitor.load(app, log=io.StringIO())
-        monitor.predictor.predict_proba(texts[:64])  # warm-up: the first ONNX/torch call allocates
-        result = run_stream(monitor, str(stream), follow=False)
-        start = time.perf_counter()
-        monitor.predictor.predict_proba(texts)
-        bare = len(texts) / (time.perf_counter() - start)
-        out[name] = {"backend": monitor.scoring_backend, **result, **monitor.stats(),
-                     "bare_scoring_items_per_second": round(bare, 1)}
-        print(json.dumps({name: out[name]}), file=sys.stderr)
+    rounds: dict[str, list[dict[str, float]]] = {"torch": [], "int8 (backend auto)": []}
+    for _ in range(args.repeats):
+        for name, backend in (("torch", "torch"), ("int8 (backend auto)", "auto")):
+            app = work / f"app-{backend}"
+            shutil.rmtree(app, ignore_errors=True)
+            init_monitor(app, str(run / "model"), window_seconds=600, batch_size=args.batch_size, backend=backend)
+            monitor = Monitor.load(app, log=io.StringIO())
+            monitor.predictor.predict_proba(texts[:64])  # warm-up: the first ONNX/torch call allocates
+            result = run_stream(monitor, str(stream), follow=False)
+            row = {"monitor_items_per_second": float(result["items_per_second"]), "load_average_1m": os.getloadavg()[0]}
+            for call in (64, 512):
+                start = time.perf_counter()
+                for i in range(0, len(texts), call):
+                    monitor.predictor.predict_proba(texts[i:i + call])
+                row[f"bare_calls_of_{call}_items_per_second"] = round(len(texts) / (time.perf_counter() - start), 1)
+            assert monitor.stats()["items"] == len(texts)
+            rounds[name].append(row)
+            print(json.dumps({name: row, "backend": monitor.scoring_backend}), file=sys.stderr)
+    for name, rows in rounds.items():
+        out[name] = {"rounds": rows, **{f"{key} best": max(r[key] for r in rows) for key in rows[0]
+                                        if key != "load_average_1m"},
+                     **{f"{key} median": statistics.median(r[key] for r in rows) for key in rows[0]
+                        if key != "load_average_1m"}}
     out["load_average_after"] = os.getloadavg()
     print(json.dumps(out, indent=1))
 

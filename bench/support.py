@@ -63,10 +63,15 @@ def main() -> None:
     parser.add_argument("--clinc-test-per-intent", type=int, default=None, help="val/test utterances per intent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-clinc", action="store_true")
+    parser.add_argument("--stackfaq-index-share", type=float, default=0.4,
+                        help="share of each thread's paraphrases put into the FAQ beside its question (0: the FAQ "
+                             "holds each thread's original question only, as an FAQ written before any user asked)")
     args = parser.parse_args()
     embedder = Embedder.load("all-MiniLM-L6-v2")
-    out: dict[str, object] = {"machine": machine(), "load_average_before": os.getloadavg()}
-    datasets = {"stackfaq": split_stackfaq(read_stackfaq(SHARED / "stackfaq/stackExchange-FAQ.xml"), seed=args.seed)}
+    out: dict[str, object] = {"machine": machine(), "load_average_before": os.getloadavg(),
+                              "stackfaq_index_share": args.stackfaq_index_share}
+    threads = read_stackfaq(SHARED / "stackfaq/stackExchange-FAQ.xml")
+    datasets = {"stackfaq": split_stackfaq(threads, seed=args.seed, index_share=args.stackfaq_index_share)}
     if not args.skip_clinc:
         datasets["clinc150"] = clinc_split(args.clinc_per_intent, args.clinc_test_per_intent, args.seed)
     for name, (entries, val, test) in datasets.items():
