@@ -36,6 +36,8 @@ COMMAND_MODULES = [
     "fmkit.cli.media",
     "fmkit.cli.embeddings",
     "fmkit.cli.apps",
+    "fmkit.cli.data_tools",
+    "fmkit.cli.translate",
 ]
 
 

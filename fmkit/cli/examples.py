@@ -52,6 +52,10 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "fmkit pretrain --data corpus.txt --output runs/domain",
         "fmkit pretrain --data corpus.csv --text-column body --epochs 2 --output runs/domain",
     ),
+    ("translate",): (
+        'fmkit translate runs/zh_en/model "我们明天见。"',
+        "cat sentences.txt | fmkit translate runs/zh_en/model - --direction en-zh --json",
+    ),
     ("generate",): (
         'fmkit generate runs/support/model "Can I return an item?"',
         "echo 'Write a haiku about CPUs' | fmkit generate SmolLM2-135M-Instruct - --max-new-tokens 40",
@@ -76,6 +80,14 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("search",): (
         'fmkit search faq.index "how do I delete my account" -k 5',
         'fmkit search faq.index "reset password" --json',
+    ),
+    ("audit",): (
+        "fmkit audit --data train.csv --output suspects.csv",
+        "fmkit audit --data train.csv --relabel fixes.csv --drop-suspects cleaned.csv",
+    ),
+    ("suggest",): (
+        "fmkit suggest runs/sentiment/model --pool unlabelled.txt -n 200 --output next.jsonl",
+        "fmkit suggest runs/sentiment/model --pool pool.csv --strategy uncertainty --uncertainty entropy -n 50",
     ),
     ("app",): (
         "fmkit app support build --faq faq.csv --output support/",
@@ -116,6 +128,7 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "fmkit app recommend build --items movies.csv --ratings ratings.csv --output rec/ --finetune-epochs 1",
     ),
     ("app", "recommend", "for"): ("fmkit app recommend for rec/ --user 15", "fmkit app recommend for rec/ --liked 1 2355 -k 10"),
+    ("app", "recommend", "serve"): ("fmkit app recommend serve rec/", "fmkit app recommend serve rec/ --port 8001"),
     ("app", "recommend", "eval"): (
         "fmkit app recommend eval --items movies.csv --ratings ratings.csv",
         "fmkit app recommend eval --items movies.csv --ratings ratings.csv --popularity-weights 0 0.3",

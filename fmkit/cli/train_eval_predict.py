@@ -142,6 +142,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fmkit.cli.predict_output import SkipCount, id_column, iter_inputs, select_fields, with_inputs, write_records
     from fmkit.inference import load_predictor
 
+    if args.engine == "ray":
+        from fmkit.cli.ray_jobs import run_ray_job
+
+        return run_ray_job(args, "predict")
     predictor = load_predictor(Path(args.model_dir), batch_size=args.batch_size, backend=args.backend,
                                precision=args.precision)
     if args.abstain_threshold is not None:
@@ -232,6 +236,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for h in tok["histogram"]:
             print(f"  {h['range']:<22} {h['count']:>7}  {'#' * round(30 * h['count'] / hist_top)}")
         print(f"truncated at max_length={tok['max_length']}: {tok['truncated_share']:.1%} of texts")
+        if facts.get("long_text", {}).get("current") == "chunk":
+            print(facts["long_text"]["advice"])  # what the policy makes of them (a recommendation is a warning)
     if "vocabulary" in facts:
         print(f"vocabulary: {facts['vocabulary']['summary']}")
     if "label_sets" in facts:
@@ -352,6 +358,9 @@ def register(sub: Any) -> None:
     p.add_argument("--audio", action="store_true",
                    help="INPUT is speech (an audio file or folder): transcribe it with Whisper, then predict on the text")
     precision_flag(p)
+    from fmkit.cli.ray_jobs import engine_flags
+
+    engine_flags(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("doctor", help="check data and model before training")

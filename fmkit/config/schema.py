@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from fmkit.config.image_generation import GenerationConfig, ImageConfig
 from fmkit.config.pretrain import PretrainConfig
 from fmkit.config.tasks import task_spec
+from fmkit.config.translation import TranslationConfig
 from fmkit.errors import RenamedKeyWarning
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -50,8 +51,30 @@ class DataConfig(Section):
         0.1, gt=0.0, lt=0.9, description="Share of `train` held out for evaluation when no `eval` file is given."
     )
     max_length: int = Field(
-        128, ge=8, le=8192, description="Maximum tokens per text; longer texts are truncated (doctor reports how many)."
+        128, ge=8, le=8192, description="Maximum tokens per text; what happens to longer ones is `long_text` "
+        "(doctor reports how many there are and recommends a policy)."
     )
+    long_text: Literal["truncate", "head_tail", "chunk"] = Field(
+        "truncate", description="Texts longer than max_length (classification): 'truncate' keeps the first tokens; "
+        "'head_tail' the first ~1/4 and last ~3/4 of them (Sun et al. 2019); 'chunk' splits each text into "
+        "overlapping windows of max_length tokens, trains on every window with its text's label (each text weighing "
+        "the same in the loss) and aggregates the windows' probabilities per text at eval, predict, serve and "
+        "export time. Saved with the model, so predict/serve/export apply it without flags."
+    )
+    chunk_stride: int = Field(
+        32, ge=0, description="long_text=chunk: tokens shared by neighbouring windows (must be below max_length)."
+    )
+    chunk_aggregate: Literal["mean", "max", "vote"] = Field(
+        "mean", description="long_text=chunk: a text's probabilities from its windows': their mean, each class's "
+        "max (renormalised), or the share of windows voting for it."
+    )
+
+    @model_validator(mode="after")
+    def _stride_below_window(self) -> DataConfig:
+        if self.long_text == "chunk" and self.chunk_stride >= self.max_length:
+            raise ValueError(f"data.chunk_stride={self.chunk_stride} must be smaller than data.max_length="
+                             f"{self.max_length} (windows would not advance); lower data.chunk_stride")
+        return self
 
 
 class ModelConfig(Section):
@@ -353,6 +376,7 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    translation: TranslationConfig = Field(default_factory=TranslationConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
@@ -365,6 +389,9 @@ class RunConfig(Section):
             self.eval.primary_metric = spec.primary_metric
         else:
             spec.check_metric(self.eval.primary_metric)
+        if self.data.long_text != "truncate" and spec.name != "classification":
+            raise ValueError(f"data.long_text={self.data.long_text} is implemented for --task classification; "
+                             f"{spec.name} truncates at data.max_length (set data.long_text=truncate)")
         return self
 
     @property
