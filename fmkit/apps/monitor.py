@@ -63,6 +63,10 @@ class MonitorSettings:
     volume_ratio: float = 3.0
     webhook: str | None = None
     batch_size: int = 64
+    # Items read, scored and stored per transaction (None: batch_size). The predictor sorts them by length into
+    # forward passes of batch_size, so a larger read pads less: int8 scored 600 tweets/s in calls of 512 vs 295 in
+    # calls of 64 (BENCHMARKS.md, issue 21). init_monitor writes 8 x batch_size.
+    read_batch: int | None = None
     # auto: the model's int8 ONNX export when one sits beside it (monitor_scoring.py), else the model; torch | int8.
     backend: str = "auto"
     db_retry_seconds: float = 60.0  # how long a lost database connection is retried before the worker stops
@@ -79,6 +83,7 @@ def init_monitor(app_dir: Path | str, model: str, *, db: str | None = None, over
                                **{k: v for k, v in options.items() if v is not None})
     if settings.topic_model:
         settings.topic_model = str(Path(settings.topic_model).resolve())
+    settings.read_batch = settings.read_batch or 8 * settings.batch_size
     from fmkit.apps.monitor_scoring import scoring_model
     from fmkit.inference import load_predictor
 
@@ -587,7 +592,8 @@ def run_stream(monitor: Monitor, source: str, follow: bool = True, log: Any = sy
         fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below
         fh.seek(offset)
     try:
-        for items, end in read_batches(fh, offset, monitor.settings.batch_size, follow and source != "-", log=log):
+        read_batch = max(monitor.settings.read_batch or 0, monitor.settings.batch_size)
+        for items, end in read_batches(fh, offset, read_batch, follow and source != "-", log=log):
             monitor.process(stream, items, end)
             monitor.evaluate_windows()
             done += len(items)

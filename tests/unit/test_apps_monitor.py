@@ -175,7 +175,7 @@ def test_monitor_scores_with_the_int8_export_when_the_model_has_one(sentiment_ru
     assert scoring_model(sentiment_run) == (int8, "int8")  # the run directory works too
     assert scoring_model(model, "torch") == (model, "torch")
     assert scoring_model(int8, "torch") == (int8, "int8")  # an export given directly is what it is
-    init_monitor(tmp_path / "app", str(model), window_seconds=60)
+    assert init_monitor(tmp_path / "app", str(model), window_seconds=60).read_batch == 8 * 64  # 8 passes a transaction
     monitor = Monitor.load(tmp_path / "app", log=io.StringIO())
     assert monitor.scoring_backend == "int8" and monitor.predictor.backend.name == "onnx"
     rows = monitor.process("s", [parse_item('{"text": "shares fall", "time": 1}', 0)], 20)
