@@ -310,6 +310,10 @@ CATALOGUE: dict[tuple[str, ...], Callable[[str, dict[str, str]], list[str]]] = {
     ("app", "recommend", "for"): lambda bad, ok: ["app", "recommend", "for", bad, "--user", "1"],
     ("app", "recommend", "eval"): lambda bad, ok: ["app", "recommend", "eval", "--items", bad, "--ratings", bad,
                                                    "--model", ok["model"]],
+    ("app", "recommend", "serve"): lambda bad, ok: ["app", "recommend", "serve", bad],
+    ("audit",): lambda bad, ok: ["audit", "--data", bad, "--model", ok["model"], "--quiet"],
+    ("suggest",): lambda bad, ok: ["suggest", ok["classifier"], "--pool", bad],
+    ("translate",): lambda bad, ok: ["translate", bad, "hello"],
 }
 
 

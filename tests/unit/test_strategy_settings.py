@@ -18,7 +18,7 @@ import fmkit
 from fmkit.config.tasks import TASKS
 from fmkit.training import loop as loop_module
 from tests.conftest import write_sentiment_csv
-from tests.unit import test_generation
+from tests.unit import test_generation, test_translation
 from tests.unit.test_embedding_training import write_pairs
 from tests.unit.test_multilabel import write_tagged
 from tests.unit.test_ner_training import write_conll
@@ -32,6 +32,7 @@ DATA: dict[str, Callable[[Path], Path]] = {
     "embedding": lambda d: write_pairs(d / "train.jsonl", 40, 0),
 }
 tiny_llama = test_generation.tiny_llama  # the fixture: a tiny random causal LM
+tiny_gemma = test_translation.tiny_gemma  # the fixture: a tiny random Gemma 3 with a character tokenizer
 LORA_TASKS = sorted(name for name, spec in TASKS.items() if "lora" in spec.strategies and name in DATA)
 
 
@@ -51,7 +52,7 @@ def rates(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 def test_every_text_task_with_lora_is_covered() -> None:
     # A new task that allows LoRA must be added to DATA, or this test would silently skip it.
-    text_tasks_with_lora = {n for n, s in TASKS.items() if "lora" in s.strategies and n not in ("generation",)}
+    text_tasks_with_lora = {n for n, s in TASKS.items() if "lora" in s.strategies and n not in ("generation", "translation")}
     assert text_tasks_with_lora == set(LORA_TASKS)
 
 
@@ -78,6 +79,20 @@ def test_generation_takes_the_same_lora_section(tiny_llama: Path, tmp_path: Path
                                     "strategy.lora.alpha": 5, "strategy.lora.layers": 1,
                                     "strategy.lora.learning_rate": 0.0123, "train.progress": False,
                                     "train.batch_size": 8, "generation.eval_generations": 0})
+    assert rates and rates[-1] == 0.0123, rates
+    adapter_config = json.loads((run / "adapters" / "adapter_config.json").read_text())
+    assert (adapter_config["r"], adapter_config["lora_alpha"], adapter_config["layers_to_transform"]) == (3, 5, [1])
+
+
+def test_translation_takes_the_same_lora_section(tiny_gemma: Path, tmp_path: Path, rates: list[float]) -> None:
+    """Translation wraps its causal LM with the same add_lora, from the same strategy.lora (rate, rank, layers)."""
+    run = tmp_path / "run"
+    data = test_translation.write_jsonl(tmp_path / "train.jsonl", [{"zh": z, "en": e} for z, e in test_translation.PAIRS])
+    fmkit.train(data=str(data), model=str(tiny_gemma), epochs=1, output=str(run),
+                **{"task.type": "translation", "strategy.name": "lora", "strategy.lora.r": 3, "strategy.lora.alpha": 5,
+                   "strategy.lora.layers": 1, "strategy.lora.learning_rate": 0.0123, "train.progress": False,
+                   "train.batch_size": 4, "train.mixed_precision": "no", "translation.max_new_tokens": 4,
+                   "translation.base_few_shot": 1, "data.eval_fraction": 0.34})
     assert rates and rates[-1] == 0.0123, rates
     adapter_config = json.loads((run / "adapters" / "adapter_config.json").read_text())
     assert (adapter_config["r"], adapter_config["lora_alpha"], adapter_config["layers_to_transform"]) == (3, 5, [1])
