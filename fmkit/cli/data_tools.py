@@ -44,7 +44,7 @@ def check_output_suffix(path: str | None, flag: str) -> Path | None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from fmkit.config import load_config, parse_override
+    from fmkit.config import load_command_config
     from fmkit.workflows.audit import audit, print_summary
 
     if args.relabel and not args.drop_suspects:
@@ -53,12 +53,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"data.train": args.data, "data.text_column": args.text_column,
                                  "data.label_column": args.label_column, "model.name": args.model,
                                  "data.max_length": args.max_length, "train.seed": args.seed}
-    if args.quiet:
-        overrides["train.progress"] = False
-    for text in args.set or []:
-        key, value = parse_override(text)
-        overrides[key] = value
-    cfg = load_config(args.config, overrides)
+    cfg = load_command_config(args.config, overrides, args.set, quiet=args.quiet)
     result = audit(cfg, folds=args.folds, id_column=args.id_column,
                    relabel=Path(args.relabel) if args.relabel else None, duplicate_cosine=args.duplicate_cosine)
     if args.drop_suspects:

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from fmkit.config import load_config, parse_override
+    from fmkit.config import load_command_config
     from fmkit.workflows.pretrain import pretrain
 
     overrides: dict[str, Any] = {
@@ -16,12 +16,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "train.batch_size": args.batch_size, "train.learning_rate": args.learning_rate, "output": args.output,
         "pretrain.mlm_probability": args.mlm_probability, "task.type": "pretrain",
     }
-    if args.quiet:
-        overrides["train.progress"] = False
-    for text in args.set or []:
-        key, value = parse_override(text)
-        overrides[key] = value
-    cfg = load_config(args.config, overrides)
+    cfg = load_command_config(args.config, overrides, args.set, quiet=args.quiet)
     print_result(pretrain(cfg, overwrite=args.overwrite))
     return 0
 

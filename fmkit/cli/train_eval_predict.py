@@ -19,7 +19,7 @@ EXIT_USAGE = 2
 # --- commands -----------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from fmkit.config import load_config, parse_override
+    from fmkit.config import load_command_config
     from fmkit.config.tasks import resolve, task_spec
     from fmkit.workflows import train_for_task
     from fmkit.workflows.rundir import resume_config
@@ -39,12 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "track.backend": args.tracking, "track.tracking_uri": args.tracking_uri,
             "eval.target_precision": args.target_precision,
         }
-        if args.quiet:
-            overrides["train.progress"] = False
-        for text in args.set or []:
-            key, value = parse_override(text)
-            overrides[key] = value
-        cfg = load_config(args.config, overrides)
+        cfg = load_command_config(args.config, overrides, args.set, quiet=args.quiet)
         result = train_for_task(cfg, overwrite=args.overwrite)
     printer = task_spec(cfg.task.type).result_printer
     if result.metrics and printer:  # empty on the other processes of a distributed run

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use
-    from fmkit.config.load import documented_default_yaml, load_config, parse_override, write_config
+    from fmkit.config.load import documented_default_yaml, load_command_config, load_config, parse_override, write_config
     from fmkit.config.schema import (
         DEFAULT_MODEL,
         DataConfig,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use
 
 _EXPORTS = {
     "documented_default_yaml": "fmkit.config.load", "load_config": "fmkit.config.load",
+    "load_command_config": "fmkit.config.load",
     "parse_override": "fmkit.config.load", "write_config": "fmkit.config.load",
     "DEFAULT_MODEL": "fmkit.config.schema", "DataConfig": "fmkit.config.schema", "EvalConfig": "fmkit.config.schema",
     "ModelConfig": "fmkit.config.schema", "RunConfig": "fmkit.config.schema", "StrategyConfig": "fmkit.config.schema",
@@ -40,5 +41,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_MODEL", "DataConfig", "EvalConfig", "ModelConfig", "RunConfig", "StrategyConfig", "TaskConfig",
-    "TrainConfig", "documented_default_yaml", "load_config", "parse_override", "write_config",
+    "TrainConfig", "documented_default_yaml", "load_command_config", "load_config", "parse_override", "write_config",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         parsed = value
     return key.strip(), parsed
+
+
+def load_command_config(path: Path | str | None, flags: dict[str, Any], sets: Sequence[str] | None,
+                        quiet: bool = False) -> RunConfig:
+    """A command's config: the file, then its flags, then its `--set section.key=value` texts (which win);
+    `--quiet` turns the progress bar off. One rule for every command that trains or reads data."""
+    overrides = dict(flags)
+    if quiet:
+        overrides["train.progress"] = False
+    for text in sets or []:
+        key, value = parse_override(text)
+        overrides[key] = value
+    return load_config(path, overrides)
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:

@@ -48,18 +48,19 @@ PRIMARY = "mean_log_likelihood"  # higher is better, as the loop expects; perple
 CAUSAL_LM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
-def resolve_generation_defaults(cfg: RunConfig) -> RunConfig:
-    """Text-classifier defaults mean nothing here: SmolLM2, LoRA, attention-projection targets.
+def resolve_causal_lm_defaults(cfg: RunConfig, default_model: str, task: str) -> RunConfig:
+    """Text-classifier defaults mean nothing to a causal-LM task: its own default model, LoRA, attention-projection targets.
 
-    Resolved before config.yaml is written, so a resumed run makes the same choices."""
+    Shared by generation and translation; resolved before config.yaml is written, so a resumed run makes the same
+    choices."""
     update: dict[str, Any] = {}
     if cfg.model.name == DEFAULT_MODEL:
-        update["model"] = cfg.model.model_copy(update={"name": SMOLLM_NAME})
+        update["model"] = cfg.model.model_copy(update={"name": default_model})
     strategy = cfg.strategy
     if strategy.name == "auto":
         strategy = strategy.model_copy(update={"name": "lora"})
     if strategy.name not in ("lora", "full"):
-        raise ConfigError(f"strategy '{strategy.name}' is not available for generation; use 'lora' or 'full'.")
+        raise ConfigError(f"strategy '{strategy.name}' is not available for {task}; use 'lora' or 'full'.")
     if ("target_modules" not in strategy.lora.model_fields_set
             and strategy.lora.target_modules == list(ENCODER_LORA_TARGETS)):
         lora = strategy.lora.model_copy(update={"target_modules": list(CAUSAL_LM_LORA_TARGETS)})
@@ -78,7 +79,7 @@ def load_generation_data(cfg: RunConfig) -> tuple[list[GenerationExample], list[
 
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
-    cfg = resolve_generation_defaults(cfg)
+    cfg = resolve_causal_lm_defaults(cfg, SMOLLM_NAME, "generation")
     gen = cfg.generation
     train_examples, eval_examples = load_generation_data(cfg)
     model_path = resolve_causal_lm(cfg.model.name)

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from fmkit.config import RunConfig
-from fmkit.config.schema import DEFAULT_MODEL, ENCODER_LORA_TARGETS
 from fmkit.config.translation import TranslationConfig
 from fmkit.data.tasks.translation import (
     Direction,
@@ -35,7 +34,7 @@ from fmkit.data.tasks.translation import (
     read_translation_pairs,
     split_pairs,
 )
-from fmkit.errors import ConfigError, DataError
+from fmkit.errors import DataError
 from fmkit.evaluation.generation import perplexity
 from fmkit.evaluation.translation import translation_scores
 from fmkit.models.causal_lm import load_causal_lm, load_lm_tokenizer, resolve_causal_lm, save_generator
@@ -52,7 +51,7 @@ from fmkit.models.translation_lm import (
 )
 from fmkit.training import Checkpoints, make_accelerator, train_loop
 from fmkit.utils.io import atomic_directory, atomic_write_text
-from fmkit.workflows.generation import CAUSAL_LM_LORA_TARGETS
+from fmkit.workflows.generation import resolve_causal_lm_defaults
 from fmkit.workflows.rundir import RunResult
 from fmkit.workflows.strategy_runs import strategy_train_config
 from fmkit.workflows.task_run import TaskRun
@@ -60,24 +59,6 @@ from fmkit.workflows.task_run import TaskRun
 PRIMARY = "mean_log_likelihood"
 SAMPLES_FILE = "translation_samples.jsonl"
 MAX_SHOT_CHARS = 60  # worked examples for the base model: short ones, so the prompt stays small
-
-
-def resolve_translation_defaults(cfg: RunConfig) -> RunConfig:
-    """Gemma 3 270M, LoRA on the attention projections; resolved before config.yaml is written."""
-    update: dict[str, Any] = {}
-    if cfg.model.name == DEFAULT_MODEL:
-        update["model"] = cfg.model.model_copy(update={"name": GEMMA_NAME})
-    strategy = cfg.strategy
-    if strategy.name == "auto":
-        strategy = strategy.model_copy(update={"name": "lora"})
-    if strategy.name not in ("lora", "full"):
-        raise ConfigError(f"strategy '{strategy.name}' is not available for translation; use 'lora' or 'full'.")
-    if ("target_modules" not in strategy.lora.model_fields_set
-            and strategy.lora.target_modules == list(ENCODER_LORA_TARGETS)):
-        lora = strategy.lora.model_copy(update={"target_modules": list(CAUSAL_LM_LORA_TARGETS)})
-        strategy = strategy.model_copy(update={"lora": lora})
-    update["strategy"] = strategy
-    return cfg.model_copy(update=update)
 
 
 def load_pairs(cfg: RunConfig) -> tuple[list[TranslationPair], list[TranslationPair]]:
@@ -114,7 +95,7 @@ def translate_pairs(lm: Any, tokenizer: Any, pairs: list[TranslationPair], setti
 
 
 def train(cfg: RunConfig, *, resume_dir: Path | None = None, overwrite: bool = False) -> RunResult:
-    cfg = resolve_translation_defaults(cfg)
+    cfg = resolve_causal_lm_defaults(cfg, GEMMA_NAME, "translation")  # Gemma 3 270M by default
     settings = cfg.translation
     train_pairs, eval_pairs = load_pairs(cfg)
     directions = directions_of(train_pairs)
