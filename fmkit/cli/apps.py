@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +77,24 @@ def cmd_support_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_support_serve(args: argparse.Namespace) -> int:
+def _serve_app(args: argparse.Namespace, create_app: Callable[..., Any]) -> int:
+    """Serve an app folder over HTTP: the key check comes first (before loading anything), then the host guard."""
     import uvicorn
 
-    from fmkit.apps.support_http import create_support_app
     from fmkit.config.schema import ServeConfig
     from fmkit.inference.http_guard import install_host_guard, resolve_key
 
-    api_key = resolve_key(args.host, args.api_key, kind="api")  # before loading anything: fail fast
-    app = create_support_app(args.app_dir, ServeConfig(host=args.host, port=args.port), api_key=api_key)
+    api_key = resolve_key(args.host, args.api_key, kind="api")
+    app = create_app(args.app_dir, ServeConfig(host=args.host, port=args.port), api_key=api_key)
     install_host_guard(app, _allowed_hosts(args))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def cmd_support_serve(args: argparse.Namespace) -> int:
+    from fmkit.apps.support_http import create_support_app
+
+    return _serve_app(args, create_support_app)
 
 
 def cmd_support_eval(args: argparse.Namespace) -> int:
@@ -210,17 +217,9 @@ def cmd_recommend_for(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from fmkit.apps.recommend_http import create_recommend_app
-    from fmkit.config.schema import ServeConfig
-    from fmkit.inference.http_guard import install_host_guard, resolve_key
 
-    api_key = resolve_key(args.host, args.api_key, kind="api")  # before loading anything: fail fast
-    app = create_recommend_app(args.app_dir, ServeConfig(host=args.host, port=args.port), api_key=api_key)
-    install_host_guard(app, _allowed_hosts(args))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    return _serve_app(args, create_recommend_app)
 
 
 def cmd_recommend_eval(args: argparse.Namespace) -> int:
