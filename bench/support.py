@@ -26,20 +26,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench._common import SHARED, machine
 from fmkit.apps.support import FaqEntry
-from fmkit.apps.support_eval import calibration_curve, read_clinc, read_stackfaq, split_stackfaq
+from fmkit.apps.support_eval import calibration_curve, clinc_faq, read_clinc, read_stackfaq, split_stackfaq
 from fmkit.inference.embedder import Embedder
 
 
 def clinc_split(per_intent: int | None, test_per_intent: int | None, seed: int
                 ) -> tuple[list[FaqEntry], list[tuple[str, str | None]], list[tuple[str, str | None]]]:
-    data = read_clinc(SHARED / "clinc150/data_full.json", per_intent, test_per_intent, seed)
-    by_intent: dict[str, list[str]] = {}
-    for text, intent in data["train"]:
-        by_intent.setdefault(intent, []).append(text)
-    entries = [FaqEntry(intent, f"[{intent}]", texts, intent) for intent, texts in sorted(by_intent.items())]
-    val: list[tuple[str, str | None]] = [(t, i) for t, i in data["val"]] + [(t, None) for t, _ in data["oos_val"]]
-    test: list[tuple[str, str | None]] = [(t, i) for t, i in data["test"]] + [(t, None) for t, _ in data["oos_test"]]
-    return entries, val, test
+    return clinc_faq(read_clinc(SHARED / "clinc150/data_full.json", per_intent, test_per_intent, seed))
 
 
 def summary(rows: list[dict[str, object]]) -> list[dict[str, object]]:

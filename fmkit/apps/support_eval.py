@@ -208,18 +208,26 @@ def eval_stackfaq(xml_path: Path | str, model: str = "all-MiniLM-L6-v2", seed: i
     return result
 
 
-def eval_clinc(json_path: Path | str, model: str = "all-MiniLM-L6-v2", per_intent: int | None = None,
-               test_per_intent: int | None = None, intent_epochs: float = 0, seed: int = 0,
-               work_dir: Path | None = None, embedder: Any | None = None,
-               intent_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Intent accuracy and OOS precision/recall; intent_epochs > 0 also fine-tunes the intent re-ranker."""
-    data = read_clinc(json_path, per_intent, test_per_intent, seed)
+def clinc_faq(data: dict[str, list[tuple[str, str]]]
+              ) -> tuple[list[FaqEntry], list[tuple[str, str | None]], list[tuple[str, str | None]]]:
+    """CLINC150 (as `read_clinc` gives it) as an FAQ, one entry per intent with its training utterances as
+    phrasings, and the val/test queries, out-of-scope ones with no answer (None)."""
     by_intent: dict[str, list[str]] = {}
     for text, intent in data["train"]:
         by_intent.setdefault(intent, []).append(text)
     entries = [FaqEntry(intent, f"[{intent}]", texts, intent) for intent, texts in sorted(by_intent.items())]
     val: list[tuple[str, str | None]] = [(t, i) for t, i in data["val"]] + [(t, None) for t, _ in data["oos_val"]]
     test: list[tuple[str, str | None]] = [(t, i) for t, i in data["test"]] + [(t, None) for t, _ in data["oos_test"]]
+    return entries, val, test
+
+
+def eval_clinc(json_path: Path | str, model: str = "all-MiniLM-L6-v2", per_intent: int | None = None,
+               test_per_intent: int | None = None, intent_epochs: float = 0, seed: int = 0,
+               work_dir: Path | None = None, embedder: Any | None = None,
+               intent_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Intent accuracy and OOS precision/recall; intent_epochs > 0 also fine-tunes the intent re-ranker."""
+    data = read_clinc(json_path, per_intent, test_per_intent, seed)
+    entries, val, test = clinc_faq(data)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         intents_file = None
         if intent_epochs > 0:
