@@ -120,3 +120,34 @@ def test_frozen_linear_weights_in_bf16_train_exactly_like_autocast(tiny_model: P
     assert len(FrozenLinearWeightsInBf16(torch.nn.Linear(2, 2), enabled=False)) == 0
     assert cast_once.keys() == every_step.keys() and cast_once
     assert all(torch.equal(cast_once[n], every_step[n]) for n in cast_once)
+
+
+def test_a_bf16_torch_backend_casts_weights_once_and_recasts_after_an_in_place_change(tiny_model: Path) -> None:
+    import numpy as np
+
+    from fmkit.inference.backends import TorchBackend
+    from fmkit.models.classifier import TextClassifier
+
+    model = TextClassifier.from_backbone(tiny_model, ["a", "b"]).eval()
+    ids = np.random.default_rng(0).integers(5, 100, size=(3, 6)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[2, 4:] = 0
+
+    def per_call_autocast() -> np.ndarray:  # what the backend did before it cached the casts
+        with torch.inference_mode(), inference_autocast("bf16"):
+            return model.head(model.embed(torch.from_numpy(ids), torch.from_numpy(mask))).float().numpy()
+
+    backend = TorchBackend(model, precision="bf16")
+    first = backend.run(ids, mask)
+    np.testing.assert_array_equal(first, per_call_autocast())
+    query = model.encoder.encoder.layer[0].attention.self.query
+    assert query.weight.dtype == torch.float32  # the model keeps fp32 between passes (export, fine-tuning read it)
+    cast = backend._bf16_weights._casts[0] if backend._bf16_weights else None
+    np.testing.assert_array_equal(backend.run(ids, mask), first)
+    assert backend._bf16_weights is not None and backend._bf16_weights._casts[0] is cast  # reused, not recast
+    with torch.no_grad():
+        model.head.linear.weight.add_(1.0)  # a fine-tune step changes weights in place: the copy must not go stale
+    changed = backend.run(ids, mask)
+    assert not np.array_equal(changed, first)
+    np.testing.assert_array_equal(changed, per_call_autocast())
+    assert TorchBackend(model, precision="fp32")._bf16_weights is None
