@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 from fmkit.errors import FmkitError, ModelError
-from fmkit.inference import export as export_mod
+from fmkit.inference import quantize as quantize_mod
 from fmkit.inference.backends import available_backends
 from fmkit.inference.export import export_onnx
 from fmkit.inference.predictor import Predictor
+from fmkit.inference.quantize import recipes_for
 
 TEXTS = ["good", "the movie was really very good and the plot was great", "bad awful film",
          "it is not so bad but not great either , the actor was fine", "a"]
 
 
-@pytest.fixture(scope="module")
-def classifier_dir(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_classifier(tiny_model: Path, out: Path) -> Path:
+    """A two-label classifier on the tiny BERT, with a head large enough to give visible logit differences."""
     import torch
 
     from fmkit.models.backbone import load_tokenizer
@@ -28,14 +29,12 @@ def classifier_dir(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     torch.manual_seed(1)
     model = TextClassifier.from_backbone(tiny_model, ["neg", "pos"], max_length=32)
-    torch.nn.init.normal_(model.head.linear.weight, std=1.0)  # visible logit differences
-    out = tmp_path_factory.mktemp("clf") / "model"
+    torch.nn.init.normal_(model.head.linear.weight, std=1.0)
     model.save_pretrained(out, load_tokenizer(tiny_model))
     return out
 
 
-@pytest.fixture(scope="module")
-def verify_csv(classifier_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def write_verify_csv(classifier_dir: Path, path: Path) -> Path:
     """Labels = the source model's own predictions: source accuracy is exactly 1.0, so any change is a drop."""
     import random
 
@@ -43,12 +42,21 @@ def verify_csv(classifier_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     rng = random.Random(0)
     texts = [" ".join(rng.choices(words, k=rng.randint(1, 12))) for _ in range(60)]
     labels = [r["label"] for r in Predictor.load(classifier_dir, backend="torch").predict(texts)]
-    path = tmp_path_factory.mktemp("verify") / "verify.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "label"])
         writer.writerows(zip(texts, labels, strict=True))
     return path
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_classifier(tiny_model, tmp_path_factory.mktemp("clf") / "model")
+
+
+@pytest.fixture(scope="module")
+def verify_csv(classifier_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_verify_csv(classifier_dir, tmp_path_factory.mktemp("verify") / "verify.csv")
 
 
 @pytest.fixture(scope="module")
@@ -103,24 +111,36 @@ def test_int8_export_is_verified(classifier_dir: Path, verify_csv: Path, tmp_pat
         Predictor.load(tmp_path / "int8", backend="torch")
 
 
-def _flipping_quantizer(fp32: Path, out: Path, scratch: Path) -> None:
-    """Stands in for a quantizer that ruins the model: negates the two logits, so every label flips."""
+def negate_logits(path: Path) -> None:
+    """Rewrite a graph so its logits are negated: with two labels every prediction flips."""
     import onnx
     from onnx import helper
 
-    model = onnx.load(str(fp32))
+    model = onnx.load(str(path))
     for node in model.graph.node:
         node.output[:] = ["logits_orig" if o == "logits" else o for o in node.output]
         node.input[:] = ["logits_orig" if i == "logits" else i for i in node.input]
     model.graph.node.append(helper.make_node("Neg", ["logits_orig"], ["logits"]))
-    onnx.save(model, str(out))
+    onnx.save(model, str(path))
+
+
+def ruin(monkeypatch: pytest.MonkeyPatch, names: set[str]) -> None:
+    """The recipes in `names` produce graphs that get every label wrong."""
+    real = quantize_mod.quantize_graph
+
+    def quantize_graph(source: Path, out: Path, recipe: quantize_mod.Int8Recipe) -> None:
+        real(source, out, recipe)
+        if recipe.name in names:
+            negate_logits(out)
+
+    monkeypatch.setattr(quantize_mod, "quantize_graph", quantize_graph)
 
 
 def test_int8_refused_when_accuracy_drops(classifier_dir: Path, verify_csv: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from fmkit.cli import main
 
-    monkeypatch.setattr(export_mod, "_quantize_int8", _flipping_quantizer)
+    ruin(monkeypatch, {recipe.name for recipe in recipes_for({})})  # every candidate gets every label wrong
     out = tmp_path / "int8"
     code = main(["export", str(classifier_dir), "--format", "onnx", "--quantize", "int8", "--output", str(out),
                  "--verify", str(verify_csv)])

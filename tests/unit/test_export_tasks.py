@@ -68,3 +68,24 @@ def test_verify_is_refused_for_tasks_without_labels(tiny_model: Path, tmp_path: 
     with pytest.raises(FmkitError, match="--verify measures label accuracy"):
         export_onnx(run, tmp_path / "onnx", verify=data)
     assert not (tmp_path / "onnx").exists()
+
+
+def test_pair_int8_export_keeps_inputs_and_outputs(tiny_model: Path, tmp_path: Path) -> None:
+    """Pair models compute segment ids inside the graph; every int8 candidate, fused ones too, must keep fmkit's
+    two inputs and two outputs and stay close to the torch model."""
+    import onnxruntime as ort
+
+    data = write_scores(tmp_path / "d.jsonl", 60, 0, pairs=True)
+    run = train(tiny_model, tmp_path, "regression", data)
+    report = export_onnx(run, tmp_path / "int8", quantize="int8")
+    table = {row["name"]: row for row in report.int8_candidates}
+    assert report.int8_recipe in table and table[report.int8_recipe]["chosen"]
+    assert table["sdpa_s8_channel"]["error"] is None
+    session = ort.InferenceSession(str(tmp_path / "int8" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask"]
+    assert [o.name for o in session.get_outputs()] == ["logits", "embedding"]
+    rows = [json.loads(line) for line in data.read_text().splitlines()[:6]]
+    items = [(r["sentence1"], r["sentence2"]) for r in rows]
+    expected = load_predictor(run).predict_pairs(items)
+    got = load_predictor(tmp_path / "int8").predict_pairs(items)
+    assert [r["value"] for r in got] == pytest.approx([r["value"] for r in expected], abs=0.1)
