@@ -18,6 +18,7 @@ from fmkit.data.tasks.generation import (
     make_lm_loader,
     pack,
     parse_record,
+    prompt_text,
     read_generation_jsonl,
 )
 from fmkit.errors import DataError
@@ -79,6 +80,20 @@ def test_truncation_cuts_the_prompt_start_not_the_answer(tiny_llama: Path, tmp_p
     assert len(ids) == 8
     assert tok.convert_ids_to_tokens(ids)[-3:] == ["blue", ".", "<|im_end|>"]
     assert sum(lab != IGNORE_INDEX for lab in labels) == 3
+
+
+def test_a_base_model_that_wants_a_bos_gets_it_first_even_when_the_prompt_is_cut() -> None:
+    from tests.unit.test_translation import char_tokenizer  # no chat template; adds <bos> like Gemma's
+
+    tok = char_tokenizer(extra_text="What colour is the sky? blue.")
+    example = parse_record({"prompt": "What colour is the sky?", "completion": "blue."}, "x.jsonl, line 1", True)
+    assert prompt_text(tok, example.messages) == "<bos>What colour is the sky?\n"
+    ids, labels = encode_example(tok, example, 64)
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
+    short_ids, short_labels = encode_example(tok, example, 12)  # the prompt's start is cut, its BOS is not
+    assert len(short_ids) == 12 and short_ids[0] == tok.bos_token_id
+    assert tok.decode(short_ids[1:]) == "sky?\nblue.<eos>"  # 1 BOS + the last 5 prompt tokens + 6 answer tokens
+    assert sum(lab != IGNORE_INDEX for lab in short_labels) == sum(lab != IGNORE_INDEX for lab in labels) == 6
 
 
 def test_packing_keeps_every_token_and_respects_the_limit() -> None:

@@ -92,13 +92,25 @@ def read_generation_jsonl(path: Path, need_completion: bool = True) -> list[Gene
     return examples
 
 
+def bos_prefix(tokenizer: Any) -> str:
+    """The BOS text the tokenizer would add itself (Gemma needs it; its outputs degrade badly without it).
+    Prompts are encoded without special tokens, so the same text works for training and `generate`."""
+    bos = getattr(tokenizer, "bos_token", None)
+    if not bos:
+        return ""
+    ids = tokenizer("a")["input_ids"]
+    return bos if ids and ids[0] == tokenizer.bos_token_id else ""
+
+
 def prompt_text(tokenizer: Any, messages: list[Message]) -> str:
     """What the model is given before it answers: the chat template with the assistant turn opened."""
     if getattr(tokenizer, "chat_template", None):
+        # A template writes the BOS itself where its model wants one (Gemma's, Llama's).
         text: str = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return text
-    # No template (a base model): a plain layout the model can still learn.
-    return "".join(f"{m['content']}\n" for m in messages)
+    # No template (a base model such as gemma-3-270m): a plain layout the model can still learn, after the BOS its
+    # tokenizer would add (prompts are encoded without special tokens).
+    return bos_prefix(tokenizer) + "".join(f"{m['content']}\n" for m in messages)
 
 
 @dataclass
@@ -125,7 +137,10 @@ def encode_example(tokenizer: Any, example: GenerationExample, max_length: int) 
     answer_ids = answer_ids[: max(1, max_length // 2)] if len(prompt_ids) + len(answer_ids) > max_length else answer_ids
     room = max_length - len(answer_ids)
     if len(prompt_ids) > room:
-        prompt_ids = prompt_ids[len(prompt_ids) - room:]  # keep the end: the question sits next to the answer
+        # Keep the end (the question sits next to the answer), and a leading BOS: the model was trained after one.
+        bos = getattr(tokenizer, "bos_token_id", None)
+        keep = 1 if bos is not None and prompt_ids[:1] == [bos] and room > 1 else 0
+        prompt_ids = prompt_ids[:keep] + prompt_ids[len(prompt_ids) - room + keep:]
     return prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids
 
 

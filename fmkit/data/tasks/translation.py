@@ -23,7 +23,7 @@ import numpy as np
 
 from fmkit.config.translation import TranslationConfig
 from fmkit.data.readers import check_text_file, read_table
-from fmkit.data.tasks.generation import IGNORE_INDEX, EncodedGeneration
+from fmkit.data.tasks.generation import IGNORE_INDEX, EncodedGeneration, bos_prefix
 from fmkit.errors import DataError
 
 LANGUAGE_NAMES = {
@@ -198,16 +198,6 @@ def split_pairs(pairs: list[TranslationPair], fraction: float, seed: int
     held = {keys[i] for i in order[:n_eval].tolist()}
     train = [p for p in pairs if frozenset((p.source, p.target)) not in held]
     return train, [p for p in pairs if frozenset((p.source, p.target)) in held]
-
-
-def bos_prefix(tokenizer: Any) -> str:
-    """The BOS text the tokenizer would add itself (Gemma needs it; its outputs degrade badly without it).
-    Prompts are encoded without special tokens, so the same text works for training and `generate`."""
-    bos = getattr(tokenizer, "bos_token", None)
-    if not bos:
-        return ""
-    ids = tokenizer("a")["input_ids"]
-    return bos if ids and ids[0] == tokenizer.bos_token_id else ""
 
 
 def fill_template(template: str, direction: Direction, source: str) -> str:
