@@ -71,6 +71,17 @@ def test_choose_fastest_within_the_allowed_drop() -> None:
     assert best is not None and best.name == "slow_exact"
 
 
+def test_choose_breaks_speed_ties_by_accuracy_then_faithfulness() -> None:
+    table = [_candidate("fastest", 0.100, -0.8), _candidate("close_but_better", 0.104, -0.2),
+             _candidate("clearly_slower", 0.106, 0.3)]
+    chosen = choose(table, max_accuracy_drop=1.0, verified=True)
+    assert chosen is not None and chosen.name == "close_but_better"  # within 5% of the fastest and more accurate
+    table = [_candidate("per_tensor", 0.100, -0.5, agreement=0.94, diff=0.12),
+             _candidate("per_channel", 0.102, -0.5, agreement=0.97, diff=0.05)]
+    chosen = choose(table, max_accuracy_drop=1.0, verified=True)
+    assert chosen is not None and chosen.name == "per_channel"  # same accuracy: the more faithful one
+
+
 def test_choose_most_faithful_when_unverified() -> None:
     table = [_candidate("fast", 0.01, agreement=0.94, diff=0.12), _candidate("close", 0.04, agreement=0.97, diff=0.05),
              _candidate("closest_labels", 0.02, agreement=0.97, diff=0.04), _candidate("broken", None, error="x")]
