@@ -78,7 +78,8 @@ class TorchBackend:
         """`precision` None: the one the model records (what its metrics were measured in)."""
         from fmkit.models.classifier import TextClassifier
 
-        model = TextClassifier.from_pretrained(path)
+        # The light BERT encoder where it applies: no transformers import, seconds off `fmkit predict`'s start.
+        model = TextClassifier.from_pretrained(path, for_inference=True)
         return cls(model, threads, precision or model.precision)
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, want: str = "logits") -> np.ndarray:

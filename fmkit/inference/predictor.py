@@ -80,14 +80,10 @@ class Predictor:
         if meta.get("task", "classification") != cls.TASK:
             raise ModelError(f"{path}: holds a '{meta.get('task')}' model, not a {cls.TASK} model.")
         engine = load_backend(path, backend, threads, precision)
-        if isinstance(engine, TorchBackend):
-            from fmkit.models.backbone import load_tokenizer
-
-            model, tokenizer = engine.model, load_tokenizer(path)
-        else:
-            # The ONNX path loads tokenizer.json straight into the Rust tokenizer, skipping transformers
-            # (and torch, which it imports): seconds of start-up for a 10-line prediction.
-            model, tokenizer = None, load_rust_tokenizer(path)
+        model = engine.model if isinstance(engine, TorchBackend) else None
+        # Both backends load tokenizer.json straight into the Rust tokenizer, skipping transformers (and, for
+        # ONNX, the torch it imports): seconds of start-up for a 10-line prediction.
+        tokenizer = load_rust_tokenizer(path)
         predictor = cls(model, tokenizer, batch_size=batch_size, path=path, backend=engine,
                         labels=list(meta["labels"]), max_length=int(meta.get("max_length", 128)))
         predictor.configure(meta)

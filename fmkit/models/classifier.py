@@ -94,7 +94,11 @@ class TextClassifier(nn.Module):
             tokenizer.save_pretrained(str(directory))
 
     @classmethod
-    def from_pretrained(cls, directory: Path | str, trust_remote_code: bool = False) -> TextClassifier:
+    def from_pretrained(cls, directory: Path | str, trust_remote_code: bool = False, *,
+                        for_inference: bool = False) -> TextClassifier:
+        """`for_inference`: a BERT body as fmkit's own light encoder where it reproduces BertModel exactly
+        (models/bert_inference.py), which loads without importing transformers; prediction only (it cannot
+        train or be saved, and export traces the Hugging Face model): the torch prediction backend uses it."""
         directory = Path(directory)
         meta = read_meta(directory)
         from fmkit.config.tasks import TASKS
@@ -103,8 +107,15 @@ class TextClassifier(nn.Module):
         spec = TASKS.get(str(task))
         if spec is None or not spec.head_model:  # the tasks whose model is this body + linear head
             raise ModelError(f"{directory}: holds a '{task}' model, not a text classifier or regressor.")
-        model = cls.from_backbone(directory, meta["labels"], meta.get("pooling", "mean"), meta.get("dropout", 0.1),
-                                  meta.get("max_length", 128), trust_remote_code, task=str(task))
+        encoder = None
+        if for_inference and not trust_remote_code:
+            from fmkit.models.bert_inference import load_light_bert
+
+            encoder = load_light_bert(directory)
+        if encoder is None:
+            encoder = load_encoder(directory, trust_remote_code)
+        model = cls(encoder, meta["labels"], meta.get("pooling", "mean"), meta.get("dropout", 0.1),
+                    meta.get("max_length", 128), task=str(task))
         model.info = {k: v for k, v in meta.items() if k not in CORE_META}
         model.pair_sep_id = meta.get("pair_sep_id")
         model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))

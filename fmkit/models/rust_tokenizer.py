@@ -4,7 +4,9 @@ transformers' fast tokenizers are this same Rust tokenizer behind a Python wrapp
 costs seconds (it imports torch). fmkit saves every model's tokenizer with `save_pretrained`, so the folder's
 tokenizer.json already holds the full pipeline (normaliser, pre-tokeniser, model, special-token template):
 what is left on the Python side is truncation, which is set here the way transformers sets it. Used by
-the ONNX prediction path; `tests/unit/test_rust_tokenizer.py` checks identical ids against transformers.
+the ONNX and torch prediction paths; `tests/unit/test_rust_tokenizer.py` checks identical ids against
+transformers. Anything else a caller asks of a predictor's tokenizer (padding, tensors, `decode`, token
+attributes) goes to the folder's transformers tokenizer, loaded on that first use.
 """
 
 from __future__ import annotations
@@ -22,30 +24,61 @@ TOKENIZER_FILE = "tokenizer.json"
 
 class RustTokenizer:
     """The part of a transformers fast tokenizer that fmkit's text predictors call: batch encoding with
-    truncation and no padding (`encode_texts`), and `pad_token_id`."""
+    truncation and no padding (`encode_texts`), and `pad_token_id`. Given the model `folder`, every other call
+    or attribute is the folder's transformers tokenizer's (loaded once, on first use); without one, refused."""
 
     is_fast = True
 
-    def __init__(self, tokenizer: Any, pad_token_id: int | None = None, truncation_side: str = "right") -> None:
+    def __init__(self, tokenizer: Any, pad_token_id: int | None = None, truncation_side: str = "right",
+                 folder: Path | None = None) -> None:
         tokenizer.no_padding()  # padding is the predictor's, per length-sorted batch
         tokenizer.no_truncation()
         self._tokenizer = tokenizer
         self.pad_token_id = pad_token_id
         self.truncation_side = truncation_side
+        self._folder = folder
+        self._full: Any = None
         self._max_length: int | None = None
         # Truncation is state on the Rust object: concurrent callers (the dashboard's threads) must not
         # switch it under each other's encode call.
         self._lock = threading.Lock()
 
+    def transformers_tokenizer(self) -> Any:
+        """The folder's transformers tokenizer (what `load_tokenizer` gives), for calls beyond batch encoding."""
+        if self._folder is None:
+            raise ValueError("this RustTokenizer has no model folder to load the full tokenizer from")
+        with self._lock:
+            if self._full is None:
+                from fmkit.models.backbone import load_tokenizer
+
+                self._full = load_tokenizer(self._folder)
+        return self._full
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes not set above (decode, unk_token_id, save_pretrained, ...).
+        if name.startswith("_") or self.__dict__.get("_folder") is None:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        return getattr(self.transformers_tokenizer(), name)
+
     def __call__(self, texts: Sequence[str], text_pair: Sequence[str] | None = None, truncation: bool = False,
-                 max_length: int | None = None,
-                 padding: bool = False, return_attention_mask: bool = False, return_token_type_ids: bool = False,
-                 add_special_tokens: bool = True, verbose: bool = True) -> dict[str, list[list[int]]]:
+                 max_length: int | None = None, padding: bool = False, return_attention_mask: bool | None = None,
+                 return_token_type_ids: bool | None = None, add_special_tokens: bool = True, verbose: bool = True,
+                 **options: Any) -> Any:
         # `verbose`: transformers' switch for its over-length warning; this tokenizer never warns.
-        if padding:
-            raise ValueError("RustTokenizer does not pad; the predictor pads each batch itself")
-        if isinstance(texts, str):
-            raise TypeError("RustTokenizer encodes a list of texts")
+        # The fast path is what fmkit's encoders ask: lists of texts, ids only, unpadded. Anything else (a single
+        # string, padding, masks, tensors) is transformers' own behaviour, so it is transformers' answer.
+        fast = (not isinstance(texts, str) and not padding and return_attention_mask is False
+                and return_token_type_ids is False and not options)
+        if not fast:
+            if self._folder is not None:
+                return self.transformers_tokenizer()(
+                    texts, text_pair, truncation=truncation, max_length=max_length, padding=padding,
+                    return_attention_mask=return_attention_mask, return_token_type_ids=return_token_type_ids,
+                    add_special_tokens=add_special_tokens, verbose=verbose, **options)
+            if padding:
+                raise ValueError("RustTokenizer does not pad; the predictor pads each batch itself")
+            if isinstance(texts, str):
+                raise TypeError("RustTokenizer encodes a list of texts")
         limit = max_length if truncation else None
         with self._lock:
             if limit != self._max_length:
@@ -93,4 +126,4 @@ def load_rust_tokenizer(folder: Path) -> Any:
         _read_json(folder / "special_tokens_map.json").get("pad_token"))
     pad_id = tokenizer.token_to_id(pad) if pad else None
     side = config.get("truncation_side", "right")
-    return RustTokenizer(tokenizer, pad_id, side if side in ("left", "right") else "right")
+    return RustTokenizer(tokenizer, pad_id, side if side in ("left", "right") else "right", folder)

@@ -52,8 +52,10 @@ def test_ids_match_transformers_exactly(tokenizer_folder: Path, max_length: int 
     truncation = max_length is not None
     want = reference(TEXTS, truncation=truncation, max_length=max_length, padding=False,
                      return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-    got = light(TEXTS, truncation=truncation, max_length=max_length)["input_ids"]
-    assert got == want
+    # What fmkit's encoders ask (ids only, unpadded): the Rust tokenizer's own answer, transformers not loaded.
+    got = light(TEXTS, truncation=truncation, max_length=max_length, return_attention_mask=False,
+                return_token_type_ids=False)["input_ids"]
+    assert got == want and light._full is None
     if max_length is not None:
         assert max(len(ids) for ids in got) == max_length  # the long text is cut, special tokens included
 
@@ -75,12 +77,49 @@ def test_truncation_side_left_is_kept(tiny_model: Path, tmp_path: Path) -> None:
     assert got == want and got != load_tokenizer(tiny_model)(text, truncation=True, max_length=5)["input_ids"]
 
 
-def test_padding_and_single_strings_are_refused(tiny_model: Path) -> None:
-    light = load_rust_tokenizer(tiny_model)
+def test_without_a_folder_padding_and_single_strings_are_refused(tiny_model: Path) -> None:
+    from tokenizers import Tokenizer
+
+    light = RustTokenizer(Tokenizer.from_file(str(tiny_model / "tokenizer.json")), 0)
+    with pytest.raises(AttributeError):
+        light.decode([5, 6])
     with pytest.raises(ValueError, match="does not pad"):
         light(["x"], padding=True)
     with pytest.raises(TypeError, match="list of texts"):
         light("x")
+
+
+def test_other_calls_are_the_transformers_tokenizers(tiny_model: Path) -> None:
+    """A predictor's tokenizer is public (`fmkit.load(dir).tokenizer`): padding, tensors, decode and token
+    attributes behave as transformers' do, loaded on first use."""
+    from fmkit.models.backbone import load_tokenizer
+
+    reference, light = load_tokenizer(tiny_model), load_rust_tokenizer(tiny_model)
+    texts = ["the movie was great", "awful"]
+    padded, want = light(texts, padding=True, return_tensors="np"), reference(texts, padding=True, return_tensors="np")
+    assert sorted(padded) == sorted(want) and all((padded[k] == want[k]).all() for k in want)
+    assert light("the movie")["input_ids"] == reference("the movie")["input_ids"]
+    assert light.decode(padded["input_ids"][0], skip_special_tokens=True) == "the movie was great"
+    assert light.unk_token_id == reference.unk_token_id and light.pad_token_id == reference.pad_token_id
+
+
+def test_multilingual_e5_ids_match_transformers(tmp_path: Path) -> None:
+    """The other bundled encoder: a SentencePiece vocabulary and the `query: ` prefix baked in by save_pretrained."""
+    from fmkit.models.backbone import load_tokenizer
+    from fmkit.models.multilingual import cached_folder_problem, e5_folder
+
+    if cached_folder_problem(e5_folder()) is not None:
+        pytest.skip("multilingual-e5-small is not converted on this machine")
+    folder = tmp_path / "e5-tokenizer"
+    load_tokenizer(e5_folder()).save_pretrained(str(folder))
+    reference, light = load_tokenizer(folder), load_rust_tokenizer(folder)
+    for max_length in (8, 128):
+        want = reference(TEXTS, truncation=True, max_length=max_length, padding=False, return_attention_mask=False,
+                         return_token_type_ids=False)["input_ids"]
+        got = light(TEXTS, truncation=True, max_length=max_length, return_attention_mask=False,
+                    return_token_type_ids=False)["input_ids"]
+        assert got == want and light.pad_token_id == reference.pad_token_id
+    assert reference.decode(want[1]).startswith("<s> query:")  # the prefix is in both
 
 
 def test_an_onnx_export_predicts_without_torch_or_transformers(tiny_model: Path, tmp_path: Path) -> None:
