@@ -209,11 +209,20 @@ class LightBertEncoder(nn.Module):
             hidden = layer(hidden, mask)
         return EncoderOutput(hidden)
 
-    def save_pretrained(self, *_: Any, **__: Any) -> None:
-        from fmkit.errors import ModelError
+    def train(self, mode: bool = True) -> LightBertEncoder:
+        if mode:  # it has no dropout: training it would quietly differ from training BertModel
+            raise _prediction_only()
+        return super().train(False)
 
-        raise ModelError("this encoder was loaded for prediction only; load the folder with "
-                         "TextClassifier.from_pretrained(dir) to save or train it.")
+    def save_pretrained(self, *_: Any, **__: Any) -> None:
+        raise _prediction_only()
+
+
+def _prediction_only() -> Exception:
+    from fmkit.errors import ModelError
+
+    return ModelError("this encoder was loaded for prediction only; load the folder with "
+                      "TextClassifier.from_pretrained(dir) to train or save it.")
 
 
 def load_light_bert(folder: Path) -> LightBertEncoder | None:

@@ -101,6 +101,18 @@ def test_logits_and_embeddings_equal_the_transformers_models(tiny_model: Path, t
         assert got.shape == expected.shape and np.abs(got - expected).max() <= TOLERANCE
 
 
+def test_it_refuses_to_train_or_save(tiny_model: Path, tmp_path: Path) -> None:
+    from fmkit.errors import ModelError
+    from fmkit.models.classifier import TextClassifier
+
+    model = TextClassifier.from_pretrained(save_classifier(tiny_model, tmp_path / "model"), for_inference=True)
+    model.eval()  # what every prediction path does
+    with pytest.raises(ModelError, match="prediction only"):
+        model.train()
+    with pytest.raises(ModelError, match="prediction only"):
+        model.save_pretrained(tmp_path / "copy")
+
+
 @pytest.mark.parametrize("change", [
     {"hidden_act": "gelu_new"},
     {"position_embedding_type": "relative_key"},
