@@ -4,6 +4,15 @@ The validation split is the evaluation protocol applied once more inside the tra
 user's latest training item is the validation target and everything before it the history. EASE's
 L2 weight, the recency decay and the blend weights are picked on it by nDCG@k (recall@k breaks ties),
 then the model is refitted on the whole training histories. The test items are never looked at.
+
+Cold items: a random COLD_SHARE of the items is removed from the validation histories, so they are cold
+in the model fitted there while some users' validation item is one of them. On those (user, candidate)
+pairs two logistic regressions estimate the chance that a candidate is the user's next item: one for
+warm items from their fused score, one for cold items from their text evidence (borrowed behaviour,
+text cosine). Equating the two gives the cold line of `recommend_models` on the warm score's scale,
+so a cold item enters a user's top k exactly when it is estimated likelier to be next than the warm item
+it displaces; warm items keep their order. The neighbour count is then chosen by validation nDCG@k over
+all users, warm and cold targets together.
 """
 
 from __future__ import annotations
@@ -20,9 +29,9 @@ EASE_L2 = (100.0, 300.0, 1000.0)
 RECENCY_ITEMS = (0.0, 3.0, 5.0, 10.0)
 TEXT_WEIGHTS = (0.0, 0.1, 0.3)
 POPULARITY_WEIGHTS = (0.0, 0.1, 0.3)
-COLD_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0)
 COLD_NEIGHBOURS = (5, 20)
 COLD_SHARE = 0.1  # items held out of the validation histories to choose the cold-item knobs on
+CALIBRATION_PAIRS = 4_000_000  # (user, candidate) pairs per group the cold calibration is fitted on, at most
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -86,9 +95,10 @@ def tune_fusion(histories: Histories, vectors: np.ndarray, k: int = 10,
                 seed: int = 0) -> tuple[FusionSettings, dict[str, float]]:
     """Grid search of FusionSettings on the validation split; returns the best and its validation metrics.
 
-    The cold-item knobs are chosen last, with the others fixed: a random COLD_SHARE of the items is
-    removed from the validation histories, and the weight and neighbour count with the best nDCG@k over
-    all validation users win (so boosting cold items must not cost more on the warm ones than it gains)."""
+    The cold-item knobs come last, with the others fixed: a random COLD_SHARE of the items is removed
+    from the validation histories, the cold line is calibrated there (module docstring) for each
+    neighbour count, and the count with the best nDCG@k over all validation users wins (so recommending
+    cold items must not cost more on the warm targets than it gains on the cold ones)."""
     n_items = len(vectors)
     split = validation_split(histories)
     best: tuple[tuple[float, float], FusionSettings, dict[str, float]] | None = None
@@ -110,15 +120,84 @@ def tune_fusion(histories: Histories, vectors: np.ndarray, k: int = 10,
     kept = Histories([items[~held_out[items]] for items in split.histories.items],
                      [times[~held_out[items]] for items, times in zip(split.histories.items, split.histories.times,
                                                                        strict=True)])
-    model = FusionModel.fit(settings, kept, vectors)
-    by_knobs = {}
-    for weight, neighbours in itertools.product(COLD_WEIGHTS, COLD_NEIGHBOURS):
-        tuned = model.with_settings(replace(settings, cold_weight=weight, cold_neighbours=neighbours))
-        by_knobs[weight, neighbours] = rank_metrics(ranked(tuned.scores(kept), kept, k), split.targets, n_items, k)
-    weight, neighbours = max(by_knobs, key=lambda knobs: _score(by_knobs[knobs], k))
-    settings = replace(settings, cold_weight=weight, cold_neighbours=neighbours)
-    cold = held_out[split.targets]
-    cold_metrics = rank_metrics(ranked(model.with_settings(settings).scores(kept), kept, k)[cold], split.targets[cold],
-                                n_items, k)
+    cold_users = held_out[split.targets]
+    candidates = []
+    fitted = FusionModel.fit(settings, kept, vectors)
+    for neighbours in COLD_NEIGHBOURS:
+        model = fitted.with_settings(replace(settings, cold_neighbours=neighbours))
+        offset, weight, text_weight = calibrate_cold_items(model, kept, split.targets, seed=seed)
+        calibrated = replace(model.settings, cold_offset=offset, cold_weight=weight, cold_text_weight=text_weight)
+        top = ranked(model.with_settings(calibrated).scores(kept), kept, k)
+        cold_recall = rank_metrics(top[cold_users], split.targets[cold_users], n_items, k)[f"recall@{k}"]
+        candidates.append((rank_metrics(top, split.targets, n_items, k), calibrated, cold_recall,
+                           float((~model.warm[top]).mean())))
+    held_metrics, settings, cold_recall, cold_slots = max(candidates, key=lambda c: _score(c[0], k))
     return settings, {**metrics, "validation_users": len(split.targets),
-                      f"held_out_items_recall@{k}": cold_metrics[f"recall@{k}"]}
+                      f"held_out_items_recall@{k}": cold_recall,
+                      f"held_out_items_top{k}_share": round(cold_slots, 4),
+                      f"with_held_out_items_ndcg@{k}": held_metrics[f"ndcg@{k}"]}
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-4, steps: int = 50) -> np.ndarray:
+    """[intercept, coefficients...] of an L2-regularised logistic regression, by Newton's method."""
+    x = np.column_stack([np.ones(len(features)), features]).astype(np.float64)
+    y = labels.astype(np.float64)
+    w = np.zeros(x.shape[1])
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        gradient = x.T @ (p - y) + l2 * w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def calibration_pairs(model: FusionModel, histories: Histories, targets: np.ndarray, seed: int = 0,
+                      max_pairs: int = CALIBRATION_PAIRS) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(warm features, labels), (cold features, labels) over the unseen candidates of each user: warm items
+    by their fused score, cold items by (borrowed behaviour, text cosine); label 1 for the user's next item.
+    Negatives are sampled at one rate for both groups, which shifts both intercepts alike, so the
+    comparison between the groups is unchanged; every positive is kept."""
+    cold = np.zeros(model.n_items, dtype=bool)
+    cold[model.cold_items] = True
+    n_candidates = len(histories) * model.n_items
+    rate = min(1.0, max_pairs / max(n_candidates, 1))
+    rng = np.random.default_rng(seed)
+    warm_x: list[np.ndarray] = []
+    warm_y: list[np.ndarray] = []
+    cold_x: list[np.ndarray] = []
+    cold_y: list[np.ndarray] = []
+    for start in range(0, len(histories), 256):
+        rows = slice(start, start + 256)
+        chunk = Histories(histories.items[rows], histories.times[rows])
+        behaviour, text = model.behaviour_scores(chunk), model.text_scores(chunk)
+        fused = model.blend(behaviour, text, model.popularity_scores(chunk) if model.settings.popularity_weight else None)
+        positive = np.zeros(fused.shape, dtype=bool)
+        positive[np.arange(len(chunk)), targets[rows]] = True
+        keep = (rng.random(fused.shape) < rate) | positive
+        for row, items in enumerate(chunk.items):
+            keep[row, items] = False  # seen items are never candidates
+        for group, xs, ys, columns in ((~cold, warm_x, warm_y, (fused,)), (cold, cold_x, cold_y, (behaviour, text))):
+            mask = keep & group[None, :]
+            xs.append(np.column_stack([c[mask] for c in columns]))
+            ys.append(positive[mask])
+    return (np.concatenate(warm_x), np.concatenate(warm_y)), (np.concatenate(cold_x), np.concatenate(cold_y))
+
+
+def calibrate_cold_items(model: FusionModel, histories: Histories, targets: np.ndarray,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """(cold_offset, cold_weight, cold_text_weight) that put a cold item's evidence on the warm score's
+    scale (see the module docstring). Without a positive in either group, or a warm score that does not
+    rise with the chance of being next, cold items keep the uncalibrated line (offset 0, weight 1)."""
+    (warm_x, warm_y), (cold_x, cold_y) = calibration_pairs(model, histories, targets, seed)
+    if not warm_y.any() or not cold_y.any():
+        return 0.0, 1.0, model.settings.text_weight
+    warm = fit_logistic(warm_x, warm_y)
+    cold = fit_logistic(cold_x, cold_y)
+    if warm[1] <= 0:
+        return 0.0, 1.0, model.settings.text_weight
+    # logit_warm(s) = a + b s equals logit_cold = c0 + c1 borrowed + c2 text at s = (c0 - a + c1 borrowed + c2 text) / b.
+    return (round(float((cold[0] - warm[0]) / warm[1]), 6), round(float(cold[1] / warm[1]), 6),
+            round(float(cold[2] / warm[1]), 6))

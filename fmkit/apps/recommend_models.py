@@ -15,10 +15,16 @@ fmkit's model (`FusionModel`) scores an item for a user as
     + text_weight * cosine(the history's recency-weighted text profile, the item's text vector)
     + popularity_weight * row_normalised(log(1 + ratings of the item in the window before the user's last rating))
 
-Items nobody interacted with (cold items) have no EASE column; their behaviour score is borrowed from
-their nearest warm items by text (a similarity-weighted average over `cold_neighbours` of them,
-times `cold_weight`), so a cold film lands next to the films it reads like. The weights are chosen on
-a validation split (`fmkit.apps.recommend_fit`).
+Items nobody interacted with (cold items) have no EASE column. Their evidence is text only: the
+behaviour score borrowed from their `cold_neighbours` nearest warm items by text (a similarity-weighted
+average of those items' scores for this user) and the text-profile cosine. A cold item scores
+
+    cold_offset + cold_weight * borrowed + cold_text_weight * cosine(profile, item)
+
+a line that puts it on the warm items' scale: `recommend_fit` learns it on validation histories with
+some items held out, as the fused score a warm item needs to be as likely to be the user's next item
+as the cold one is. An offset is needed because the evidence is centred near 0 while warm items reach
+the top 10 only well above it: scaling alone can either keep every cold item out or flood the list.
 """
 
 from __future__ import annotations
@@ -187,8 +193,10 @@ class FusionSettings:
     text_weight: float = 0.3
     popularity_weight: float = 0.1
     popularity_window_days: float = 365.0
-    cold_weight: float = 1.0
+    cold_weight: float = 1.0  # a cold item's score per unit of behaviour borrowed from its text neighbours
     cold_neighbours: int = 20
+    cold_offset: float = 0.0  # added to every cold item's score (learned; 0 in apps built before it existed)
+    cold_text_weight: float | None = None  # a cold item's weight on the text-profile cosine; None: text_weight
 
 
 class FusionModel:
@@ -217,15 +225,19 @@ class FusionModel:
         """The same fitted parts under other blend weights (what the validation grid search varies)."""
         return FusionModel(settings, self.ease, self.vectors, self.warm, self.recent)
 
+    @property
+    def cold_items(self) -> np.ndarray:
+        return self._cold_index
+
     def behaviour_scores(self, histories: Histories) -> np.ndarray:
-        """Row-normalised EASE scores; cold items get their text neighbours' average times cold_weight."""
+        """Row-normalised EASE scores; cold items get their text neighbours' average (unweighted)."""
         out = np.zeros((len(histories), self.n_items), dtype=np.float32)
         if self.ease is None:
             return out
         weighted = histories.recency_weighted(self.n_items, self.settings.recency_items)
         out = normalise_rows(self.ease.scores(weighted))
         if len(self._cold_index):
-            out[:, self._cold_index] = self.settings.cold_weight * (out[:, self._warm_index] @ self._cold_from_warm.T)
+            out[:, self._cold_index] = out[:, self._warm_index] @ self._cold_from_warm.T
         return out
 
     def text_scores(self, histories: Histories) -> np.ndarray:
@@ -239,12 +251,20 @@ class FusionModel:
 
     def scores(self, histories: Histories) -> np.ndarray:
         """(users, items) scores; the caller masks the items each user has seen."""
+        return self.blend(self.behaviour_scores(histories), self.text_scores(histories),
+                          self.popularity_scores(histories) if self.settings.popularity_weight else None)
+
+    def blend(self, behaviour: np.ndarray, text: np.ndarray, popularity: np.ndarray | None) -> np.ndarray:
+        """Warm items: behaviour + text_weight * text + popularity_weight * popularity; cold items: the
+        line of the module docstring over their borrowed behaviour and text."""
         s = self.settings
-        total = self.behaviour_scores(histories)
-        if s.text_weight:
-            total += s.text_weight * self.text_scores(histories)
-        if s.popularity_weight:
-            total += s.popularity_weight * self.popularity_scores(histories)
+        total = behaviour + s.text_weight * text
+        if popularity is not None and s.popularity_weight:
+            total += s.popularity_weight * popularity
+        cold = self._cold_index
+        if len(cold) and self.ease is not None:
+            cold_text = s.text_weight if s.cold_text_weight is None else s.cold_text_weight
+            total[:, cold] = s.cold_offset + s.cold_weight * behaviour[:, cold] + cold_text * text[:, cold]
         return total
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fmkit.apps.recommend import Recommender, build_recommender
-from fmkit.apps.recommend_fit import COLD_WEIGHTS, EASE_L2, RECENCY_ITEMS, tune_fusion, validation_split
+from fmkit.apps.recommend_fit import COLD_NEIGHBOURS, EASE_L2, RECENCY_ITEMS, tune_fusion, validation_split
 from fmkit.apps.recommend_models import (
     Ease,
     FusionModel,
@@ -96,7 +96,7 @@ def test_tuning_picks_settings_from_the_grid_on_the_last_training_items() -> Non
     assert [len(h) for h in split.histories.items] == [3, 3, 2, 3, 3, 2]
     settings, validation = tune_fusion(train, BagOfWordsEmbedder().embed(texts), k=2)
     assert settings.ease_l2 in EASE_L2 and settings.recency_items in RECENCY_ITEMS
-    assert settings.cold_weight in COLD_WEIGHTS and validation["validation_users"] == 6
+    assert settings.cold_neighbours in COLD_NEIGHBOURS and validation["validation_users"] == 6
     assert validation["recall@2"] == 1.0  # each validation item is one of the two unseen items of its genre
 
 
