@@ -26,7 +26,7 @@ AVX2_CPU = {"avx2": True, "avx512f": False, "avx512bw": False, "avx512_vnni": Fa
 VNNI_RECIPES = ["sdpa_s8_channel", "fused_s8_channel", "fused_s8_tensor", "fused_s8_channel_fp32_attention"]
 # Injected seconds per batch: per-tensor fastest, then fused per-channel, the unfused graph, fp32 attention.
 SECONDS = {"fused_s8_tensor": 0.01, "fused_s8_channel": 0.02, "sdpa_s8_channel": 0.03,
-           "fused_s8_channel_fp32_attention": 0.04}
+           "fused_s8_channel_fp32_attention": 0.04, "fused_s8_channel_reduce_range": 0.05, "fused_u8_channel": 0.06}
 
 
 def test_recipes_depend_on_vnni() -> None:
@@ -231,3 +231,17 @@ def test_no_fused_attention_is_reported(classifier_dir: Path, tmp_path: Path, mo
     report = export_onnx(classifier_dir, tmp_path / "int8", quantize="int8")
     assert report.int8_recipe == "sdpa_s8_channel"
     assert any("fused no Attention node" in note for note in report.notes)
+
+
+def test_cpu_without_vnni_builds_reduce_range_and_uint8_candidates(classifier_dir: Path, verify_csv: Path,
+                                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    fixed_machine: list[list[str]]) -> None:
+    monkeypatch.setattr(quantize_mod, "cpu_flags", lambda: dict(AVX2_CPU))
+    ruin(monkeypatch, set(VNNI_RECIPES))  # only the two no-VNNI recipes stay accurate
+    report = export_onnx(classifier_dir, tmp_path / "int8", quantize="int8", verify=verify_csv,
+                         max_accuracy_drop=ALLOWED_DROP)
+    table = {row["name"]: row for row in report.int8_candidates}
+    assert report.cpu_flags == AVX2_CPU
+    assert list(table) == [*VNNI_RECIPES, "fused_s8_channel_reduce_range", "fused_u8_channel"]
+    assert all(row["error"] is None for row in table.values())
+    assert report.int8_recipe == "fused_s8_channel_reduce_range"  # the faster of the two accurate ones
