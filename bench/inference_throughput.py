@@ -74,10 +74,11 @@ def hf_pipeline(model_dir: Path, batch_size: int, bf16: bool = False) -> Callabl
     return run
 
 
-def fmkit_predictor(model_dir: Path, backend: str, precision: str | None = None) -> Callable[[list[str]], list[int]]:
+def fmkit_predictor(model_dir: Path, backend: str, precision: str | None = None,
+                    batch_size: int = 64) -> Callable[[list[str]], list[int]]:
     from fmkit.inference.predictor import Predictor
 
-    predictor = Predictor.load(model_dir, backend=backend, batch_size=64, precision=precision)
+    predictor = Predictor.load(model_dir, backend=backend, batch_size=batch_size, precision=precision)
 
     def run(texts: list[str]) -> list[int]:
         return [int(i) for i in predictor.predict_proba(texts).argmax(1)]
@@ -85,11 +86,45 @@ def fmkit_predictor(model_dir: Path, backend: str, precision: str | None = None)
     return run
 
 
+def encoder_gflop(model_dir: Path, texts: list[str]) -> tuple[float, float]:
+    """The fp32 work the encoder must do for `texts`, padding excluded: per layer 2*n*(4h^2 + 2hf) for the
+    linear layers and 4*n^2*h for attention, n = a text's token count. What a perfect batcher would compute."""
+    from fmkit.inference.predictor import Predictor
+
+    config = json.loads((model_dir / "config.json").read_text())
+    h, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    lengths = Predictor.load(model_dir, backend="torch").encode(texts).lengths.astype(np.float64)
+    per_layer = 2 * lengths * (4 * h * h + 2 * h * f) + 4 * lengths**2 * h
+    return float(layers * per_layer.sum() / 1e9), float(lengths.mean())
+
+
+def matmul_ceiling(model_dir: Path, rows: int) -> dict[str, float]:
+    """torch's fp32 GEMM rate on this machine (all threads), at the encoder's own linear shapes with `rows`
+    token rows (batch x mean length) and at 2048^3; the best of them is the ceiling utilisation is taken of."""
+    import torch
+
+    config = json.loads((model_dir / "config.json").read_text())
+    h, f = config["hidden_size"], config["intermediate_size"]
+    rates = {}
+    for name, (m, k, n) in {"h->h": (rows, h, h), "h->ffn": (rows, h, f), "ffn->h": (rows, f, h),
+                            "2048^3": (2048, 2048, 2048)}.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        for _ in range(5):
+            a @ b
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < 1.0:
+            a @ b
+            calls += 1
+        rates[name] = round(2 * m * k * n * calls / (time.perf_counter() - start) / 1e9, 1)
+    return rates
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--train-rows", type=int, default=4000)
     ap.add_argument("--batch1-sample", type=int, default=0, help="pipeline@1 on only the first N texts (0: all)")
+    ap.add_argument("--batch-size", type=int, default=64, help="fmkit's texts per forward pass (`fmkit predict`'s default)")
     args = ap.parse_args()
 
     from fmkit.inference.export import export_onnx
@@ -113,10 +148,10 @@ def main() -> None:
         "transformers pipeline, batch 1": hf_pipeline(model_dir, 1),
         "transformers pipeline, batch 32": hf_pipeline(model_dir, 32),
         "transformers pipeline, batch 32, bf16 weights": hf_pipeline(model_dir, 32, bf16=True),
-        "fmkit torch fp32": fmkit_predictor(model_dir, "torch", "fp32"),
-        "fmkit torch bf16": fmkit_predictor(model_dir, "torch", "bf16"),
-        "fmkit ONNX fp32": fmkit_predictor(WORK / "onnx-none", "onnx"),
-        "fmkit ONNX int8": fmkit_predictor(WORK / "onnx-int8", "onnx"),
+        "fmkit torch fp32": fmkit_predictor(model_dir, "torch", "fp32", args.batch_size),
+        "fmkit torch bf16": fmkit_predictor(model_dir, "torch", "bf16", args.batch_size),
+        "fmkit ONNX fp32": fmkit_predictor(WORK / "onnx-none", "onnx", batch_size=args.batch_size),
+        "fmkit ONNX int8": fmkit_predictor(WORK / "onnx-int8", "onnx", batch_size=args.batch_size),
     }
     gold = np.asarray(dev_labels)
     rates: dict[str, list[float]] = {name: [] for name in systems}
@@ -138,19 +173,34 @@ def main() -> None:
             print(f"round {r + 1} {name:<34} {len(batch) / seconds:8.1f} sentences/s  dev accuracy {accuracy[name]:.4f}",
                   flush=True)
 
+    gflop, mean_tokens = encoder_gflop(model_dir, texts)
+    ceiling = matmul_ceiling(model_dir, rows=round(args.batch_size * mean_tokens))
+    best = max(ceiling.values())
     base = statistics.median(rates["transformers pipeline, batch 32"])
     rows = []
     for name in systems:
         med = statistics.median(rates[name])
-        rows.append({"system": name, "median_sentences_per_s": round(med, 1), "vs_pipeline32": round(med / base, 2),
-                     "dev_accuracy": round(accuracy[name], 4), "texts": counts[name], "rounds": rates[name]})
-    result = {"command": " ".join(["python", *sys.argv]), "texts": len(texts), "cpu_threads": os.cpu_count(),
-              "model": str(model_dir), "exports": exports, "results": rows}
-    (WORK / "inference_throughput.json").write_text(json.dumps(result, indent=2))
-    print("\n| system | sentences/s (median) | vs pipeline@32 | SST-2 dev accuracy |\n|---|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['system']} | {row['median_sentences_per_s']} | {row['vs_pipeline32']}x | {row['dev_accuracy']:.4f} |")
+        row = {"system": name, "median_sentences_per_s": round(med, 1), "vs_pipeline32": round(med / base, 2),
+               "dev_accuracy": round(accuracy[name], 4), "texts": counts[name], "rounds": rates[name]}
+        if "fp32" in name or ("pipeline" in name and "bf16" not in name):  # the fp32 path: share of the ceiling
+            row["gflop_per_s"] = round(gflop * med / len(texts), 1)
+            row["share_of_ceiling"] = round(row["gflop_per_s"] / best, 3)
+        rows.append(row)
+    from _common import machine
 
+    result = {"command": " ".join(["python", *sys.argv]), "machine": machine(), "texts": len(texts),
+              "mean_tokens": round(mean_tokens, 1), "encoder_gflop": round(gflop, 1), "batch_size": args.batch_size,
+              "cpu_threads": os.cpu_count(), "matmul_ceiling_gflop_per_s": ceiling, "model": str(model_dir),
+              "exports": exports, "results": rows}
+    (WORK / "inference_throughput.json").write_text(json.dumps(result, indent=2))
+    print(f"\n{machine()}; {len(texts)} texts, {mean_tokens:.1f} tokens on average, {gflop:.0f} GFLOP of encoder work; "
+          f"torch fp32 GEMM on this machine: {ceiling} GFLOP/s (ceiling {best})")
+    print("\n| system | sentences/s (median) | vs pipeline@32 | fp32 GFLOP/s (share of ceiling) | SST-2 dev accuracy |"
+          "\n|---|---:|---:|---:|---:|")
+    for row in rows:
+        share = f"{row['gflop_per_s']} ({100 * row['share_of_ceiling']:.0f}%)" if "gflop_per_s" in row else ""
+        print(f"| {row['system']} | {row['median_sentences_per_s']} | {row['vs_pipeline32']}x | {share} | "
+              f"{row['dev_accuracy']:.4f} |")
 
 if __name__ == "__main__":
     main()
