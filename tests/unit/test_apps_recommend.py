@@ -85,6 +85,11 @@ def test_leave_last_out_and_evaluation_with_baselines(data: tuple[Path, Path]) -
     result = evaluate_recommender(*data, embedder=BagOfWordsEmbedder(), k=2)
     assert set(result) >= {"popularity", "item_knn", "content", "content+popularity(0.3)"}
     assert result["users"] == 2 and result["content"]["recall@2"] == 1.0  # Space Battle II / More Laughs by their text
+    assert result["cold_items"]["draws"] == 5  # independent draws of held-out items, pooled over their users
+    cold = evaluate_recommender(*data, embedder=BagOfWordsEmbedder(), k=2, cold_share=0.5, cold_draws=3)["cold_items"]
+    assert cold["draws"] == 3 and cold["held_out_items"] == 3  # half of the 6 films, drawn three times
+    assert 1 <= len(cold["fmkit"]["recall@2_per_draw"]) <= 3 and cold["test_users_with_a_held_out_item"] >= 1
+    assert {"popularity", "item_knn", "ease"} <= set(cold)  # the baselines on the same users, for comparison
 
 
 def test_co_liked_pairs_follow_each_users_order(data: tuple[Path, Path]) -> None:
