@@ -5,8 +5,9 @@ user's latest training item is the validation target and everything before it th
 L2 weight, the recency decay and the blend weights are picked on it by nDCG@k (recall@k breaks ties),
 then the model is refitted on the whole training histories. The test items are never looked at.
 
-Cold items: a random COLD_SHARE of the items is removed from the validation histories, so they are cold
-in the model fitted there while some users' validation item is one of them. On those (user, candidate)
+Cold items: a random COLD_SHARE of the items is removed from the validation histories (COLD_DRAWS
+independent draws, pooled), so they are cold in the model fitted there while some users' validation
+item is one of them. On those (user, candidate)
 pairs two logistic regressions estimate the chance that a candidate is the user's next item: one for
 warm items from their fused score, one for cold items from their text evidence (borrowed behaviour,
 text cosine). Equating the two gives the cold line of `recommend_models` on the warm score's scale,
@@ -18,6 +19,7 @@ all users, warm and cold targets together.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,6 +33,8 @@ TEXT_WEIGHTS = (0.0, 0.1, 0.3)
 POPULARITY_WEIGHTS = (0.0, 0.1, 0.3)
 COLD_NEIGHBOURS = (5, 20)
 COLD_SHARE = 0.1  # items held out of the validation histories to choose the cold-item knobs on
+COLD_DRAWS = 3  # independent held-out draws, pooled
+MIN_CALIBRATION_TARGETS = 20  # validation targets each group needs before the calibration is trusted
 CALIBRATION_PAIRS = 4_000_000  # (user, candidate) pairs per group the cold calibration is fitted on, at most
 
 
@@ -116,23 +120,29 @@ def tune_fusion(histories: Histories, vectors: np.ndarray, k: int = 10,
                             metrics)
     assert best is not None
     settings, metrics = best[1], best[2]
-    held_out = np.random.default_rng(seed).random(n_items) < COLD_SHARE
-    kept = Histories([items[~held_out[items]] for items in split.histories.items],
-                     [times[~held_out[items]] for items, times in zip(split.histories.items, split.histories.times,
-                                                                       strict=True)])
-    cold_users = held_out[split.targets]
+    # Several draws of held-out items: one leaves only ~70 cold validation targets on MovieLens small.
+    rng = np.random.default_rng(seed)
+    held_outs = [rng.random(n_items) < COLD_SHARE for _ in range(COLD_DRAWS)]
+    kept = [Histories([items[~held[items]] for items in split.histories.items],
+                      [times[~held[items]] for items, times in zip(split.histories.items, split.histories.times,
+                                                                    strict=True)]) for held in held_outs]
+    fitted = [FusionModel.fit(settings, histories, vectors) for histories in kept]
+    targets = np.concatenate([split.targets] * COLD_DRAWS)
+    cold_users = np.concatenate([held[split.targets] for held in held_outs])
     candidates = []
-    fitted = FusionModel.fit(settings, kept, vectors)
     for neighbours in COLD_NEIGHBOURS:
-        model = fitted.with_settings(replace(settings, cold_neighbours=neighbours))
-        offset, weight, text_weight = calibrate_cold_items(model, kept, split.targets, seed=seed)
-        calibrated = replace(model.settings, cold_offset=offset, cold_weight=weight, cold_text_weight=text_weight)
-        top = ranked(model.with_settings(calibrated).scores(kept), kept, k)
-        cold_recall = rank_metrics(top[cold_users], split.targets[cold_users], n_items, k)[f"recall@{k}"]
-        candidates.append((rank_metrics(top, split.targets, n_items, k), calibrated, cold_recall,
-                           float((~model.warm[top]).mean())))
+        models = [model.with_settings(replace(settings, cold_neighbours=neighbours)) for model in fitted]
+        offset, weight, text_weight = calibrate_cold_items(list(zip(models, kept, strict=True)), split.targets, seed)
+        calibrated = replace(models[0].settings, cold_offset=offset, cold_weight=weight, cold_text_weight=text_weight)
+        tops = [ranked(model.with_settings(calibrated).scores(histories), histories, k)
+                for model, histories in zip(models, kept, strict=True)]
+        top = np.concatenate(tops)
+        cold_recall = rank_metrics(top[cold_users], targets[cold_users], n_items, k)[f"recall@{k}"]
+        cold_slots = float(np.mean([(~model.warm[t]).mean() for model, t in zip(models, tops, strict=True)]))
+        candidates.append((rank_metrics(top, targets, n_items, k), calibrated, cold_recall, cold_slots))
     held_metrics, settings, cold_recall, cold_slots = max(candidates, key=lambda c: _score(c[0], k))
     return settings, {**metrics, "validation_users": len(split.targets),
+                      "held_out_validation_targets": int(cold_users.sum()),
                       f"held_out_items_recall@{k}": cold_recall,
                       f"held_out_items_top{k}_share": round(cold_slots, 4),
                       f"with_held_out_items_ndcg@{k}": held_metrics[f"ndcg@{k}"]}
@@ -186,18 +196,24 @@ def calibration_pairs(model: FusionModel, histories: Histories, targets: np.ndar
     return (np.concatenate(warm_x), np.concatenate(warm_y)), (np.concatenate(cold_x), np.concatenate(cold_y))
 
 
-def calibrate_cold_items(model: FusionModel, histories: Histories, targets: np.ndarray,
+def calibrate_cold_items(draws: Sequence[tuple[FusionModel, Histories]], targets: np.ndarray,
                          seed: int = 0) -> tuple[float, float, float]:
     """(cold_offset, cold_weight, cold_text_weight) that put a cold item's evidence on the warm score's
-    scale (see the module docstring). Without a positive in either group, or a warm score that does not
-    rise with the chance of being next, cold items keep the uncalibrated line (offset 0, weight 1)."""
-    (warm_x, warm_y), (cold_x, cold_y) = calibration_pairs(model, histories, targets, seed)
-    if not warm_y.any() or not cold_y.any():
-        return 0.0, 1.0, model.settings.text_weight
+    scale (see the module docstring), from the pairs of every (model, histories) draw pooled; `targets`
+    are the histories' next items. With fewer than MIN_CALIBRATION_TARGETS next items in either group (a
+    fit on a handful is noise: it can push a cold film at users of another genre), or a warm score that
+    does not rise with the chance of being next, cold items keep the uncalibrated line (offset 0, weight 1)."""
+    pairs = [calibration_pairs(model, histories, targets, seed + d, CALIBRATION_PAIRS // len(draws))
+             for d, (model, histories) in enumerate(draws)]
+    warm_x, warm_y = (np.concatenate([p[0][i] for p in pairs]) for i in (0, 1))
+    cold_x, cold_y = (np.concatenate([p[1][i] for p in pairs]) for i in (0, 1))
+    text_weight = draws[0][0].settings.text_weight
+    if min(warm_y.sum(), cold_y.sum()) < MIN_CALIBRATION_TARGETS:
+        return 0.0, 1.0, text_weight
     warm = fit_logistic(warm_x, warm_y)
     cold = fit_logistic(cold_x, cold_y)
     if warm[1] <= 0:
-        return 0.0, 1.0, model.settings.text_weight
+        return 0.0, 1.0, text_weight
     # logit_warm(s) = a + b s equals logit_cold = c0 + c1 borrowed + c2 text at s = (c0 - a + c1 borrowed + c2 text) / b.
     return (round(float((cold[0] - warm[0]) / warm[1]), 6), round(float(cold[1] / warm[1]), 6),
             round(float(cold[2] / warm[1]), 6))

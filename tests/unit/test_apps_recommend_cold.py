@@ -9,6 +9,7 @@ import numpy as np
 
 from fmkit.apps.recommend_fit import (
     COLD_SHARE,
+    MIN_CALIBRATION_TARGETS,
     calibrate_cold_items,
     calibration_pairs,
     fit_logistic,
@@ -98,10 +99,12 @@ def test_calibration_equates_the_two_groups_chances() -> None:
                             split.histories, vectors)
     _, (_, cold_y) = calibration_pairs(model, split.histories, np.zeros_like(split.targets))
     assert not cold_y.any()  # item 0 is warm: no cold positives, so ...
-    assert calibrate_cold_items(model, split.histories, np.zeros_like(split.targets)) == (0.0, 1.0, 0.1)  # uncalibrated
-    targets = np.where(np.arange(len(split.targets)) % 3 == 0, 24 + 25 * (np.arange(len(split.targets)) % 4),
-                       split.targets)  # a third of the users' next item is a cold item of their genre
-    offset, weight, text_weight = calibrate_cold_items(model, split.histories, targets)
+    assert calibrate_cold_items([(model, split.histories)], np.zeros_like(split.targets)) == (0.0, 1.0, 0.1)  # uncalibrated
+    users = np.arange(len(split.targets))
+    few = np.where(users < MIN_CALIBRATION_TARGETS - 1, 24 + 25 * (users % 4), split.targets)
+    assert calibrate_cold_items([(model, split.histories)], few) == (0.0, 1.0, 0.1)  # too few cold next items
+    targets = np.where(users % 3 == 0, 24 + 25 * (users % 4), split.targets)  # a third: a cold item of their genre
+    offset, weight, text_weight = calibrate_cold_items([(model, split.histories)], targets)
     (warm_x, warm_y), (cold_x, cold_y) = calibration_pairs(model, split.histories, targets)
     warm, cold = fit_logistic(warm_x, warm_y), fit_logistic(cold_x, cold_y)
     evidence = cold_x[:5]
