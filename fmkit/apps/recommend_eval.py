@@ -156,6 +156,10 @@ def evaluate_recommender(items_path: Path | str, ratings_path: Path | str, model
     results["fmkit"] = {**rank_metrics(top, targets, n_items, k), "settings": fusion_settings.__dict__,
                         "validation": validation, "seconds": round(time.perf_counter() - start, 1),
                         "cold_items_recommended_share": round(float((pop[top] == 0).mean()), 4)}
+    never_rated = pop[targets] == 0  # test items nobody rated in the histories: cold without holding anything out
+    if never_rated.any():
+        results["fmkit"][f"never_rated_targets_recall@{k}"] = rank_metrics(top[never_rated], targets[never_rated],
+                                                                            n_items, k)[f"recall@{k}"]
 
     # The text-only recommender (no behaviour model), with each popularity blend weight asked for.
     by_user = {u: g for u, g in train.groupby("user", sort=False)}

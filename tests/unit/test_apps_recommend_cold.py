@@ -4,6 +4,7 @@ warm scores' scale, learned on validation histories with items held out, and the
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -110,3 +111,29 @@ def test_calibration_equates_the_two_groups_chances() -> None:
     evidence = cold_x[:5]
     line = offset + weight * evidence[:, 0] + text_weight * evidence[:, 1]
     np.testing.assert_allclose(warm[0] + warm[1] * line, cold[0] + evidence @ cold[1:], rtol=1e-4, atol=1e-4)
+
+
+def test_an_app_saved_before_the_calibration_loads_and_scores_cold_items_as_before(tmp_path: Path) -> None:
+    import json
+
+    from fmkit.apps.recommend import Recommender, build_recommender
+
+    texts = [f"{g} {g}{j}x" for g in GENRES for j in range(5)]
+    (tmp_path / "movies.csv").write_text("".join(f"{i},{t},Drama\n" for i, t in enumerate(texts)))
+    sequences = [[0, 1, 2], [1, 2, 3], [5, 6, 7], [6, 7, 8]]  # items 4 and 9 (and genres 2, 3) never rated
+    (tmp_path / "ratings.csv").write_text("".join(f"{u},{i},4.0,{100 * n}\n" for u, seq in enumerate(sequences)
+                                                  for n, i in enumerate(seq)))
+    build_recommender(tmp_path / "movies.csv", tmp_path / "app", tmp_path / "ratings.csv", embedder=BagOfWordsEmbedder())
+    meta = json.loads((tmp_path / "app" / "app.json").read_text())
+    for key in ("cold_offset", "cold_text_weight"):  # what an app.json written before these knobs lacks
+        meta["fusion"]["settings"].pop(key)
+    (tmp_path / "app" / "app.json").write_text(json.dumps(meta))
+    rec = Recommender.load(tmp_path / "app")
+    assert rec.fusion is not None and rec.fusion.settings.cold_offset == 0.0
+    assert rec.fusion.settings.cold_text_weight is None  # so the text weight of warm items, as before
+    history = Histories([np.array([0, 1, 2])], [np.array([0.0, 100.0, 200.0])])
+    cold, s = rec.fusion.cold_items, rec.fusion.settings
+    expected = (s.cold_weight * rec.fusion.behaviour_scores(history)[:, cold]
+                + s.text_weight * rec.fusion.text_scores(history)[:, cold])
+    np.testing.assert_allclose(rec.fusion.scores(history)[:, cold], expected, rtol=1e-6, atol=1e-6)
+    assert len(rec.recommend_for_user("0", k=3)) == 3 and len(rec.recommend_for_items(["5"], k=3)) == 3
