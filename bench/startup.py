@@ -102,6 +102,9 @@ def main() -> None:
     model, int8, lines, minilm = prepare()
     cases = {
         "fmkit predict, torch": lambda: first_line_seconds([*FMKIT, "predict", str(model), str(lines), "--backend", "torch"]),
+        # The model's precision is auto: bf16 on a CPU with native bf16, fp32 elsewhere (what an AVX2 user runs).
+        "fmkit predict, torch fp32": lambda: first_line_seconds([*FMKIT, "predict", str(model), str(lines), "--backend",
+                                                                 "torch", "--precision", "fp32"]),
         "fmkit predict, int8 ONNX": lambda: first_line_seconds([*FMKIT, "predict", str(int8), str(lines)]),
         "transformers pipeline script": lambda: first_line_seconds([sys.executable, "-c", PIPELINE, str(minilm), str(lines)]),
         "fmkit serve, torch (to /ready)": lambda: (ready_seconds(model), float("nan")),

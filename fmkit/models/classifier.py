@@ -30,7 +30,7 @@ class TextClassifier(nn.Module):
     """`task` "regression": `labels` is the target's name and the one output a standardised value; `info`
     holds what fmkit.json must carry besides (the target scaling, the text columns)."""
 
-    encoder: Any  # a transformers PreTrainedModel
+    encoder: Any  # a transformers PreTrainedModel (for prediction, maybe bert_inference.LightBertEncoder)
 
     def __init__(self, encoder: Any, labels: list[str], pooling: str = "mean", dropout: float = 0.1,
                  max_length: int = 128, precision: str = "fp32", task: str = "classification") -> None:
