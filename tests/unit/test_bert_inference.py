@@ -57,6 +57,23 @@ def test_hidden_states_equal_bert_models(tiny_model: Path) -> None:
         assert not torch.allclose(padded, light(ids).last_hidden_state)
 
 
+@pytest.mark.parametrize("name", ["all-MiniLM-L6-v2", pytest.param("multilingual-e5-small", marks=pytest.mark.slow)])
+def test_the_bundled_encoders_load_light_with_equal_outputs(name: str) -> None:
+    """Both bundled encoders are BertModel: their real weights and configs take the light path, same outputs."""
+    from fmkit.models.backbone import bundled_minilm_path
+    from fmkit.models.multilingual import cached_folder_problem, e5_folder
+
+    if name == "multilingual-e5-small" and cached_folder_problem(e5_folder()) is not None:
+        pytest.skip("multilingual-e5-small is not converted on this machine")
+    folder = bundled_minilm_path() if name == "all-MiniLM-L6-v2" else e5_folder()
+    light, reference = load_light_bert(folder), hf_encoder(folder)
+    assert light is not None
+    ids, mask = random_batch(reference.config.vocab_size, length=40)
+    with torch.inference_mode():
+        want = reference(input_ids=ids, attention_mask=mask).last_hidden_state
+        assert (light(ids, mask).last_hidden_state - want).abs().max().item() <= TOLERANCE
+
+
 def test_bf16_autocast_equals_bert_models(tiny_model: Path) -> None:
     from fmkit.models.precision import Bf16LinearWeightsForInference
 
