@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from fmkit.data.tasks.classification import (
+    TRAIN_PAD_MULTIPLE,
     EncodedTexts,
     LabelMap,
     LengthGroupedBatches,
@@ -132,12 +133,12 @@ def test_collator_rounds_width_up_to_a_multiple() -> None:
     assert batch["attention_mask"].sum(dim=1).tolist() == [9, 1]  # the extra columns are masked padding
 
 
-def test_training_loader_pads_to_multiples_of_8_and_eval_loader_does_not() -> None:
+def test_training_loader_pads_to_the_training_multiple_and_eval_loader_to_the_longest_text() -> None:
     encoded = EncodedTexts(input_ids=[[1] * (i % 13 + 1) for i in range(40)], labels=np.zeros(40, dtype=np.int64))
-    train_widths = {batch["input_ids"].shape[1] for batch in make_loader(encoded, 0, 4, seed=0, shuffle=True)}
-    eval_widths = {batch["input_ids"].shape[1] for batch in make_loader(encoded, 0, 4, seed=0, shuffle=False)}
-    assert train_widths <= {8, 16}
-    assert any(width % 8 for width in eval_widths)
+    for shuffle, multiple in ((True, TRAIN_PAD_MULTIPLE), (False, 1)):
+        for batch in make_loader(encoded, 0, 4, seed=0, shuffle=shuffle):
+            longest = int(batch["attention_mask"].sum(dim=1).max())
+            assert batch["input_ids"].shape[1] == -(-longest // multiple) * multiple
 
 
 def test_collator_without_labels() -> None:
