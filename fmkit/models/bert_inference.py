@@ -218,6 +218,12 @@ class LightBertEncoder(nn.Module):
         raise _prediction_only()
 
 
+def refuse_saving(encoder: Any) -> None:
+    """Raise before a model folder is written when `encoder` is this prediction-only one (nothing half-written)."""
+    if isinstance(encoder, LightBertEncoder):
+        raise _prediction_only()
+
+
 def _prediction_only() -> Exception:
     from fmkit.errors import ModelError
 

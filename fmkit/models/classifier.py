@@ -71,6 +71,9 @@ class TextClassifier(nn.Module):
 
     # -- persistence ---------------------------------------------------------------------------
     def save_pretrained(self, directory: Path, tokenizer: Any | None = None) -> None:
+        from fmkit.models.bert_inference import refuse_saving
+
+        refuse_saving(self.encoder)  # a prediction-only body: refused before the folder exists
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = self.encoder.config

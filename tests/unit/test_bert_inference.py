@@ -128,6 +128,7 @@ def test_it_refuses_to_train_or_save(tiny_model: Path, tmp_path: Path) -> None:
         model.train()
     with pytest.raises(ModelError, match="prediction only"):
         model.save_pretrained(tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize("change", [
