@@ -76,6 +76,12 @@ print(json.dumps({"train_seconds": m["train_seconds"], "examples_per_second": m[
 """
 
 
+def fmkit_row(name: str, overrides: str) -> str:
+    """The row's name says which extra settings (--fmkit-set) it ran with."""
+    extra = ", ".join(f"{key}: {json.dumps(value)}" for key, value in json.loads(overrides).items())
+    return f"{name[:-1]}, {extra})" if extra else name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20000)
@@ -96,12 +102,12 @@ def main() -> None:
     configs = [
         ("HF Trainer (random sampling)", TRAINER_CHILD, ["random"]),
         ("HF Trainer (group_by_length)", TRAINER_CHILD, ["group_by_length"]),
-        ("fmkit (same settings)", FMKIT_CHILD, ["same-settings"]),
+        (fmkit_row("fmkit (same settings)", args.fmkit_set), FMKIT_CHILD, ["same-settings"]),
     ]
     if args.skip_random:
         configs = configs[1:]
     if not args.skip_defaults:
-        configs.append(("fmkit (its own defaults)", FMKIT_CHILD, ["defaults"]))
+        configs.append((fmkit_row("fmkit (its own defaults)", args.fmkit_set), FMKIT_CHILD, ["defaults"]))
     results: dict[str, list[dict]] = {}
     for repeat in range(args.repeats):
         for name, code, extra in configs:
