@@ -3,8 +3,9 @@
 Text is split into words exactly as the JSONL reader splits it (fmkit.data.conll.split_words: each
 CJK character is a word, as in character-level CoNLL, so Chinese entities start and end at any
 character); long texts go through overlapping windows and come back whole. Offsets are in characters
-of the input text: text[start:end] is the entity's text. The score of an entity is the
-mean probability of its words' predicted tags.
+of the input text: text[start:end] is the entity's text. Tags are decoded as a whole sequence in which
+every I-X follows B-X or I-X (`bio_decode`), not word by word. The score of an entity is the mean
+probability of its words' predicted tags.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fmkit.data.conll import split_words
-from fmkit.data.tasks.ner import encode_words, make_ner_loader, merge_windows
+from fmkit.data.tasks.ner import bio_decode, encode_words, make_ner_loader, merge_windows
 from fmkit.evaluation.ner_metrics import get_entities
 from fmkit.models.backbone import load_tokenizer
 from fmkit.models.meta import saved_model_dir
@@ -48,7 +49,7 @@ class NerPredictor:
         return merge_windows(enc, predict_window_probs(self.model, loader, len(enc)), len(self.labels))
 
     def predict_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        return [[self.labels[i] for i in p.argmax(1)] for p in self.word_probs(sentences)]
+        return [[self.labels[i] for i in bio_decode(p, self.labels)] for p in self.word_probs(sentences)]
 
     def predict(self, texts: Sequence[str]) -> list[Record]:
         words = [split_words(str(t)) for t in texts]
@@ -61,7 +62,7 @@ class NerPredictor:
             yield from self.predict(chunk)
 
     def _record(self, text: str, words: list[tuple[str, int, int]], probs: np.ndarray) -> Record:
-        best = probs.argmax(1) if len(words) else np.zeros(0, dtype=np.int64)
+        best = bio_decode(probs, self.labels)
         tags = [self.labels[i] for i in best]
         entities = []
         for kind, first, last in get_entities(tags):

@@ -29,6 +29,40 @@ def tag_labels(entity_types: Sequence[str]) -> list[str]:
     return ["O", *[f"{p}-{t}" for t in sorted(set(entity_types)) for p in ("B", "I")]]
 
 
+def bio_decode(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """The most probable tag sequence in which every I-X follows B-X or I-X (Viterbi over log-probabilities).
+
+    Per-word argmax tags each word alone; a word it calls I-ORG after an O (or after a B-LOC) opens a span
+    that no gold span can match, and a span cut in two by one uncertain word yields two wrong entities. Under
+    the constraint the word takes the best tag that fits its neighbours' best tags too.
+    Tags other than O / B-X / I-X (another scheme) are left unconstrained.
+    """
+    n, k = probs.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    kinds = [(t[:2], t[2:]) if t[:2] in ("B-", "I-") else ("", t) for t in labels]
+    # allowed[a, b]: tag b may follow tag a; the first word may not start with I-.
+    allowed = np.ones((k, k), dtype=bool)
+    start = np.ones(k, dtype=bool)
+    for b, (prefix, kind) in enumerate(kinds):
+        if prefix == "I-":
+            start[b] = False
+            allowed[:, b] = [kinds[a][1] == kind and kinds[a][0] in ("B-", "I-") for a in range(k)]
+    transition = np.where(allowed, 0.0, -np.inf)
+    scores = np.log(np.clip(probs.astype(np.float64), 1e-12, None))
+    best = np.where(start, scores[0], -np.inf)
+    back = np.zeros((n, k), dtype=np.int64)
+    for i in range(1, n):
+        total = best[:, None] + transition  # (from, to)
+        back[i] = total.argmax(0)
+        best = total.max(0) + scores[i]
+    path = np.zeros(n, dtype=np.int64)
+    path[-1] = int(best.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
 @dataclass
 class NerEncoded:
     input_ids: list[list[int]]     # one row per window
