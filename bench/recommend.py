@@ -6,8 +6,8 @@ since one draw leaves about 70 such users), and the text-only recommender.
 
     .venv/bin/python bench/recommend.py --threads 2 > .bench/recommend.json
 
-RecBole (SASRec, EASE) is not run: `pip install recbole` (1.2.1) pins ray<=2.6.3, which would replace
-the ray 2.x that `fmkit embed --engine ray` uses in this environment (see BENCHMARKS.md).
+RecBole (SASRec, EASE) on the same split: bench/recbole_reference.py, run in RecBole's own venv (recbole 1.2.1
+pins ray<=2.6.3, which would replace the ray that `fmkit embed --engine ray` uses here).
 """
 
 from __future__ import annotations
