@@ -344,7 +344,7 @@ def register(sub: Any) -> None:
                    "some out with -NAME (e.g. --fields=-scores)")
     p.add_argument("--format", choices=["jsonl", "table"], help="jsonl: one JSON line per input (default for a file "
                    "or a pipe); table: label, top score and text per line (default at a terminal)")
-    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default %(default)s)")
+    p.add_argument("--batch-size", type=int, help="texts per forward pass (default: 32; 64 for a bf16 torch model)")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                    help="inference backend; auto: the fastest measured on this machine (cached beside the model)")
     p.add_argument("--abstain-threshold", type=float, metavar="P",

@@ -14,7 +14,7 @@ from fmkit.errors import ModelError
 from fmkit.inference.predictor import Predictor, load
 
 
-def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None = None,
+def load_predictor(path: Path | str, batch_size: int | None = None, backend: str | None = None,
                    precision: str | None = None) -> Any:
     """`backend` (torch|onnx) is passed on only when not "auto", `precision` (auto|fp32|bf16) only when given
     ("model" = the model's own): predictors of other tasks need not take them."""
@@ -32,7 +32,9 @@ def load_predictor(path: Path | str, batch_size: int = 64, backend: str | None =
         if not spec.head_model:  # only the body + head predictors run the torch forward in a chosen precision
             raise ModelError(f"{path}: --precision applies to text classifiers and regressors; this is a '{task}' model.")
         extra["precision"] = precision
-    return resolve(spec.predictor).load(path, batch_size=batch_size, **extra)
+    if batch_size is not None:  # None: each predictor's own default (the text classifier's depends on its backend)
+        extra["batch_size"] = batch_size
+    return resolve(spec.predictor).load(path, **extra)
 
 
 __all__ = ["Predictor", "load", "load_predictor"]

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 Record = dict[str, Any]
 
 
+def default_batch_size(backend: Backend) -> int:
+    """Texts per forward pass when the caller gives none. Measured on SST-2 (BENCHMARKS.md, "Prediction on both
+    precision paths"): ONNX Runtime and fp32 torch are faster at 32 (int8 +14-20%, fp32 torch within noise),
+    bf16 torch at 64 (its bf16 matmuls want the larger tiles)."""
+    if isinstance(backend, TorchBackend) and backend.precision == "bf16":
+        return 64
+    return 32
+
+
 class Predictor:
     """A loaded text classifier: texts in, `{"label", "scores"}` records out, always in input order."""
 
@@ -69,11 +78,12 @@ class Predictor:
                             pairs=[str(t) for t in pairs] if pairs is not None else None)
 
     @classmethod
-    def load(cls, path: Path | str, batch_size: int = 64, backend: BackendName = "auto",
+    def load(cls, path: Path | str, batch_size: int | None = None, backend: BackendName = "auto",
              threads: int | None = None, precision: str | None = None) -> Self:
         """Load a model folder (or its run directory); an ONNX export runs on onnxruntime transparently.
 
         `precision` (auto|fp32|bf16) of the torch backend; None: the one the model's metrics were measured in.
+        `batch_size` None: the backend's own (`default_batch_size`).
         """
         path = saved_model_dir(path)  # a run directory too
         meta = read_meta(path)
@@ -84,7 +94,7 @@ class Predictor:
         # Both backends load tokenizer.json straight into the Rust tokenizer, skipping transformers (and, for
         # ONNX, the torch it imports): seconds of start-up for a 10-line prediction.
         tokenizer = load_rust_tokenizer(path)
-        predictor = cls(model, tokenizer, batch_size=batch_size, path=path, backend=engine,
+        predictor = cls(model, tokenizer, batch_size=batch_size or default_batch_size(engine), path=path, backend=engine,
                         labels=list(meta["labels"]), max_length=int(meta.get("max_length", 128)))
         predictor.configure(meta)
         return predictor

@@ -51,7 +51,7 @@ class RayJob:
     address: str | None = None
     num_workers: int = 1
     cpus_per_worker: int = 1
-    batch_size: int = 64
+    batch_size: int | None = 64  # None (predict): the predictor's own default for its backend
     rows_per_shard: int = 10_000
     backend: str = "auto"
     precision: str | None = None
@@ -139,7 +139,7 @@ class SliceScorer:
         if job.kind == "embed":
             from fmkit.inference.embedder import Embedder
 
-            self.model: Any = Embedder.load(job.model, batch_size=job.batch_size)
+            self.model: Any = Embedder.load(job.model, batch_size=job.batch_size or 64)
         else:
             from fmkit.inference import load_predictor
 

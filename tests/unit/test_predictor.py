@@ -123,3 +123,14 @@ def test_cli_predict_matches_the_api(saved_model: Path, tmp_path: Path, capsys: 
     assert [r["label"] for r in written] == [r["label"] for r in api]
     for a, b in zip(written, api, strict=True):
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-6)
+
+
+def test_the_batch_size_defaults_to_the_backends_own_and_an_explicit_one_wins(saved_model: Path) -> None:
+    from fmkit.inference import load_predictor
+    from fmkit.inference.predictor import default_batch_size
+
+    assert Predictor.load(saved_model, backend="torch", precision="fp32").batch_size == 32
+    assert Predictor.load(saved_model, backend="torch", precision="bf16").batch_size == 64
+    assert load_predictor(saved_model, precision="fp32").batch_size == 32  # the CLI's path without --batch-size
+    assert load_predictor(saved_model, batch_size=7, precision="bf16").batch_size == 7
+    assert default_batch_size(object()) == 32  # not torch: ONNX Runtime
