@@ -75,7 +75,7 @@ def hf_pipeline(model_dir: Path, batch_size: int, bf16: bool = False) -> Callabl
 
 
 def fmkit_predictor(model_dir: Path, backend: str, precision: str | None = None,
-                    batch_size: int = 64) -> Callable[[list[str]], list[int]]:
+                    batch_size: int | None = None) -> Callable[[list[str]], list[int]]:
     from fmkit.inference.predictor import Predictor
 
     predictor = Predictor.load(model_dir, backend=backend, batch_size=batch_size, precision=precision)
@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--train-rows", type=int, default=4000)
     ap.add_argument("--batch1-sample", type=int, default=0, help="pipeline@1 on only the first N texts (0: all)")
-    ap.add_argument("--batch-size", type=int, default=64, help="fmkit's texts per forward pass (`fmkit predict`'s default)")
+    ap.add_argument("--batch-size", type=int, help="fmkit's texts per forward pass (default: `fmkit predict`'s, per backend)")
     args = ap.parse_args()
 
     from fmkit.inference.export import export_onnx
@@ -174,7 +174,7 @@ def main() -> None:
                   flush=True)
 
     gflop, mean_tokens = encoder_gflop(model_dir, texts)
-    ceiling = matmul_ceiling(model_dir, rows=round(args.batch_size * mean_tokens))
+    ceiling = matmul_ceiling(model_dir, rows=round((args.batch_size or 32) * mean_tokens))
     best = max(ceiling.values())
     base = statistics.median(rates["transformers pipeline, batch 32"])
     rows = []
