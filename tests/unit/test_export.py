@@ -50,16 +50,6 @@ def write_verify_csv(classifier_dir: Path, path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def classifier_dir(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_classifier(tiny_model, tmp_path_factory.mktemp("clf") / "model")
-
-
-@pytest.fixture(scope="module")
-def verify_csv(classifier_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_verify_csv(classifier_dir, tmp_path_factory.mktemp("verify") / "verify.csv")
-
-
-@pytest.fixture(scope="module")
 def fp32_export(classifier_dir: Path, verify_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("exp") / "onnx"
     export_onnx(classifier_dir, out, verify=verify_csv)

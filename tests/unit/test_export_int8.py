@@ -17,7 +17,7 @@ from fmkit.inference import quantize as quantize_mod
 from fmkit.inference.export import export_onnx
 from fmkit.inference.predictor import Predictor
 from fmkit.inference.quantize import Int8Candidate, choose, most_accurate, recipes_for
-from tests.unit.test_export import build_classifier, ruin, write_verify_csv
+from tests.unit.test_export import ruin
 
 pytest.importorskip("onnxruntime")
 
@@ -116,16 +116,6 @@ def test_time_backends_interleaves_and_reports_each(monkeypatch: pytest.MonkeyPa
 # The tiny classifier's int8 graphs flip a text or two of the 60 (1.7 points each): the verified tests allow
 # ALLOWED_DROP points, so only a ruined candidate (every label wrong) falls outside.
 ALLOWED_DROP = 10.0
-
-
-@pytest.fixture(scope="module")
-def classifier_dir(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_classifier(tiny_model, tmp_path_factory.mktemp("clf") / "model")
-
-
-@pytest.fixture(scope="module")
-def verify_csv(classifier_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_verify_csv(classifier_dir, tmp_path_factory.mktemp("verify") / "verify.csv")
 
 
 
